@@ -1,0 +1,156 @@
+//! [`AuthConfig`]: every knob of the service, with the API contract's secure defaults.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+use crate::captcha::CaptchaAction;
+use crate::password::{Argon2Params, PasswordPolicy};
+
+/// Shortest accepted JWT secret, in bytes (RFC 7518 §3.2: a key of at least the hash size).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// A configuration the service refuses to start with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The JWT secret is shorter than [`MIN_JWT_SECRET_BYTES`].
+    #[error("the JWT secret must be at least {MIN_JWT_SECRET_BYTES} bytes (got {0})")]
+    JwtSecretTooShort(usize),
+    /// A duration is zero or out of range.
+    #[error("{0} must be between 1 second and 10 years")]
+    BadDuration(&'static str),
+    /// The Argon2 parameters are out of range.
+    #[error("invalid Argon2 parameters: {0}")]
+    Argon2(String),
+    /// A store the service needs was not given to the builder.
+    #[error("no {0} was given to Auth::builder()")]
+    MissingStore(&'static str),
+}
+
+/// Which identifiers registration requires. At least one of username and email is always
+/// required; these flags require a specific one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RegistrationPolicy {
+    /// Require `username` (seed 000, 002).
+    pub require_username: bool,
+    /// Require `email` (seed 001, 003).
+    pub require_email: bool,
+}
+
+/// The service's configuration. Build it with [`AuthConfig::new`] and adjust the public fields.
+///
+/// Defaults (API contract, "Default security settings"): access tokens 3600 s, refresh tokens
+/// 30 days absolute and 7 days idle, reuse grace 10 s, Argon2id m = 19456 KiB t = 2 p = 1,
+/// NIST password policy, captcha (when a provider is set) on register, login, email code and
+/// password forgot.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct AuthConfig {
+    pub(crate) jwt_secret: Vec<u8>,
+    /// `iss` of access tokens (default `auth`).
+    pub issuer: String,
+    /// `aud` of access tokens (default `api`).
+    pub audience: String,
+    /// Access-token lifetime (default 3600 s).
+    pub access_token_ttl: Duration,
+    /// Absolute session / refresh-token lifetime from login (default 30 days).
+    pub refresh_token_ttl: Duration,
+    /// A session whose refresh token is unused this long dies (default 7 days).
+    pub refresh_idle_timeout: Duration,
+    /// How long a spent refresh token still returns its successor (default 10 s).
+    pub refresh_reuse_grace: Duration,
+    /// Clock skew tolerated on `exp` / `nbf` (default 30 s).
+    pub clock_leeway: Duration,
+    /// Password rules.
+    pub password_policy: PasswordPolicy,
+    /// Argon2id cost.
+    pub argon2: Argon2Params,
+    /// Most password hashes computed at once (default: the number of CPUs). Each holds
+    /// `argon2.memory_kib` of memory; further requests wait in a queue.
+    pub max_concurrent_hashes: usize,
+    /// Which identifiers registration requires.
+    pub registration: RegistrationPolicy,
+    /// Which routes need a captcha when a captcha provider is enabled.
+    pub captcha_actions: HashSet<CaptchaAction>,
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt_secret", &"[redacted]")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_idle_timeout", &self.refresh_idle_timeout)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("password_policy", &self.password_policy)
+            .field("argon2", &self.argon2)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthConfig {
+    /// A configuration with the default settings and `jwt_secret` as the HS256 key (and the
+    /// master key from which the refresh-token and one-time-secret HMAC keys are derived).
+    ///
+    /// # Errors
+    /// [`ConfigError::JwtSecretTooShort`] below 32 bytes.
+    pub fn new(jwt_secret: impl Into<Vec<u8>>) -> Result<Self, ConfigError> {
+        let jwt_secret = jwt_secret.into();
+        if jwt_secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::JwtSecretTooShort(jwt_secret.len()));
+        }
+        Ok(Self {
+            jwt_secret,
+            issuer: "auth".to_owned(),
+            audience: "api".to_owned(),
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_idle_timeout: Duration::from_secs(7 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
+            clock_leeway: Duration::from_secs(30),
+            password_policy: PasswordPolicy::default(),
+            argon2: Argon2Params::default(),
+            max_concurrent_hashes: std::thread::available_parallelism().map_or(2, usize::from),
+            registration: RegistrationPolicy::default(),
+            captcha_actions: CaptchaAction::ALL.into_iter().collect(),
+        })
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        const MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+        for (name, d) in [
+            ("access_token_ttl", self.access_token_ttl),
+            ("refresh_token_ttl", self.refresh_token_ttl),
+            ("refresh_idle_timeout", self.refresh_idle_timeout),
+        ] {
+            if d.as_secs() == 0 || d > MAX {
+                return Err(ConfigError::BadDuration(name));
+            }
+        }
+        if self.refresh_reuse_grace > MAX {
+            return Err(ConfigError::BadDuration("refresh_reuse_grace"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(matches!(AuthConfig::new(vec![0u8; 31]), Err(ConfigError::JwtSecretTooShort(31))));
+        assert!(AuthConfig::new(vec![0u8; 32]).is_ok());
+    }
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let cfg = AuthConfig::new("s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t").unwrap();
+        assert!(!format!("{cfg:?}").contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,622 @@
+//! The [`Auth`] service: every flow of the HTTP API as one async method.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use uuid::Uuid;
+
+use crate::api::{
+    CaptchaResponse, CaptchaStatus, ChangePasswordRequest, LoginRequest, PreferencesResponse, PreferencesUpdate,
+    RegisterRequest, SessionInfo, TokenResponse,
+};
+use crate::captcha::{CaptchaAction, CaptchaProof, CaptchaProvider, NoCaptcha};
+use crate::config::{AuthConfig, ConfigError};
+use crate::context::RequestContext;
+use crate::error::{AuthError, FieldError};
+use crate::events::{AuthEvents, LoginFailure, NoEvents};
+use crate::mail::{LogMailer, Mailer};
+use crate::password::PasswordHasher;
+use crate::secret::{random_token, HmacKey, SecretString, TokenHash};
+use crate::store::{NewSession, RateLimiter, RefreshRotation, Rotation, Session, TokenStore, UserStore};
+use crate::token::{Claims, JwtCodec};
+use crate::user::{NewUser, Role, User, UserRecord, UserStatus, UserUpdate};
+use crate::validate::{normalize_email, valid_language_tag, valid_username};
+
+/// Longest refresh token accepted for lookup, in bytes (ours are 43).
+const MAX_REFRESH_TOKEN_LEN: usize = 256;
+
+/// The authentication service. Cheap to clone (an `Arc` inside); build it with
+/// [`Auth::builder`].
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    users: Arc<dyn UserStore>,
+    tokens: Arc<dyn TokenStore>,
+    limiter: Option<Arc<dyn RateLimiter>>,
+    captcha: Arc<dyn CaptchaProvider>,
+    mailer: Arc<dyn Mailer>,
+    events: Arc<dyn AuthEvents>,
+    config: AuthConfig,
+    jwt: JwtCodec,
+    successor_key: HmacKey,
+    hasher: PasswordHasher,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("config", &self.inner.config)
+            .field("captcha", &self.inner.captcha.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Auth`]. A user store and a token store are required; the captcha defaults to
+/// [`NoCaptcha`], the mailer to [`LogMailer`], events to [`NoEvents`], and no rate limiter.
+#[must_use = "call .build() to get the service"]
+pub struct AuthBuilder {
+    config: AuthConfig,
+    users: Option<Arc<dyn UserStore>>,
+    tokens: Option<Arc<dyn TokenStore>>,
+    limiter: Option<Arc<dyn RateLimiter>>,
+    captcha: Arc<dyn CaptchaProvider>,
+    mailer: Arc<dyn Mailer>,
+    events: Arc<dyn AuthEvents>,
+}
+
+impl AuthBuilder {
+    /// The user store.
+    pub fn user_store(mut self, store: Arc<dyn UserStore>) -> Self {
+        self.users = Some(store);
+        self
+    }
+
+    /// The session and one-time-secret store.
+    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.tokens = Some(store);
+        self
+    }
+
+    /// One backend as both user store and token store.
+    pub fn stores<S: UserStore + TokenStore>(self, store: Arc<S>) -> Self {
+        self.user_store(store.clone()).token_store(store)
+    }
+
+    /// The rate limiter.
+    pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// The captcha provider.
+    pub fn captcha(mut self, provider: Arc<dyn CaptchaProvider>) -> Self {
+        self.captcha = provider;
+        self
+    }
+
+    /// The mailer.
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// The audit hooks.
+    pub fn events(mut self, events: Arc<dyn AuthEvents>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Builds the service.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a missing store or an out-of-range setting.
+    pub fn build(self) -> Result<Auth, ConfigError> {
+        let config = self.config;
+        config.validate()?;
+        let users = self.users.ok_or(ConfigError::MissingStore("user store"))?;
+        let tokens = self.tokens.ok_or(ConfigError::MissingStore("token store"))?;
+        let hasher = PasswordHasher::new(config.argon2, config.max_concurrent_hashes)
+            .map_err(|e| ConfigError::Argon2(e.to_string()))?;
+        let jwt = JwtCodec::new(&config.jwt_secret, &config.issuer, &config.audience, config.clock_leeway.as_secs());
+        let successor_key = HmacKey::derive(&config.jwt_secret, "auth-core/refresh-token-successor/v1");
+        Ok(Auth {
+            inner: Arc::new(Inner {
+                users,
+                tokens,
+                limiter: self.limiter,
+                captcha: self.captcha,
+                mailer: self.mailer,
+                events: self.events,
+                config,
+                jwt,
+                successor_key,
+                hasher,
+            }),
+        })
+    }
+}
+
+/// The current time truncated to whole seconds: every stored and returned time has second
+/// precision, as RFC 3339 `…T10:00:00Z`.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(0)
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+impl Auth {
+    /// Starts building a service with `config`.
+    pub fn builder(config: AuthConfig) -> AuthBuilder {
+        AuthBuilder {
+            config,
+            users: None,
+            tokens: None,
+            limiter: None,
+            captcha: Arc::new(NoCaptcha),
+            mailer: Arc::new(LogMailer),
+            events: Arc::new(NoEvents),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// The user store.
+    #[must_use]
+    pub fn user_store(&self) -> &Arc<dyn UserStore> {
+        &self.inner.users
+    }
+
+    /// The token store.
+    #[must_use]
+    pub fn token_store(&self) -> &Arc<dyn TokenStore> {
+        &self.inner.tokens
+    }
+
+    /// The mailer.
+    #[must_use]
+    pub fn mailer(&self) -> &Arc<dyn Mailer> {
+        &self.inner.mailer
+    }
+
+    /// `POST /register`: checks the captcha, validates username / email, applies the password
+    /// policy, hashes with Argon2id, creates the user (role `user`) and a session.
+    ///
+    /// # Errors
+    /// `captcha_*`, `invalid_request`, `weak_password`, `username_taken`, `email_taken`,
+    /// `store_unavailable`.
+    pub async fn register(&self, req: RegisterRequest, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
+        self.check_captcha(&req.captcha, CaptchaAction::Register, ctx).await?;
+        let policy = self.inner.config.registration;
+        let mut fields = Vec::new();
+        let username = req.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        if username.is_some_and(|u| !valid_username(u)) {
+            fields.push(FieldError::new("username", "must be 3 to 50 letters, digits, '_', '-' or '.'"));
+        }
+        let email_raw = req.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        let email = email_raw.and_then(normalize_email);
+        if email_raw.is_some() && email.is_none() {
+            fields.push(FieldError::new("email", "must be an email address"));
+        }
+        if policy.require_username && username.is_none() {
+            fields.push(FieldError::new("username", "is required"));
+        }
+        if policy.require_email && email_raw.is_none() {
+            fields.push(FieldError::new("email", "is required"));
+        }
+        if username.is_none() && email_raw.is_none() && fields.is_empty() {
+            fields.push(FieldError::new("username", "a username or an email is required"));
+        }
+        if !fields.is_empty() {
+            return Err(AuthError::InvalidRequest { fields });
+        }
+        let inputs: Vec<String> = username
+            .into_iter()
+            .map(str::to_owned)
+            .chain(email.iter().filter_map(|e| e.split('@').next().map(str::to_owned)))
+            .collect();
+        self.check_password_policy(&req.password, inputs).await?;
+        let password_hash = self.inner.hasher.hash(req.password.expose()).await?;
+        let created_at = now();
+        let user = self
+            .inner
+            .users
+            .create_user(NewUser {
+                id: Uuid::now_v7(),
+                username: username.map(str::to_owned),
+                email,
+                email_verified: false,
+                password_hash,
+                role: Role::user(),
+                created_at,
+            })
+            .await?;
+        tracing::info!(user_id = %user.id, "user registered");
+        self.inner.events.registered(&user, ctx);
+        self.start_session(user, ctx).await
+    }
+
+    /// `POST /login`: by username, or by email. An unknown account costs one Argon2 verify
+    /// against a dummy hash, so it takes as long as a wrong password; a disabled account with a
+    /// wrong password answers like any wrong password. Re-hashes the password when the stored
+    /// hash used other Argon2 parameters.
+    ///
+    /// # Errors
+    /// `captcha_*`, `invalid_request` (no identifier), `invalid_credentials`,
+    /// `account_disabled`, `store_unavailable`.
+    pub async fn login(&self, req: LoginRequest, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
+        self.check_captcha(&req.captcha, CaptchaAction::Login, ctx).await?;
+        let username = req.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        let email = req.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        let record = match (username, email) {
+            (Some(name), _) if !name.contains('@') => self.inner.users.user_by_username(name).await?,
+            (Some(address), _) | (None, Some(address)) => match normalize_email(address) {
+                Some(address) => self.inner.users.user_by_email(&address).await?,
+                None => None,
+            },
+            (None, None) => return Err(AuthError::invalid_field("username", "a username or an email is required")),
+        };
+        let identifier = username.or(email).unwrap_or_default();
+        let verified =
+            self.inner.hasher.verify(req.password.expose(), record.as_ref().map(|r| r.password_hash.as_str())).await?;
+        let failure = match &record {
+            None => Some(LoginFailure::UnknownAccount),
+            Some(_) if !verified.valid => Some(LoginFailure::WrongPassword),
+            Some(r) if r.user.status == UserStatus::Disabled => Some(LoginFailure::AccountDisabled),
+            Some(_) => None,
+        };
+        if let Some(reason) = failure {
+            tracing::info!(?reason, "login failed");
+            self.inner.events.login_failed(identifier, reason, ctx);
+            return Err(match reason {
+                LoginFailure::AccountDisabled => AuthError::AccountDisabled,
+                _ => AuthError::InvalidCredentials,
+            });
+        }
+        let record = record.expect("checked above");
+        let at = now();
+        let mut update = UserUpdate::new().last_login_at(at);
+        if verified.needs_rehash {
+            update = update.password_hash(self.inner.hasher.hash(req.password.expose()).await?);
+        }
+        let user =
+            self.inner.users.update_user(record.user.id, update, at).await?.ok_or(AuthError::InvalidCredentials)?;
+        self.start_session(user, ctx).await
+    }
+
+    /// `POST /refresh`: rotates the refresh token (the presented one is spent, its successor
+    /// returned) and issues a new access token.
+    ///
+    /// Within the reuse grace window a spent token answers with the *same* successor (two tabs
+    /// refreshing at once stay logged in); after it, the whole session is revoked. The successor
+    /// is `HMAC-SHA-256(server key, presented token)`, so no plaintext token is ever stored.
+    ///
+    /// # Errors
+    /// `invalid_refresh_token` (unknown, expired, idle, revoked, or the account is gone or
+    /// disabled), `refresh_token_reused`, `store_unavailable`.
+    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenResponse, AuthError> {
+        let presented = refresh_token.expose();
+        if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        let successor = self.inner.successor_key.sign(presented.as_bytes());
+        let at = now();
+        let config = &self.inner.config;
+        let rotation = RefreshRotation {
+            presented: TokenHash::of(presented),
+            successor: TokenHash::of(&successor),
+            now: at,
+            reuse_grace: delta(config.refresh_reuse_grace),
+            idle_timeout: delta(config.refresh_idle_timeout),
+        };
+        let session = match self.inner.tokens.rotate_refresh_token(rotation).await? {
+            Rotation::Rotated(session) | Rotation::Grace(session) => session,
+            Rotation::Reused(session) => {
+                tracing::warn!(user_id = %session.user_id, session_id = %session.id,
+                    "spent refresh token reused after the grace window; session revoked");
+                self.inner.events.refresh_token_reused(session.user_id, session.id);
+                return Err(AuthError::RefreshTokenReused);
+            }
+            Rotation::Unknown => return Err(AuthError::InvalidRefreshToken),
+        };
+        let user = match self.inner.users.user_by_id(session.user_id).await? {
+            Some(UserRecord { user, .. }) if user.status == UserStatus::Active => user,
+            _ => {
+                self.inner.tokens.revoke_session(session.id, at).await?;
+                return Err(AuthError::InvalidRefreshToken);
+            }
+        };
+        self.token_response(user, &session, successor, at)
+    }
+
+    /// `POST /logout`: revokes the caller's session, or with `all` every session of the user.
+    /// Access tokens of revoked sessions are refused at once.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub async fn logout(&self, claims: &Claims, all: bool) -> Result<(), AuthError> {
+        let at = now();
+        if all {
+            self.inner.tokens.revoke_user_sessions(claims.sub, None, at).await?;
+        } else {
+            self.inner.tokens.revoke_session(claims.sid, at).await?;
+        }
+        self.inner.events.logged_out(claims.sub, claims.sid, all);
+        Ok(())
+    }
+
+    /// `GET /me`: the caller.
+    ///
+    /// # Errors
+    /// `unauthorized` if the user no longer exists, `store_unavailable`.
+    pub async fn me(&self, claims: &Claims) -> Result<User, AuthError> {
+        Ok(self.caller(claims).await?.user)
+    }
+
+    /// `PUT /me/preferences`: changes the given fields.
+    ///
+    /// # Errors
+    /// `invalid_request` for a language that is not a BCP 47 tag, `unauthorized`,
+    /// `store_unavailable`.
+    pub async fn update_preferences(
+        &self,
+        claims: &Claims,
+        update: PreferencesUpdate,
+    ) -> Result<PreferencesResponse, AuthError> {
+        if let Some(language) = &update.language {
+            if !valid_language_tag(language) {
+                return Err(AuthError::invalid_field("language", "must be a BCP 47 language tag such as en or zh-CN"));
+            }
+        }
+        let mut preferences = self.caller(claims).await?.user.preferences;
+        if let Some(theme) = update.theme {
+            preferences.theme = theme;
+        }
+        if let Some(language) = update.language {
+            preferences.language = language;
+        }
+        let user = self
+            .inner
+            .users
+            .update_user(claims.sub, UserUpdate::new().preferences(preferences), now())
+            .await?
+            .ok_or(AuthError::Unauthorized)?;
+        Ok(PreferencesResponse { preferences: user.preferences })
+    }
+
+    /// `POST /password/change`: verifies the current password, applies the policy to the new
+    /// one, stores its hash and revokes every other session of the user.
+    ///
+    /// # Errors
+    /// [`AuthError::CurrentPasswordInvalid`] (403 `invalid_credentials`), `weak_password`,
+    /// `unauthorized`, `store_unavailable`.
+    pub async fn change_password(&self, claims: &Claims, req: ChangePasswordRequest) -> Result<(), AuthError> {
+        let record = self.caller(claims).await?;
+        let verified = self.inner.hasher.verify(req.current_password.expose(), Some(&record.password_hash)).await?;
+        if !verified.valid {
+            return Err(AuthError::CurrentPasswordInvalid);
+        }
+        let inputs = [record.user.username.clone(), record.user.email.clone()].into_iter().flatten().collect();
+        self.check_password_policy(&req.new_password, inputs).await?;
+        let hash = self.inner.hasher.hash(req.new_password.expose()).await?;
+        let at = now();
+        self.inner.users.update_user(claims.sub, UserUpdate::new().password_hash(hash), at).await?;
+        let revoked = self.inner.tokens.revoke_user_sessions(claims.sub, Some(claims.sid), at).await?;
+        tracing::info!(user_id = %claims.sub, revoked, "password changed; other sessions revoked");
+        self.inner.events.password_changed(claims.sub);
+        Ok(())
+    }
+
+    /// `GET /sessions`: the caller's live sessions, newest first, the current one marked.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub async fn sessions(&self, claims: &Claims) -> Result<Vec<SessionInfo>, AuthError> {
+        let sessions = self.inner.tokens.user_sessions(claims.sub, now()).await?;
+        Ok(sessions.into_iter().map(|s| SessionInfo::new(s, claims.sid)).collect())
+    }
+
+    /// `DELETE /sessions/{id}`: revokes one of the caller's sessions (the current one included).
+    ///
+    /// # Errors
+    /// `not_found` for a session that is not the caller's live session, `store_unavailable`.
+    pub async fn revoke_session(&self, claims: &Claims, session_id: Uuid) -> Result<(), AuthError> {
+        let at = now();
+        match self.inner.tokens.session(session_id).await? {
+            Some(s) if s.user_id == claims.sub && s.is_live(at) => {
+                self.inner.tokens.revoke_session(session_id, at).await?;
+                self.inner.events.session_revoked(claims.sub, session_id);
+                Ok(())
+            }
+            _ => Err(AuthError::NotFound),
+        }
+    }
+
+    /// Verifies an access token for the middleware: signature (HS256 only), `typ` `at+jwt`,
+    /// `exp`, `nbf`, `iss`, `aud`, then that its session is still live in the token store.
+    ///
+    /// # Errors
+    /// `unauthorized`, `token_expired`, `session_revoked`, `store_unavailable`.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Claims, AuthError> {
+        let claims = self.inner.jwt.verify(access_token)?;
+        match self.inner.tokens.session(claims.sid).await? {
+            Some(session) if session.user_id == claims.sub && session.is_live(now()) => Ok(claims),
+            _ => Err(AuthError::SessionRevoked),
+        }
+    }
+
+    /// `GET /captcha/status`.
+    #[must_use]
+    pub fn captcha_status(&self) -> CaptchaStatus {
+        let captcha = &self.inner.captcha;
+        CaptchaStatus {
+            captcha_enabled: captcha.enabled(),
+            provider: captcha.name(),
+            site_key: captcha.site_key().map(str::to_owned),
+            login_rate_limit_enabled: self.inner.limiter.is_some(),
+            email_verification_required: false,
+        }
+    }
+
+    /// `GET /captcha`: a fresh image challenge, or the disabled answer.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub async fn captcha_challenge(&self) -> Result<CaptchaResponse, AuthError> {
+        Ok(match self.inner.captcha.challenge().await? {
+            Some(c) => CaptchaResponse {
+                enabled: true,
+                captcha_id: c.captcha_id,
+                image: c.image,
+                expires_in: Some(c.expires_in),
+            },
+            None => {
+                CaptchaResponse { enabled: false, captcha_id: String::new(), image: String::new(), expires_in: None }
+            }
+        })
+    }
+
+    /// Creates an administrator, or promotes an existing user of that username: sets role
+    /// `admin` and the given password (revoking the user's sessions). For operator tooling such
+    /// as the example server's `create-admin`.
+    ///
+    /// # Errors
+    /// `invalid_request` (username), `weak_password`, `store_unavailable`.
+    pub async fn create_admin(&self, username: &str, password: &SecretString) -> Result<User, AuthError> {
+        let username = username.trim();
+        if !valid_username(username) {
+            return Err(AuthError::invalid_field("username", "must be 3 to 50 letters, digits, '_', '-' or '.'"));
+        }
+        self.check_password_policy(password, vec![username.to_owned()]).await?;
+        let password_hash = self.inner.hasher.hash(password.expose()).await?;
+        let at = now();
+        if let Some(existing) = self.inner.users.user_by_username(username).await? {
+            let update = UserUpdate::new().role(Role::admin()).password_hash(password_hash);
+            let user = self.inner.users.update_user(existing.user.id, update, at).await?.ok_or(AuthError::NotFound)?;
+            self.inner.tokens.revoke_user_sessions(user.id, None, at).await?;
+            return Ok(user);
+        }
+        Ok(self
+            .inner
+            .users
+            .create_user(NewUser {
+                id: Uuid::now_v7(),
+                username: Some(username.to_owned()),
+                email: None,
+                email_verified: false,
+                password_hash,
+                role: Role::admin(),
+                created_at: at,
+            })
+            .await?)
+    }
+
+    /// Sets a user's status; disabling revokes every session of the user at once.
+    ///
+    /// # Errors
+    /// `not_found`, `store_unavailable`.
+    pub async fn set_user_status(&self, user_id: Uuid, status: UserStatus) -> Result<User, AuthError> {
+        let at = now();
+        let user = self
+            .inner
+            .users
+            .update_user(user_id, UserUpdate::new().status(status), at)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        if status == UserStatus::Disabled {
+            self.inner.tokens.revoke_user_sessions(user_id, None, at).await?;
+        }
+        Ok(user)
+    }
+
+    /// Sets a user's role. Access tokens carry the role they were issued with, so the change
+    /// reaches `RequireAuth::with_role` at the user's next refresh (at most the access-token
+    /// lifetime); revoke the user's sessions for an immediate demotion.
+    ///
+    /// # Errors
+    /// `not_found`, `store_unavailable`.
+    pub async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<User, AuthError> {
+        self.inner.users.update_user(user_id, UserUpdate::new().role(role), now()).await?.ok_or(AuthError::NotFound)
+    }
+
+    async fn caller(&self, claims: &Claims) -> Result<UserRecord, AuthError> {
+        self.inner.users.user_by_id(claims.sub).await?.ok_or(AuthError::Unauthorized)
+    }
+
+    async fn check_captcha(
+        &self,
+        proof: &CaptchaProof,
+        action: CaptchaAction,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let captcha = &self.inner.captcha;
+        if captcha.enabled() && self.inner.config.captcha_actions.contains(&action) {
+            captcha.verify(proof, action, ctx).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the password policy (zxcvbn costs milliseconds) on the blocking pool.
+    async fn check_password_policy(&self, password: &SecretString, user_inputs: Vec<String>) -> Result<(), AuthError> {
+        let policy = self.inner.config.password_policy.clone();
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || {
+            let inputs: Vec<&str> = user_inputs.iter().map(String::as_str).collect();
+            policy.check(password.expose(), &inputs)
+        })
+        .await
+        .map_err(AuthError::internal)?
+        .map_err(|reasons| AuthError::WeakPassword { reasons })
+    }
+
+    async fn start_session(&self, user: User, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
+        let at = now();
+        let refresh_token = random_token();
+        let session = Session {
+            id: Uuid::new_v4(),
+            user_id: user.id,
+            created_at: at,
+            last_used_at: at,
+            expires_at: at + delta(self.inner.config.refresh_token_ttl),
+            ip: ctx.ip.map(|ip| ip.to_string()),
+            user_agent: ctx.user_agent.clone(),
+            revoked_at: None,
+        };
+        self.inner
+            .tokens
+            .create_session(NewSession { session: session.clone(), refresh_token_hash: TokenHash::of(&refresh_token) })
+            .await?;
+        tracing::info!(user_id = %user.id, session_id = %session.id, "session started");
+        self.inner.events.logged_in(&user, session.id, ctx);
+        self.token_response(user, &session, refresh_token, at)
+    }
+
+    fn token_response(
+        &self,
+        user: User,
+        session: &Session,
+        refresh_token: String,
+        at: DateTime<Utc>,
+    ) -> Result<TokenResponse, AuthError> {
+        let ttl = self.inner.config.access_token_ttl.as_secs();
+        let (access_token, _) =
+            self.inner.jwt.issue(user.id, session.id, &user.role, at, i64::try_from(ttl).unwrap_or(i64::MAX))?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            refresh_token,
+            refresh_expires_in: u64::try_from((session.expires_at - at).num_seconds()).unwrap_or(0),
+            user,
+        })
+    }
+}

@@ -1,0 +1,279 @@
+//! The store traits: [`UserStore`], [`TokenStore`] and [`RateLimiter`], and the types they trade.
+//!
+//! All three are object-safe (`async-trait`), so a host holds `Arc<dyn UserStore>` and can mix
+//! backends: users in SQL, tokens and limits in Redis. Every method is atomic on its own; the
+//! service never needs a transaction spanning two calls. `auth-storage` ships memory, SQLite,
+//! PostgreSQL and Redis implementations and a conformance suite that runs against each.
+//!
+//! # Implementing a store
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use auth_core::{async_trait, RateLimiter, RateLimitDecision, StoreError};
+//!
+//! /// Counts hits per key in fixed windows, for one process.
+//! #[derive(Default)]
+//! struct FixedWindow(Mutex<HashMap<String, (std::time::Instant, u32)>>);
+//!
+//! #[async_trait]
+//! impl RateLimiter for FixedWindow {
+//!     async fn check(&self, key: &str, limit: u32, window: std::time::Duration)
+//!         -> Result<RateLimitDecision, StoreError>
+//!     {
+//!         let now = std::time::Instant::now();
+//!         let mut map = self.0.lock().unwrap();
+//!         let entry = map.entry(key.to_owned()).or_insert((now, 0));
+//!         if now.duration_since(entry.0) >= window {
+//!             *entry = (now, 0);
+//!         }
+//!         if entry.1 >= limit {
+//!             let retry = window - now.duration_since(entry.0);
+//!             return Ok(RateLimitDecision::Limited { retry_after_seconds: retry.as_secs().max(1) });
+//!         }
+//!         entry.1 += 1;
+//!         Ok(RateLimitDecision::Allowed { remaining: limit - entry.1 })
+//!     }
+//!
+//!     async fn reset(&self, key: &str) -> Result<(), StoreError> {
+//!         self.0.lock().unwrap().remove(key);
+//!         Ok(())
+//!     }
+//! }
+//! ```
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::secret::TokenHash;
+use crate::user::{NewUser, User, UserRecord, UserUpdate};
+
+/// Users: unique (case-insensitive) usernames and emails, lookups, partial updates.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Inserts a user. Uniqueness of username and email, compared case-insensitively, must be
+    /// enforced atomically by the backend (a unique index, not a read-then-write), so that of
+    /// concurrent registrations of one name exactly one succeeds.
+    ///
+    /// # Errors
+    /// [`StoreError::UsernameTaken`] / [`StoreError::EmailTaken`] on a conflict,
+    /// [`StoreError::Backend`] when the backend fails.
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+
+    /// The user with this id.
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+
+    /// The user with this username, compared case-insensitively.
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// The user with this email address, compared case-insensitively.
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Applies `update` and sets `updated_at = at`; returns the updated user, or `None` when no
+    /// user has this id.
+    async fn update_user(&self, id: Uuid, update: UserUpdate, at: DateTime<Utc>) -> Result<Option<User>, StoreError>;
+
+    /// Users ordered by creation time, for admin screens: at most `limit` from `offset`.
+    async fn list_users(&self, offset: u64, limit: u64) -> Result<Vec<User>, StoreError>;
+}
+
+/// A login session: one per successful login, carrying a chain of rotating refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The session id, carried as `sid` in access tokens.
+    pub id: Uuid,
+    /// Whose session it is.
+    pub user_id: Uuid,
+    /// When the session was created (the login).
+    pub created_at: DateTime<Utc>,
+    /// When a refresh token of the session was last used (or the login).
+    pub last_used_at: DateTime<Utc>,
+    /// Absolute end of the session (the refresh-token lifetime from login).
+    pub expires_at: DateTime<Utc>,
+    /// Client IP at login, as text.
+    pub ip: Option<String>,
+    /// Client user agent at login.
+    pub user_agent: Option<String>,
+    /// When the session was revoked (logout, password change, reuse detection), if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Session {
+    /// Whether access tokens of this session are accepted at `now`: not revoked and not past
+    /// `expires_at`.
+    #[must_use]
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+
+    /// Whether a refresh token of this session may be used at `now`: live, and used within the
+    /// last `idle_timeout`.
+    #[must_use]
+    pub fn is_refreshable(&self, now: DateTime<Utc>, idle_timeout: TimeDelta) -> bool {
+        self.is_live(now) && self.last_used_at + idle_timeout > now
+    }
+}
+
+/// What [`TokenStore::create_session`] inserts: the session and its first refresh token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The session (with `revoked_at: None`).
+    pub session: Session,
+    /// SHA-256 of the first refresh token.
+    pub refresh_token_hash: TokenHash,
+}
+
+/// One refresh-token rotation request. See [`TokenStore::rotate_refresh_token`].
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshRotation {
+    /// SHA-256 of the refresh token the client presented.
+    pub presented: TokenHash,
+    /// SHA-256 of its successor. The successor is a deterministic function of the presented
+    /// token (an HMAC under a server key), so a retry within the grace window yields the same one.
+    pub successor: TokenHash,
+    /// The current time.
+    pub now: DateTime<Utc>,
+    /// How long after its rotation a spent token still answers with its successor.
+    pub reuse_grace: TimeDelta,
+    /// A session whose refresh tokens went unused this long is dead.
+    pub idle_timeout: TimeDelta,
+}
+
+/// The outcome of [`TokenStore::rotate_refresh_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented token was current: it is now spent and the successor is current.
+    Rotated(Session),
+    /// The presented token was spent less than `reuse_grace` ago and its successor is still
+    /// unspent: nothing changed, the caller may hand out the successor again.
+    Grace(Session),
+    /// The presented token was spent earlier than that (or its successor was spent too): the
+    /// session has been revoked.
+    Reused(Session),
+    /// No live session has this token (unknown, expired, idle, or already revoked).
+    Unknown,
+}
+
+/// How [`TokenStore::take_secret`] treats a wrong candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMismatch {
+    /// Spend the secret on the first attempt, right or wrong (captcha answers).
+    Spend,
+    /// Count the failure; the secret dies when its attempts reach `max_attempts` (email codes).
+    CountAttempt,
+}
+
+/// A one-time secret to keep: a captcha answer, an email code or a reset token, by hash only.
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    /// What the secret is for, e.g. `captcha`, `email_code:register`, `reset_token`.
+    pub purpose: String,
+    /// The lookup key within the purpose: a captcha id, an email address, a token hash in hex.
+    pub key: String,
+    /// The hash of the secret.
+    pub hash: TokenHash,
+    /// When the secret stops being valid.
+    pub expires_at: DateTime<Utc>,
+    /// Wrong attempts after which the secret is dead.
+    pub max_attempts: u32,
+}
+
+/// The outcome of [`TokenStore::take_secret`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretCheck {
+    /// The candidate matched; the secret is now spent.
+    Valid,
+    /// The candidate did not match; `attempts_left` more tries remain (0: the secret is dead).
+    Invalid {
+        /// Remaining attempts.
+        attempts_left: u32,
+    },
+    /// No such secret: never stored, expired, spent, or out of attempts.
+    Missing,
+}
+
+/// Sessions with their rotating refresh tokens, and one-time secrets with a TTL.
+///
+/// Only hashes of refresh tokens and secrets are ever passed to a store.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Stores a new session and its first refresh token.
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
+
+    /// The session with this id, live or not; `None` if unknown (or purged).
+    async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
+
+    /// Atomically rotates a refresh token, implementing rotation with reuse detection:
+    ///
+    /// - presented token current and its session refreshable at `now` → mark it spent at `now`,
+    ///   make `successor` current, set `last_used_at = now` → [`Rotation::Rotated`];
+    /// - presented token spent at most `reuse_grace` ago and `successor` still current →
+    ///   [`Rotation::Grace`], nothing changes;
+    /// - presented token spent otherwise, session still live → revoke the session at `now` →
+    ///   [`Rotation::Reused`];
+    /// - anything else (unknown token, revoked, expired or idle session) → [`Rotation::Unknown`].
+    ///
+    /// Of concurrent calls with one current token exactly one gets `Rotated`.
+    async fn rotate_refresh_token(&self, rotation: RefreshRotation) -> Result<Rotation, StoreError>;
+
+    /// Revokes one session at `at`; `false` if it was unknown or already revoked.
+    async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Revokes every live session of `user_id` except `except`; returns how many were revoked.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// The user's sessions that are live at `now`, newest first.
+    async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError>;
+
+    /// Stores a one-time secret under (`purpose`, `key`). An unexpired secret already there is
+    /// replaced but keeps its failed-attempt count (so re-sending a code does not reset the cap);
+    /// an expired one starts over at zero.
+    async fn put_secret(&self, secret: NewSecret) -> Result<(), StoreError>;
+
+    /// Atomically checks `candidate` against the secret under (`purpose`, `key`) at `now`:
+    /// a match spends it; a mismatch spends it or counts an attempt, per `on_mismatch`.
+    /// Of concurrent calls with the right candidate exactly one gets [`SecretCheck::Valid`].
+    async fn take_secret(
+        &self,
+        purpose: &str,
+        key: &str,
+        candidate: &TokenHash,
+        on_mismatch: OnMismatch,
+        now: DateTime<Utc>,
+    ) -> Result<SecretCheck, StoreError>;
+}
+
+/// The decision of a [`RateLimiter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitDecision {
+    /// The hit was counted and is within the limit.
+    Allowed {
+        /// Hits left in the current window.
+        remaining: u32,
+    },
+    /// Over the limit; the hit was not counted.
+    Limited {
+        /// Whole seconds (≥ 1) until a hit would be allowed again.
+        retry_after_seconds: u64,
+    },
+}
+
+/// Counts hits per key: at most `limit` per `window`. Atomic, and shared across instances for
+/// shared backends (Redis).
+#[async_trait]
+pub trait RateLimiter: Send + Sync + 'static {
+    /// Counts one hit for `key` unless it is over `limit` within `window`.
+    async fn check(&self, key: &str, limit: u32, window: Duration) -> Result<RateLimitDecision, StoreError>;
+
+    /// Forgets `key`'s hits (a successful login clears its failure count).
+    async fn reset(&self, key: &str) -> Result<(), StoreError>;
+}

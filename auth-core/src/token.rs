@@ -1,0 +1,196 @@
+//! Access tokens: JWTs per RFC 9068 / RFC 8725, HS256, header `typ: at+jwt`.
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::AuthError;
+use crate::user::Role;
+
+/// The `typ` header of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The claims of an access token, and what the middleware hands to handlers.
+///
+/// Times are seconds since the Unix epoch (RFC 7519 NumericDate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Subject: the user id.
+    pub sub: Uuid,
+    /// Session id; checked against the token store on every request.
+    pub sid: Uuid,
+    /// The user's role when the token was issued.
+    pub role: Role,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before (= `iat`).
+    pub nbf: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Unique token id.
+    pub jti: Uuid,
+}
+
+/// Signs and verifies access tokens.
+#[derive(Clone)]
+pub(crate) struct JwtCodec {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    header: Header,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+}
+
+impl JwtCodec {
+    pub(crate) fn new(secret: &[u8], issuer: &str, audience: &str, leeway_seconds: u64) -> Self {
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        // Only HS256 is accepted: `alg: none` and algorithm confusion are refused by the library.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = leeway_seconds;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            header,
+            validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        }
+    }
+
+    /// Issues a token for `sid`; returns it with its claims.
+    pub(crate) fn issue(
+        &self,
+        user_id: Uuid,
+        sid: Uuid,
+        role: &Role,
+        now: DateTime<Utc>,
+        ttl_seconds: i64,
+    ) -> Result<(String, Claims), AuthError> {
+        let iat = now.timestamp();
+        let claims = Claims {
+            sub: user_id,
+            sid,
+            role: role.clone(),
+            iat,
+            nbf: iat,
+            exp: iat + ttl_seconds,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: Uuid::new_v4(),
+        };
+        let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding).map_err(AuthError::internal)?;
+        Ok((token, claims))
+    }
+
+    /// Verifies signature, algorithm, `typ`, `exp`, `nbf`, `iss` and `aud`.
+    ///
+    /// Errors: [`AuthError::TokenExpired`] past `exp` (plus leeway), [`AuthError::Unauthorized`]
+    /// for anything else.
+    pub(crate) fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::TokenExpired,
+                _ => AuthError::Unauthorized,
+            })?;
+        // RFC 9068 §4: reject tokens whose typ is not at+jwt (a refresh token, an ID token, …).
+        let typ_ok =
+            data.header.typ.as_deref().is_some_and(|t| {
+                t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+            });
+        if !typ_ok {
+            return Err(AuthError::Unauthorized);
+        }
+        Ok(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn codec() -> JwtCodec {
+        JwtCodec::new(SECRET, "iss", "aud", 0)
+    }
+
+    fn b64(v: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_the_header_and_claims() {
+        let (token, claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), Utc::now(), 60).unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header["typ"], "at+jwt");
+        assert_eq!(header["alg"], "HS256");
+        assert_eq!(codec().verify(&token).unwrap(), claims);
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let (_, claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::admin(), Utc::now(), 60).unwrap();
+        let token = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg":"none","typ":"at+jwt"})),
+            b64(&serde_json::to_value(&claims).unwrap())
+        );
+        assert!(matches!(codec().verify(&token), Err(AuthError::Unauthorized)));
+    }
+
+    #[test]
+    fn another_key_or_a_tampered_payload_is_refused() {
+        let (token, mut claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), Utc::now(), 60).unwrap();
+        let other = JwtCodec::new(b"another-secret-another-secret-xx", "iss", "aud", 0);
+        assert!(matches!(other.verify(&token), Err(AuthError::Unauthorized)));
+        claims.role = Role::admin();
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[1] = b64(&serde_json::to_value(&claims).unwrap());
+        assert!(matches!(codec().verify(&parts.join(".")), Err(AuthError::Unauthorized)));
+    }
+
+    #[test]
+    fn expired_tokens_report_token_expired() {
+        let then = Utc::now() - chrono::TimeDelta::seconds(120);
+        let (token, _) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), then, 60).unwrap();
+        assert!(matches!(codec().verify(&token), Err(AuthError::TokenExpired)));
+    }
+
+    #[test]
+    fn wrong_typ_wrong_audience_and_string_nbf_are_refused() {
+        let claims = |nbf: serde_json::Value| {
+            let now = Utc::now().timestamp();
+            serde_json::json!({"sub": Uuid::new_v4(), "sid": Uuid::new_v4(), "role": "user", "iat": now,
+                "nbf": nbf, "exp": now + 60, "iss": "iss", "aud": "aud", "jti": Uuid::new_v4()})
+        };
+        let key = EncodingKey::from_secret(SECRET);
+        let plain_jwt =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(Utc::now().timestamp().into()), &key).unwrap();
+        assert!(matches!(codec().verify(&plain_jwt), Err(AuthError::Unauthorized)), "typ JWT must be refused");
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("at+jwt".into());
+        // CVE-2026-25537: a string nbf must not skip the nbf check.
+        let string_nbf = jsonwebtoken::encode(&header, &claims("99999999999".into()), &key).unwrap();
+        assert!(matches!(codec().verify(&string_nbf), Err(AuthError::Unauthorized)));
+        let other_aud = JwtCodec::new(SECRET, "iss", "other", 0);
+        let (token, _) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), Utc::now(), 60).unwrap();
+        assert!(matches!(other_aud.verify(&token), Err(AuthError::Unauthorized)));
+    }
+}

@@ -1,0 +1,315 @@
+//! Users: [`User`] (what the API returns), [`UserRecord`] (with the password hash, for stores),
+//! [`NewUser`], [`UserUpdate`], [`Role`], [`UserStatus`] and [`Preferences`].
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A user as the API returns it. Never carries the password hash.
+///
+/// Serialized as the API's **User** object; times are RFC 3339 UTC with whole seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable id (UUID v7: time-ordered).
+    pub id: Uuid,
+    /// 3–50 characters of letters, digits, `_`, `-`, `.`; unique case-insensitively. At least one
+    /// of `username` and `email` is set.
+    pub username: Option<String>,
+    /// Trimmed, domain lower-cased; unique case-insensitively.
+    pub email: Option<String>,
+    /// Whether the address was proven by a mailed code.
+    pub email_verified: bool,
+    /// `admin`, `user`, or a host-defined role.
+    pub role: Role,
+    /// `active` or `disabled`.
+    pub status: UserStatus,
+    /// UI preferences the user edits through `PUT /me/preferences`.
+    pub preferences: Preferences,
+    /// A free JSON object owned by the host application (balance, quotas, …). Users cannot
+    /// write it through the API.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+    /// When the account was last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When the user last logged in, if ever.
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    /// A display name: the username, or the email address for email-only accounts.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.username.as_deref().or(self.email.as_deref()).unwrap_or_default()
+    }
+}
+
+/// A user together with its password hash (an Argon2id PHC string), as stores return it.
+#[derive(Clone)]
+pub struct UserRecord {
+    /// The user.
+    pub user: User,
+    /// PHC string, e.g. `$argon2id$v=19$m=19456,t=2,p=1$…`.
+    pub password_hash: String,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord").field("user", &self.user).field("password_hash", &"[redacted]").finish()
+    }
+}
+
+/// What [`UserStore::create_user`](crate::UserStore::create_user) inserts. The service has
+/// already validated and normalized every field.
+#[derive(Clone)]
+pub struct NewUser {
+    /// The new user's id.
+    pub id: Uuid,
+    /// Validated username, if any.
+    pub username: Option<String>,
+    /// Normalized email, if any.
+    pub email: Option<String>,
+    /// Whether the email was verified during registration.
+    pub email_verified: bool,
+    /// PHC string of the password.
+    pub password_hash: String,
+    /// Initial role.
+    pub role: Role,
+    /// Creation time (also `updated_at`).
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewUser {
+    /// The [`User`] this record becomes, with default preferences and empty metadata.
+    #[must_use]
+    pub fn to_user(&self) -> User {
+        User {
+            id: self.id,
+            username: self.username.clone(),
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+            role: self.role.clone(),
+            status: UserStatus::Active,
+            preferences: Preferences::default(),
+            metadata: serde_json::Map::new(),
+            created_at: self.created_at,
+            updated_at: self.created_at,
+            last_login_at: None,
+        }
+    }
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A partial update of a user: each `Some` field is written, `None` fields are kept.
+/// `updated_at` is always set to `at`.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct UserUpdate {
+    /// New PHC string.
+    pub password_hash: Option<String>,
+    /// New role.
+    pub role: Option<Role>,
+    /// New status.
+    pub status: Option<UserStatus>,
+    /// New email-verified flag.
+    pub email_verified: Option<bool>,
+    /// New preferences (replaces the whole object).
+    pub preferences: Option<Preferences>,
+    /// New host metadata (replaces the whole object).
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Login time to record.
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl UserUpdate {
+    /// An empty update.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the password hash.
+    #[must_use]
+    pub fn password_hash(mut self, phc: String) -> Self {
+        self.password_hash = Some(phc);
+        self
+    }
+    /// Sets the role.
+    #[must_use]
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = Some(role);
+        self
+    }
+    /// Sets the status.
+    #[must_use]
+    pub fn status(mut self, status: UserStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+    /// Sets the email-verified flag.
+    #[must_use]
+    pub fn email_verified(mut self, verified: bool) -> Self {
+        self.email_verified = Some(verified);
+        self
+    }
+    /// Replaces the preferences.
+    #[must_use]
+    pub fn preferences(mut self, preferences: Preferences) -> Self {
+        self.preferences = Some(preferences);
+        self
+    }
+    /// Replaces the host metadata.
+    #[must_use]
+    pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+    /// Records a login at `at`.
+    #[must_use]
+    pub fn last_login_at(mut self, at: DateTime<Utc>) -> Self {
+        self.last_login_at = Some(at);
+        self
+    }
+
+    /// Applies the update to `user` in place (for backends that keep whole records).
+    pub fn apply(&self, record: &mut UserRecord, at: DateTime<Utc>) {
+        let user = &mut record.user;
+        if let Some(hash) = &self.password_hash {
+            record.password_hash.clone_from(hash);
+        }
+        if let Some(role) = &self.role {
+            user.role = role.clone();
+        }
+        if let Some(status) = self.status {
+            user.status = status;
+        }
+        if let Some(verified) = self.email_verified {
+            user.email_verified = verified;
+        }
+        if let Some(preferences) = &self.preferences {
+            user.preferences = preferences.clone();
+        }
+        if let Some(metadata) = &self.metadata {
+            user.metadata = metadata.clone();
+        }
+        if let Some(login) = self.last_login_at {
+            user.last_login_at = Some(login);
+        }
+        user.updated_at = at;
+    }
+}
+
+impl fmt::Debug for UserUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserUpdate")
+            .field("password_hash", &self.password_hash.as_ref().map(|_| "[redacted]"))
+            .field("role", &self.role)
+            .field("status", &self.status)
+            .field("email_verified", &self.email_verified)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A role name. `admin` and `user` are built in; hosts may use any other non-empty name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Role(String);
+
+impl Role {
+    /// The administrator role, `admin`.
+    #[must_use]
+    pub fn admin() -> Self {
+        Self("admin".to_owned())
+    }
+    /// The default role of a new user, `user`.
+    #[must_use]
+    pub fn user() -> Self {
+        Self("user".to_owned())
+    }
+    /// A host-defined role.
+    #[must_use]
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+    /// The role's name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether a user may log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    /// May log in.
+    Active,
+    /// May not log in; disabling revokes every session.
+    Disabled,
+}
+
+impl UserStatus {
+    /// `"active"` or `"disabled"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    /// Parses `"active"` / `"disabled"`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// UI theme preference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    /// Light theme (the default).
+    #[default]
+    Light,
+    /// Dark theme.
+    Dark,
+    /// Follow the operating system.
+    System,
+}
+
+/// A user's UI preferences: `{"theme":"light","language":"en"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    /// `light`, `dark` or `system`.
+    pub theme: Theme,
+    /// A BCP 47 language tag such as `en` or `zh-CN`.
+    pub language: String,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self { theme: Theme::Light, language: "en".to_owned() }
+    }
+}

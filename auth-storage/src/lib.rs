@@ -1,0 +1,40 @@
+//! # auth-storage
+//!
+//! Store backends for [`auth_core`]: each implements [`UserStore`](auth_core::UserStore),
+//! [`TokenStore`](auth_core::TokenStore) and/or [`RateLimiter`](auth_core::RateLimiter).
+//!
+//! | feature | type | users | tokens | limits | for |
+//! |---|---|---|---|---|---|
+//! | `memory` (default) | [`MemoryStore`] | ✓ | ✓ | ✓ | tests, development, one process |
+//! | `sqlite` | `SqliteStore` | ✓ | ✓ | | the embedded default: one file, nothing to install |
+//!
+//! SQL backends embed their migrations (`sqlx::migrate!`) and run them on `connect`; every query
+//! uses bind parameters. Only SHA-256 hashes of refresh tokens and one-time secrets are stored.
+//! `tests/conformance.rs` runs one suite of store tests against every backend.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use auth_core::{Auth, AuthConfig};
+//! use auth_storage::MemoryStore;
+//!
+//! let store = Arc::new(MemoryStore::new());
+//! let auth = Auth::builder(AuthConfig::new(vec![7u8; 32]).unwrap())
+//!     .stores(store.clone())
+//!     .rate_limiter(store)
+//!     .build()
+//!     .unwrap();
+//! # let _ = auth;
+//! ```
+//!
+//! With the `sqlite` feature, `SqliteStore::connect("sqlite://auth.db")` opens (and creates)
+//! the database; see its docs.
+
+#[cfg(feature = "memory")]
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "memory")]
+pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteOptions, SqliteStore};

@@ -1,0 +1,287 @@
+//! [`MemoryStore`]: users, tokens and rate limits in process memory.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use auth_core::{
+    async_trait, NewSecret, NewSession, NewUser, OnMismatch, RateLimitDecision, RateLimiter, RefreshRotation, Rotation,
+    SecretCheck, Session, StoreError, TokenHash, TokenStore, User, UserRecord, UserStore, UserUpdate,
+};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Users, sessions, one-time secrets and rate-limit counters in memory, for tests, development and
+/// single-process deployments that accept losing everything on restart.
+///
+/// Every operation takes one lock, so each is atomic. Expired sessions and secrets are dropped
+/// lazily when touched.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    users: RwLock<Users>,
+    tokens: RwLock<Tokens>,
+    limits: Mutex<HashMap<String, Window>>,
+}
+
+#[derive(Debug, Default)]
+struct Users {
+    by_id: HashMap<Uuid, UserRecord>,
+    by_username: HashMap<String, Uuid>,
+    by_email: HashMap<String, Uuid>,
+}
+
+#[derive(Debug, Default)]
+struct Tokens {
+    sessions: HashMap<Uuid, Session>,
+    /// Refresh-token hash → (session, spent at).
+    refresh: HashMap<TokenHash, (Uuid, Option<DateTime<Utc>>)>,
+    secrets: HashMap<(String, String), Secret>,
+}
+
+#[derive(Debug)]
+struct Secret {
+    hash: TokenHash,
+    expires_at: DateTime<Utc>,
+    attempts: u32,
+    max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    hits: u32,
+}
+
+fn key(s: &str) -> String {
+    s.to_lowercase()
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::backend("memory store lock poisoned by a panic")
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn users_read(&self) -> Result<std::sync::RwLockReadGuard<'_, Users>, StoreError> {
+        self.users.read().map_err(poisoned)
+    }
+    fn users_write(&self) -> Result<std::sync::RwLockWriteGuard<'_, Users>, StoreError> {
+        self.users.write().map_err(poisoned)
+    }
+    fn tokens_read(&self) -> Result<std::sync::RwLockReadGuard<'_, Tokens>, StoreError> {
+        self.tokens.read().map_err(poisoned)
+    }
+    fn tokens_write(&self) -> Result<std::sync::RwLockWriteGuard<'_, Tokens>, StoreError> {
+        self.tokens.write().map_err(poisoned)
+    }
+    fn limits(&self) -> Result<MutexGuard<'_, HashMap<String, Window>>, StoreError> {
+        self.limits.lock().map_err(poisoned)
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+        let mut users = self.users_write()?;
+        let username = new.username.as_deref().map(key);
+        let email = new.email.as_deref().map(key);
+        if username.as_ref().is_some_and(|u| users.by_username.contains_key(u)) {
+            return Err(StoreError::UsernameTaken);
+        }
+        if email.as_ref().is_some_and(|e| users.by_email.contains_key(e)) {
+            return Err(StoreError::EmailTaken);
+        }
+        let user = new.to_user();
+        if let Some(u) = username {
+            users.by_username.insert(u, user.id);
+        }
+        if let Some(e) = email {
+            users.by_email.insert(e, user.id);
+        }
+        users.by_id.insert(user.id, UserRecord { user: user.clone(), password_hash: new.password_hash });
+        Ok(user)
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.users_read()?.by_id.get(&id).cloned())
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let users = self.users_read()?;
+        Ok(users.by_username.get(&key(username)).and_then(|id| users.by_id.get(id)).cloned())
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let users = self.users_read()?;
+        Ok(users.by_email.get(&key(email)).and_then(|id| users.by_id.get(id)).cloned())
+    }
+
+    async fn update_user(&self, id: Uuid, update: UserUpdate, at: DateTime<Utc>) -> Result<Option<User>, StoreError> {
+        let mut users = self.users_write()?;
+        Ok(users.by_id.get_mut(&id).map(|record| {
+            update.apply(record, at);
+            record.user.clone()
+        }))
+    }
+
+    async fn list_users(&self, offset: u64, limit: u64) -> Result<Vec<User>, StoreError> {
+        let users = self.users_read()?;
+        let mut all: Vec<&UserRecord> = users.by_id.values().collect();
+        all.sort_by_key(|r| (r.user.created_at, r.user.id));
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(all.into_iter().skip(offset).take(limit).map(|r| r.user.clone()).collect())
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn create_session(&self, new: NewSession) -> Result<(), StoreError> {
+        let mut tokens = self.tokens_write()?;
+        tokens.refresh.insert(new.refresh_token_hash, (new.session.id, None));
+        tokens.sessions.insert(new.session.id, new.session);
+        Ok(())
+    }
+
+    async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
+        Ok(self.tokens_read()?.sessions.get(&id).cloned())
+    }
+
+    async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
+        let mut guard = self.tokens_write()?;
+        let tokens = &mut *guard;
+        let Some(&(session_id, spent_at)) = tokens.refresh.get(&r.presented) else {
+            return Ok(Rotation::Unknown);
+        };
+        let Some(session) = tokens.sessions.get_mut(&session_id) else {
+            return Ok(Rotation::Unknown);
+        };
+        match spent_at {
+            None if session.is_refreshable(r.now, r.idle_timeout) => {
+                tokens.refresh.insert(r.presented, (session_id, Some(r.now)));
+                tokens.refresh.insert(r.successor, (session_id, None));
+                session.last_used_at = r.now;
+                Ok(Rotation::Rotated(session.clone()))
+            }
+            Some(spent) if session.is_live(r.now) => {
+                let successor_current = tokens.refresh.get(&r.successor) == Some(&(session_id, None));
+                if successor_current && r.now - spent <= r.reuse_grace {
+                    Ok(Rotation::Grace(session.clone()))
+                } else {
+                    session.revoked_at = Some(r.now);
+                    Ok(Rotation::Reused(session.clone()))
+                }
+            }
+            _ => Ok(Rotation::Unknown),
+        }
+    }
+
+    async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tokens = self.tokens_write()?;
+        Ok(match tokens.sessions.get_mut(&id) {
+            Some(s) if s.revoked_at.is_none() => {
+                s.revoked_at = Some(at);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tokens = self.tokens_write()?;
+        let mut count = 0;
+        for s in tokens.sessions.values_mut() {
+            if s.user_id == user_id && s.revoked_at.is_none() && Some(s.id) != except {
+                s.revoked_at = Some(at);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
+        let tokens = self.tokens_read()?;
+        let mut list: Vec<Session> =
+            tokens.sessions.values().filter(|s| s.user_id == user_id && s.is_live(now)).cloned().collect();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(list)
+    }
+
+    async fn put_secret(&self, new: NewSecret) -> Result<(), StoreError> {
+        let mut tokens = self.tokens_write()?;
+        let now = Utc::now();
+        let entry = tokens.secrets.entry((new.purpose, new.key));
+        let attempts = match &entry {
+            std::collections::hash_map::Entry::Occupied(e) if e.get().expires_at > now => e.get().attempts,
+            _ => 0,
+        };
+        let secret = Secret { hash: new.hash, expires_at: new.expires_at, attempts, max_attempts: new.max_attempts };
+        entry.insert_entry(secret);
+        Ok(())
+    }
+
+    async fn take_secret(
+        &self,
+        purpose: &str,
+        key: &str,
+        candidate: &TokenHash,
+        on_mismatch: OnMismatch,
+        now: DateTime<Utc>,
+    ) -> Result<SecretCheck, StoreError> {
+        let mut tokens = self.tokens_write()?;
+        let id = (purpose.to_owned(), key.to_owned());
+        let Some(secret) = tokens.secrets.get_mut(&id) else {
+            return Ok(SecretCheck::Missing);
+        };
+        if secret.expires_at <= now || secret.attempts >= secret.max_attempts {
+            tokens.secrets.remove(&id);
+            return Ok(SecretCheck::Missing);
+        }
+        if secret.hash == *candidate {
+            tokens.secrets.remove(&id);
+            return Ok(SecretCheck::Valid);
+        }
+        secret.attempts += 1;
+        let attempts_left = match on_mismatch {
+            OnMismatch::Spend => 0,
+            OnMismatch::CountAttempt => secret.max_attempts - secret.attempts,
+        };
+        if attempts_left == 0 {
+            tokens.secrets.remove(&id);
+        }
+        Ok(SecretCheck::Invalid { attempts_left })
+    }
+}
+
+#[async_trait]
+impl RateLimiter for MemoryStore {
+    async fn check(&self, key: &str, limit: u32, window: Duration) -> Result<RateLimitDecision, StoreError> {
+        let now = Instant::now();
+        let mut limits = self.limits()?;
+        let w = limits.entry(key.to_owned()).or_insert(Window { started: now, hits: 0 });
+        if now.duration_since(w.started) >= window {
+            *w = Window { started: now, hits: 0 };
+        }
+        if w.hits >= limit {
+            let wait = window.saturating_sub(now.duration_since(w.started));
+            return Ok(RateLimitDecision::Limited { retry_after_seconds: wait.as_secs_f64().ceil().max(1.0) as u64 });
+        }
+        w.hits += 1;
+        Ok(RateLimitDecision::Allowed { remaining: limit - w.hits })
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        self.limits()?.remove(key);
+        Ok(())
+    }
+}

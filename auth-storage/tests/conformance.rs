@@ -1,0 +1,442 @@
+//! One suite of store tests, run against every backend (`memory` always, `sqlite` with its
+//! feature). Each `case_*` function states one behaviour of the store contracts in
+//! `auth_core::store`.
+
+use std::sync::Arc;
+
+use auth_core::{
+    NewSecret, NewSession, NewUser, OnMismatch, RefreshRotation, Role, Rotation, SecretCheck, Session, StoreError,
+    TokenHash, TokenStore, UserStatus, UserStore, UserUpdate,
+};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use uuid::Uuid;
+
+trait Store: UserStore + TokenStore {}
+impl<T: UserStore + TokenStore> Store for T {}
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(0)
+}
+
+fn new_user(username: Option<&str>, email: Option<&str>) -> NewUser {
+    NewUser {
+        id: Uuid::now_v7(),
+        username: username.map(str::to_owned),
+        email: email.map(str::to_owned),
+        email_verified: false,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+        role: Role::user(),
+        created_at: now(),
+    }
+}
+
+fn new_session(user_id: Uuid, refresh: &str, at: DateTime<Utc>) -> NewSession {
+    NewSession {
+        session: Session {
+            id: Uuid::new_v4(),
+            user_id,
+            created_at: at,
+            last_used_at: at,
+            expires_at: at + TimeDelta::days(30),
+            ip: Some("127.0.0.1".into()),
+            user_agent: Some("conformance".into()),
+            revoked_at: None,
+        },
+        refresh_token_hash: TokenHash::of(refresh),
+    }
+}
+
+fn rotation(presented: &str, successor: &str, at: DateTime<Utc>) -> RefreshRotation {
+    RefreshRotation {
+        presented: TokenHash::of(presented),
+        successor: TokenHash::of(successor),
+        now: at,
+        reuse_grace: TimeDelta::seconds(10),
+        idle_timeout: TimeDelta::days(7),
+    }
+}
+
+fn secret(key: &str, value: &str, expires_at: DateTime<Utc>, max_attempts: u32) -> NewSecret {
+    NewSecret {
+        purpose: "email_code:register".into(),
+        key: key.into(),
+        hash: TokenHash::of(value),
+        expires_at,
+        max_attempts,
+    }
+}
+
+async fn case_users_are_found_by_id_username_and_email_case_insensitively(s: Arc<dyn Store>) {
+    let created = s.create_user(new_user(Some("Alice"), Some("Alice@example.com"))).await.unwrap();
+    assert_eq!(created.username.as_deref(), Some("Alice"));
+    assert_eq!(created.status, UserStatus::Active);
+    let by_id = s.user_by_id(created.id).await.unwrap().unwrap();
+    assert_eq!(by_id.user, created);
+    assert!(by_id.password_hash.starts_with("$argon2id$"));
+    assert_eq!(s.user_by_username("aLiCe").await.unwrap().unwrap().user.id, created.id);
+    assert_eq!(s.user_by_email("alice@EXAMPLE.com").await.unwrap().unwrap().user.id, created.id);
+    assert!(s.user_by_username("bob").await.unwrap().is_none());
+    assert!(s.user_by_email("bob@example.com").await.unwrap().is_none());
+    assert!(s.user_by_id(Uuid::new_v4()).await.unwrap().is_none());
+}
+
+async fn case_usernames_and_emails_are_unique_case_insensitively(s: Arc<dyn Store>) {
+    s.create_user(new_user(Some("carol"), Some("carol@example.com"))).await.unwrap();
+    let err = s.create_user(new_user(Some("CAROL"), None)).await.unwrap_err();
+    assert!(matches!(err, StoreError::UsernameTaken), "{err:?}");
+    let err = s.create_user(new_user(Some("carol2"), Some("CAROL@example.com"))).await.unwrap_err();
+    assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
+    // Several users without an email or without a username do not collide on NULL.
+    s.create_user(new_user(Some("dave"), None)).await.unwrap();
+    s.create_user(new_user(None, Some("erin@example.com"))).await.unwrap();
+    s.create_user(new_user(None, Some("frank@example.com"))).await.unwrap();
+}
+
+async fn case_concurrent_creation_of_one_username_succeeds_exactly_once(s: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let s = s.clone();
+            let name = if i % 2 == 0 { "racer" } else { "RACER" };
+            tokio::spawn(async move { s.create_user(new_user(Some(name), None)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::UsernameTaken) => {}
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+async fn case_update_user_writes_only_the_given_fields(s: Arc<dyn Store>) {
+    let user = s.create_user(new_user(Some("grace"), None)).await.unwrap();
+    let later = user.created_at + TimeDelta::seconds(5);
+    let mut prefs = user.preferences.clone();
+    prefs.language = "zh-CN".into();
+    let updated = s
+        .update_user(
+            user.id,
+            UserUpdate::new().role(Role::admin()).preferences(prefs.clone()).last_login_at(later),
+            later,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.role, Role::admin());
+    assert_eq!(updated.preferences, prefs);
+    assert_eq!(updated.last_login_at, Some(later));
+    assert_eq!(updated.updated_at, later);
+    assert_eq!(updated.status, UserStatus::Active);
+    let stored = s.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.user, updated);
+    let rehashed =
+        s.update_user(user.id, UserUpdate::new().password_hash("$argon2id$new".into()), later).await.unwrap();
+    assert!(rehashed.is_some());
+    assert_eq!(s.user_by_id(user.id).await.unwrap().unwrap().password_hash, "$argon2id$new");
+    assert!(s.update_user(Uuid::new_v4(), UserUpdate::new(), later).await.unwrap().is_none());
+}
+
+async fn case_list_users_pages_in_creation_order(s: Arc<dyn Store>) {
+    for name in ["u1", "u2", "u3"] {
+        s.create_user(new_user(Some(name), None)).await.unwrap();
+    }
+    let page: Vec<_> = s.list_users(1, 5).await.unwrap().into_iter().map(|u| u.username.unwrap()).collect();
+    assert_eq!(page, ["u2", "u3"]);
+}
+
+async fn case_sessions_are_created_listed_and_revoked(s: Arc<dyn Store>) {
+    let user = Uuid::now_v7();
+    let at = now();
+    let a = new_session(user, "rt-a", at);
+    let b = new_session(user, "rt-b", at + TimeDelta::seconds(1));
+    let other = new_session(Uuid::now_v7(), "rt-c", at);
+    for s_ in [&a, &b, &other] {
+        s.create_session(s_.clone()).await.unwrap();
+    }
+    assert_eq!(s.session(a.session.id).await.unwrap().unwrap(), a.session);
+    let listed: Vec<Uuid> = s.user_sessions(user, at).await.unwrap().into_iter().map(|x| x.id).collect();
+    assert_eq!(listed, [b.session.id, a.session.id], "newest first, only this user's");
+    assert!(s.revoke_session(a.session.id, at).await.unwrap());
+    assert!(!s.revoke_session(a.session.id, at).await.unwrap(), "second revoke reports false");
+    assert!(!s.session(a.session.id).await.unwrap().unwrap().is_live(at));
+    assert_eq!(s.user_sessions(user, at).await.unwrap().len(), 1);
+    // Expired sessions are not listed.
+    assert!(s.user_sessions(user, at + TimeDelta::days(31)).await.unwrap().is_empty());
+    assert!(s.session(Uuid::new_v4()).await.unwrap().is_none());
+}
+
+async fn case_revoking_all_of_a_users_sessions_can_keep_one(s: Arc<dyn Store>) {
+    let user = Uuid::now_v7();
+    let at = now();
+    let keep = new_session(user, "keep", at);
+    s.create_session(keep.clone()).await.unwrap();
+    for i in 0..3 {
+        s.create_session(new_session(user, &format!("other-{i}"), at)).await.unwrap();
+    }
+    let bystander = new_session(Uuid::now_v7(), "bystander", at);
+    s.create_session(bystander.clone()).await.unwrap();
+    assert_eq!(s.revoke_user_sessions(user, Some(keep.session.id), at).await.unwrap(), 3);
+    let left: Vec<Uuid> = s.user_sessions(user, at).await.unwrap().into_iter().map(|x| x.id).collect();
+    assert_eq!(left, [keep.session.id]);
+    assert!(s.session(bystander.session.id).await.unwrap().unwrap().is_live(at));
+    assert_eq!(s.revoke_user_sessions(user, None, at).await.unwrap(), 1);
+    assert!(s.user_sessions(user, at).await.unwrap().is_empty());
+}
+
+async fn case_rotation_spends_the_token_and_makes_the_successor_current(s: Arc<dyn Store>) {
+    let at = now();
+    let new = new_session(Uuid::now_v7(), "t0", at);
+    s.create_session(new.clone()).await.unwrap();
+    let later = at + TimeDelta::seconds(60);
+    let Rotation::Rotated(session) = s.rotate_refresh_token(rotation("t0", "t1", later)).await.unwrap() else {
+        panic!("expected Rotated")
+    };
+    assert_eq!(session.id, new.session.id);
+    assert_eq!(session.last_used_at, later);
+    assert_eq!(s.session(session.id).await.unwrap().unwrap().last_used_at, later);
+    assert!(matches!(s.rotate_refresh_token(rotation("t1", "t2", later)).await.unwrap(), Rotation::Rotated(_)));
+    assert_eq!(s.rotate_refresh_token(rotation("never-issued", "x", later)).await.unwrap(), Rotation::Unknown);
+}
+
+async fn case_a_spent_token_within_the_grace_window_returns_grace(s: Arc<dyn Store>) {
+    let at = now();
+    let new = new_session(Uuid::now_v7(), "g0", at);
+    s.create_session(new.clone()).await.unwrap();
+    s.rotate_refresh_token(rotation("g0", "g1", at)).await.unwrap();
+    let again = s.rotate_refresh_token(rotation("g0", "g1", at + TimeDelta::seconds(10))).await.unwrap();
+    assert!(matches!(again, Rotation::Grace(ref x) if x.id == new.session.id), "{again:?}");
+    // Nothing changed: the successor still rotates normally.
+    assert!(matches!(s.rotate_refresh_token(rotation("g1", "g2", at)).await.unwrap(), Rotation::Rotated(_)));
+}
+
+async fn case_a_spent_token_after_the_grace_window_revokes_the_session(s: Arc<dyn Store>) {
+    let at = now();
+    let new = new_session(Uuid::now_v7(), "r0", at);
+    s.create_session(new.clone()).await.unwrap();
+    s.rotate_refresh_token(rotation("r0", "r1", at)).await.unwrap();
+    let late = at + TimeDelta::seconds(11);
+    let out = s.rotate_refresh_token(rotation("r0", "r1", late)).await.unwrap();
+    assert!(matches!(out, Rotation::Reused(ref x) if x.id == new.session.id && x.revoked_at == Some(late)), "{out:?}");
+    assert_eq!(s.session(new.session.id).await.unwrap().unwrap().revoked_at, Some(late));
+    // The whole family is dead: the successor no longer works.
+    assert_eq!(s.rotate_refresh_token(rotation("r1", "r2", late)).await.unwrap(), Rotation::Unknown);
+}
+
+async fn case_a_spent_token_whose_successor_was_spent_is_reuse_even_within_grace(s: Arc<dyn Store>) {
+    let at = now();
+    let new = new_session(Uuid::now_v7(), "s0", at);
+    s.create_session(new.clone()).await.unwrap();
+    s.rotate_refresh_token(rotation("s0", "s1", at)).await.unwrap();
+    s.rotate_refresh_token(rotation("s1", "s2", at)).await.unwrap();
+    assert!(matches!(s.rotate_refresh_token(rotation("s0", "s1", at)).await.unwrap(), Rotation::Reused(_)));
+    assert!(!s.session(new.session.id).await.unwrap().unwrap().is_live(at));
+}
+
+async fn case_expired_idle_or_revoked_sessions_do_not_rotate(s: Arc<dyn Store>) {
+    let at = now();
+    let expired = new_session(Uuid::now_v7(), "e0", at);
+    s.create_session(expired.clone()).await.unwrap();
+    assert_eq!(
+        s.rotate_refresh_token(rotation("e0", "e1", at + TimeDelta::days(31))).await.unwrap(),
+        Rotation::Unknown
+    );
+    let idle = new_session(Uuid::now_v7(), "i0", at);
+    s.create_session(idle.clone()).await.unwrap();
+    assert_eq!(s.rotate_refresh_token(rotation("i0", "i1", at + TimeDelta::days(8))).await.unwrap(), Rotation::Unknown);
+    // A refused rotation spends nothing: within the idle window the token still works.
+    assert!(matches!(
+        s.rotate_refresh_token(rotation("i0", "i1", at + TimeDelta::days(6))).await.unwrap(),
+        Rotation::Rotated(_)
+    ));
+    let revoked = new_session(Uuid::now_v7(), "v0", at);
+    s.create_session(revoked.clone()).await.unwrap();
+    s.revoke_session(revoked.session.id, at).await.unwrap();
+    assert_eq!(s.rotate_refresh_token(rotation("v0", "v1", at)).await.unwrap(), Rotation::Unknown);
+}
+
+async fn case_concurrent_rotations_of_one_token_rotate_exactly_once(s: Arc<dyn Store>) {
+    let at = now();
+    s.create_session(new_session(Uuid::now_v7(), "c0", at)).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.rotate_refresh_token(rotation("c0", "c1", at)).await.unwrap() })
+        })
+        .collect();
+    let mut rotated = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Rotation::Rotated(_) => rotated += 1,
+            Rotation::Grace(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(rotated, 1);
+}
+
+async fn case_a_secret_is_taken_once(s: Arc<dyn Store>) {
+    let at = now();
+    s.put_secret(secret("a@example.com", "123456", at + TimeDelta::minutes(10), 5)).await.unwrap();
+    let good = TokenHash::of("123456");
+    let purpose = "email_code:register";
+    assert_eq!(
+        s.take_secret(purpose, "a@example.com", &good, OnMismatch::CountAttempt, at).await.unwrap(),
+        SecretCheck::Valid
+    );
+    assert_eq!(
+        s.take_secret(purpose, "a@example.com", &good, OnMismatch::CountAttempt, at).await.unwrap(),
+        SecretCheck::Missing
+    );
+    assert_eq!(
+        s.take_secret(purpose, "nobody", &good, OnMismatch::CountAttempt, at).await.unwrap(),
+        SecretCheck::Missing
+    );
+    // Another purpose is another secret.
+    s.put_secret(secret("a@example.com", "123456", at + TimeDelta::minutes(10), 5)).await.unwrap();
+    assert_eq!(
+        s.take_secret("other", "a@example.com", &good, OnMismatch::CountAttempt, at).await.unwrap(),
+        SecretCheck::Missing
+    );
+}
+
+async fn case_wrong_attempts_are_capped(s: Arc<dyn Store>) {
+    let at = now();
+    let purpose = "email_code:register";
+    s.put_secret(secret("b@example.com", "111111", at + TimeDelta::minutes(10), 3)).await.unwrap();
+    let bad = TokenHash::of("999999");
+    let good = TokenHash::of("111111");
+    for left in [2, 1] {
+        assert_eq!(
+            s.take_secret(purpose, "b@example.com", &bad, OnMismatch::CountAttempt, at).await.unwrap(),
+            SecretCheck::Invalid { attempts_left: left }
+        );
+    }
+    // Re-sending a code replaces it but keeps the failure count.
+    s.put_secret(secret("b@example.com", "222222", at + TimeDelta::minutes(10), 3)).await.unwrap();
+    assert_eq!(
+        s.take_secret(purpose, "b@example.com", &good, OnMismatch::CountAttempt, at).await.unwrap(),
+        SecretCheck::Invalid { attempts_left: 0 },
+        "the old code is gone and the third failure kills the new one"
+    );
+    assert_eq!(
+        s.take_secret(purpose, "b@example.com", &TokenHash::of("222222"), OnMismatch::CountAttempt, at).await.unwrap(),
+        SecretCheck::Missing
+    );
+}
+
+async fn case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer(s: Arc<dyn Store>) {
+    let at = now();
+    s.put_secret(NewSecret { purpose: "captcha".into(), ..secret("id-1", "ab12", at + TimeDelta::minutes(5), 1) })
+        .await
+        .unwrap();
+    assert_eq!(
+        s.take_secret("captcha", "id-1", &TokenHash::of("zzzz"), OnMismatch::Spend, at).await.unwrap(),
+        SecretCheck::Invalid { attempts_left: 0 }
+    );
+    assert_eq!(
+        s.take_secret("captcha", "id-1", &TokenHash::of("ab12"), OnMismatch::Spend, at).await.unwrap(),
+        SecretCheck::Missing
+    );
+}
+
+async fn case_expired_secrets_are_missing_and_restart_their_count(s: Arc<dyn Store>) {
+    let at = now();
+    let purpose = "email_code:register";
+    s.put_secret(secret("c@example.com", "333333", at + TimeDelta::minutes(10), 5)).await.unwrap();
+    let late = at + TimeDelta::minutes(11);
+    assert_eq!(
+        s.take_secret(purpose, "c@example.com", &TokenHash::of("333333"), OnMismatch::CountAttempt, late)
+            .await
+            .unwrap(),
+        SecretCheck::Missing
+    );
+    // An already expired secret that is replaced starts over at zero failures.
+    s.put_secret(secret("d@example.com", "444444", at - TimeDelta::seconds(1), 2)).await.unwrap();
+    s.put_secret(secret("d@example.com", "555555", at + TimeDelta::minutes(10), 2)).await.unwrap();
+    assert_eq!(
+        s.take_secret(purpose, "d@example.com", &TokenHash::of("000000"), OnMismatch::CountAttempt, at).await.unwrap(),
+        SecretCheck::Invalid { attempts_left: 1 }
+    );
+}
+
+macro_rules! conformance {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+            conformance!(@cases $make;
+                case_users_are_found_by_id_username_and_email_case_insensitively,
+                case_usernames_and_emails_are_unique_case_insensitively,
+                case_concurrent_creation_of_one_username_succeeds_exactly_once,
+                case_update_user_writes_only_the_given_fields,
+                case_list_users_pages_in_creation_order,
+                case_sessions_are_created_listed_and_revoked,
+                case_revoking_all_of_a_users_sessions_can_keep_one,
+                case_rotation_spends_the_token_and_makes_the_successor_current,
+                case_a_spent_token_within_the_grace_window_returns_grace,
+                case_a_spent_token_after_the_grace_window_revokes_the_session,
+                case_a_spent_token_whose_successor_was_spent_is_reuse_even_within_grace,
+                case_expired_idle_or_revoked_sessions_do_not_rotate,
+                case_concurrent_rotations_of_one_token_rotate_exactly_once,
+                case_a_secret_is_taken_once,
+                case_wrong_attempts_are_capped,
+                case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer,
+                case_expired_secrets_are_missing_and_restart_their_count,
+            );
+        }
+    };
+    (@cases $make:expr; $($case:ident,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (store, _guard) = $make.await;
+                super::$case(store).await;
+            }
+        )*
+    };
+}
+
+conformance!(memory, async { (Arc::new(auth_storage::MemoryStore::new()) as Arc<dyn Store>, ()) });
+
+#[cfg(feature = "sqlite")]
+conformance!(sqlite, async {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let store = auth_storage::SqliteStore::connect(&url).await.unwrap();
+    (Arc::new(store) as Arc<dyn Store>, dir)
+});
+
+mod rate_limiter {
+    use std::time::Duration;
+
+    use auth_core::{RateLimitDecision, RateLimiter};
+
+    #[tokio::test]
+    async fn memory_limiter_allows_up_to_the_limit_then_says_when_to_retry() {
+        let l = auth_storage::MemoryStore::new();
+        let window = Duration::from_secs(60);
+        for remaining in [2, 1, 0] {
+            assert_eq!(l.check("ip:1", 3, window).await.unwrap(), RateLimitDecision::Allowed { remaining });
+        }
+        let RateLimitDecision::Limited { retry_after_seconds } = l.check("ip:1", 3, window).await.unwrap() else {
+            panic!("expected Limited")
+        };
+        assert!((59..=60).contains(&retry_after_seconds), "{retry_after_seconds}");
+        // Another key is unaffected; a reset clears the key.
+        assert!(matches!(l.check("ip:2", 3, window).await.unwrap(), RateLimitDecision::Allowed { .. }));
+        l.reset("ip:1").await.unwrap();
+        assert_eq!(l.check("ip:1", 3, window).await.unwrap(), RateLimitDecision::Allowed { remaining: 2 });
+    }
+
+    #[tokio::test]
+    async fn memory_limiter_window_passes() {
+        let l = auth_storage::MemoryStore::new();
+        let window = Duration::from_millis(200);
+        assert!(matches!(l.check("k", 1, window).await.unwrap(), RateLimitDecision::Allowed { .. }));
+        assert!(matches!(l.check("k", 1, window).await.unwrap(), RateLimitDecision::Limited { .. }));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(matches!(l.check("k", 1, window).await.unwrap(), RateLimitDecision::Allowed { .. }));
+    }
+}
