@@ -1,1 +1,47 @@
-//! placeholder
+//! # auth-axum
+//!
+//! The [axum] adapter of `auth-core`: the HTTP API as a router to nest, a tower layer that
+//! protects a host's own routes, and extractors for handlers.
+//!
+//! - [`AuthRouter`] / [`auth_router`]: every route of the API (`/register`, `/login`,
+//!   `/refresh`, `/logout`, `/me`, `/me/preferences`, `/password/change`, `/sessions`,
+//!   `/captcha/status`, `/captcha`), errors rendered exactly as the API's error body — 400
+//!   `invalid_request` for malformed JSON, 413, 415, JSON 404/405 — never axum's plain-text
+//!   rejections.
+//! - [`RequireAuth`] (with [`RequireAuth::with_role`]) and [`OptionalAuth`]: tower layers that
+//!   verify `Authorization: Bearer` access tokens and their session on every request.
+//! - Extractors: [`Claims`] (free), [`CurrentUser`] (one user lookup), [`OptionalUser`],
+//!   [`ClientContext`].
+//! - [`render_errors_with`]: swap the error envelope for clients that expect another shape.
+//!
+//! ```
+//! use std::{net::SocketAddr, sync::Arc};
+//! use auth_axum::{auth_router, CurrentUser, RequireAuth};
+//! use auth_core::{Auth, AuthConfig};
+//! use auth_storage::MemoryStore;
+//! use axum::{routing::get, Json, Router};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = Auth::builder(AuthConfig::new(std::env::var("JWT_SECRET")?)?)
+//!     .stores(Arc::new(MemoryStore::new()))
+//!     .build()?;
+//!
+//! let app = Router::new()
+//!     .route("/api/profile", get(|CurrentUser(user): CurrentUser| async move { Json(user) }))
+//!     .route_layer(RequireAuth::new(auth.clone()))
+//!     .nest("/api/auth", auth_router(auth));
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod extract;
+mod middleware;
+mod router;
+
+pub use error::{render_errors_with, status_of, ApiError, ErrorBody, ErrorRenderer};
+pub use extract::{Claims, ClientContext, CurrentUser, JsonBody, OptionalJsonBody, OptionalUser};
+pub use middleware::{AuthService, OptionalAuth, RequireAuth};
+pub use router::{auth_router, AuthRouter, DEFAULT_BODY_LIMIT};

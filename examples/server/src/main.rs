@@ -1,1 +1,85 @@
-fn main() {}
+//! `auth-example-server`: serves the example app, or `create-admin --username NAME` with the
+//! password on standard input.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::process::ExitCode;
+
+use auth_core::SecretString;
+use auth_example_server::{app, build_auth, serve, shutdown_signal, ServerConfig};
+use tracing_subscriber::EnvFilter;
+
+const USAGE: &str = "usage:
+  auth-example-server                              serve (configuration: AUTH_* environment variables)
+  auth-example-server create-admin --username NAME create an admin, or promote NAME; password on stdin";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match ServerConfig::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("configuration error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        [] | ["serve"] => runtime.block_on(run(config)),
+        ["create-admin", "--username", name] => runtime.block_on(create_admin(config, name)),
+        ["-h" | "--help" | "help"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    if !config.rate_limits {
+        tracing::info!("AUTH_RATE_LIMITS=off");
+    }
+    let auth = build_auth(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    tracing::info!(address = %listener.local_addr()?, database = %config.database_url, "auth example server listening");
+    serve(listener, app(auth), shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn create_admin(config: ServerConfig, username: &str) -> anyhow::Result<()> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("password (typed text is echoed; pipe it in to avoid that):");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = SecretString::new(line.trim_end_matches(['\r', '\n']));
+    let auth = build_auth(&config).await?;
+    let user = auth.create_admin(username, &password).await.map_err(|err| match err {
+        auth_core::AuthError::WeakPassword { reasons } => anyhow::anyhow!("the password was refused: {reasons:?}"),
+        other => anyhow::anyhow!("{other}"),
+    })?;
+    println!("admin {} ({}) is ready", user.name(), user.id);
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! [`RequireAuth`] and [`OptionalAuth`]: tower layers that authenticate `Authorization: Bearer`
+//! access tokens for a host's routes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use auth_core::{Auth, AuthError, Role};
+use axum::extract::Request;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
+
+use crate::error::ApiError;
+use crate::extract::Claims;
+
+/// Requires a valid access token (and optionally a role) on every request to the wrapped routes.
+///
+/// Per request it verifies the JWT (HS256, `typ` `at+jwt`, `exp`, `nbf`, `iss`, `aud`) and then
+/// that its session is still live in the token store, so logout, password change and disabled
+/// accounts take effect at once. On success it inserts [`Claims`] and the [`Auth`] handle into
+/// the request extensions for the [`Claims`], [`CurrentUser`](crate::CurrentUser) and
+/// [`OptionalUser`](crate::OptionalUser) extractors.
+///
+/// Rejections use the API's error body: 401 `unauthorized` (missing or bad token),
+/// `token_expired`, `session_revoked`; 403 `forbidden` (role); 503 `store_unavailable`.
+///
+/// ```
+/// use auth_axum::{RequireAuth, CurrentUser};
+/// use axum::{routing::get, Router};
+///
+/// fn routes(auth: auth_core::Auth) -> Router {
+///     Router::new()
+///         .route("/api/me/name", get(|CurrentUser(user): CurrentUser| async move { user.name().to_owned() }))
+///         .route_layer(RequireAuth::new(auth.clone()))
+///         .merge(
+///             Router::new()
+///                 .route("/api/admin/ping", get(|| async { "pong" }))
+///                 .route_layer(RequireAuth::new(auth).with_role("admin")),
+///         )
+/// }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RequireAuth {
+    auth: Auth,
+    role: Option<Role>,
+}
+
+impl RequireAuth {
+    /// Any authenticated user.
+    pub fn new(auth: Auth) -> Self {
+        Self { auth, role: None }
+    }
+
+    /// Only users whose access token carries exactly `role` (e.g. `admin`); others get 403
+    /// `forbidden`. The role is the one the token was issued with (see
+    /// [`Auth::set_user_role`]).
+    pub fn with_role(mut self, role: impl Into<String>) -> Self {
+        self.role = Some(Role::new(role));
+        self
+    }
+}
+
+/// Authenticates the request if it carries `Authorization`, and lets it through anonymously if
+/// it does not. A token that is sent but invalid is still rejected (401), so clients learn that
+/// their session died. Pair with [`OptionalUser`](crate::OptionalUser).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct OptionalAuth {
+    auth: Auth,
+}
+
+impl OptionalAuth {
+    /// A layer authenticating with `auth`.
+    pub fn new(auth: Auth) -> Self {
+        Self { auth }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Mode {
+    Required(Option<Role>),
+    Optional,
+}
+
+impl<S> Layer<S> for RequireAuth {
+    type Service = AuthService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService { inner, auth: self.auth.clone(), mode: Mode::Required(self.role.clone()) }
+    }
+}
+
+impl<S> Layer<S> for OptionalAuth {
+    type Service = AuthService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService { inner, auth: self.auth.clone(), mode: Mode::Optional }
+    }
+}
+
+/// The service of [`RequireAuth`] and [`OptionalAuth`].
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    auth: Auth,
+    mode: Mode,
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 6750).
+/// `Err` for another scheme or an empty token; `Ok(None)` without the header.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| AuthError::Unauthorized)?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(AuthError::Unauthorized),
+    }
+}
+
+async fn authorize(auth: &Auth, mode: &Mode, headers: &HeaderMap) -> Result<Option<Claims>, AuthError> {
+    let token = match (bearer_token(headers)?, mode) {
+        (Some(token), _) => token,
+        (None, Mode::Optional) => return Ok(None),
+        (None, Mode::Required(_)) => return Err(AuthError::Unauthorized),
+    };
+    let claims = auth.authenticate(token).await?;
+    if let Mode::Required(Some(role)) = mode {
+        if &claims.role != role {
+            return Err(AuthError::Forbidden);
+        }
+    }
+    Ok(Some(Claims(claims)))
+}
+
+impl<S> Service<Request> for AuthService<S>
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        // The clone is not ready; keep the ready service for this request (tower's usual dance).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        let mode = self.mode.clone();
+        Box::pin(async move {
+            match authorize(&auth, &mode, req.headers()).await {
+                Ok(claims) => {
+                    if let Some(claims) = claims {
+                        req.extensions_mut().insert(claims);
+                    }
+                    req.extensions_mut().insert(auth);
+                    inner.call(req).await
+                }
+                Err(err) => Ok(ApiError::from(err).into_response()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_tokens_are_parsed_per_rfc_6750() {
+        assert_eq!(bearer_token(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(bearer_token(&headers("Bearer abc.def")).unwrap(), Some("abc.def"));
+        assert_eq!(bearer_token(&headers("bearer abc")).unwrap(), Some("abc"));
+        assert!(bearer_token(&headers("Basic dXNlcjpwdw==")).is_err());
+        assert!(bearer_token(&headers("Bearer ")).is_err());
+        assert!(bearer_token(&headers("Bearer")).is_err());
+    }
+}

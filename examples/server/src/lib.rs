@@ -1,0 +1,261 @@
+//! The bundled example server: `auth-axum`'s router nested at `/api/auth` over SQLite (by
+//! default), and a host app with a protected route and an admin-only route.
+//!
+//! Configuration comes from environment variables (see [`ServerConfig::from_lookup`] and the
+//! README). The binary is `auth-example-server`; this library part lets tests start the same
+//! app in-process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use auth_axum::{auth_router, Claims, CurrentUser, RequireAuth};
+use auth_core::{Auth, AuthConfig, MIN_JWT_SECRET_BYTES};
+use auth_storage::{MemoryStore, SqliteStore};
+use axum::extract::Request;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
+use tracing::Level;
+
+/// The server's configuration, read from `AUTH_*` environment variables.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// `AUTH_BIND`: listen address (default `127.0.0.1:8080`).
+    pub bind: SocketAddr,
+    /// `AUTH_DATABASE_URL`: `sqlite://path` (default `sqlite://auth.db`, created if missing) or
+    /// `memory` (nothing persisted).
+    pub database_url: String,
+    /// `AUTH_JWT_SECRET`: at least 32 bytes; `None` if unset (a random one is generated).
+    pub jwt_secret: Option<String>,
+    /// `AUTH_ACCESS_TOKEN_TTL`: seconds (default 3600).
+    pub access_token_ttl: Duration,
+    /// `AUTH_REFRESH_TOKEN_TTL`: seconds (default 2592000).
+    pub refresh_token_ttl: Duration,
+    /// `AUTH_REFRESH_REUSE_GRACE`: seconds (default 10).
+    pub refresh_reuse_grace: Duration,
+    /// `AUTH_LOG`: a `tracing` filter (default `info`).
+    pub log_filter: String,
+    /// `AUTH_RATE_LIMITS`: `default` or `off`. Rate limiting itself is not wired in yet.
+    pub rate_limits: bool,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("bind", &self.bind)
+            .field("database_url", &self.database_url)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .finish_non_exhaustive()
+    }
+}
+
+fn seconds(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: u64) -> anyhow::Result<Duration> {
+    match lookup(name) {
+        None => Ok(Duration::from_secs(default)),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .with_context(|| format!("{name} must be a whole number of seconds, got {v:?}")),
+    }
+}
+
+impl ServerConfig {
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    /// A message naming the variable that is malformed.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads the configuration through `lookup` (for tests: no global environment).
+    ///
+    /// # Errors
+    /// A message naming the variable that is malformed, or a JWT secret under 32 bytes.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let bind = lookup("AUTH_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind =
+            bind.parse().with_context(|| format!("AUTH_BIND must be an address like 127.0.0.1:8080, got {bind:?}"))?;
+        let jwt_secret = lookup("AUTH_JWT_SECRET");
+        if let Some(secret) = &jwt_secret {
+            if secret.len() < MIN_JWT_SECRET_BYTES {
+                bail!(
+                    "AUTH_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes (it is {}); generate one with \
+                     `openssl rand -base64 48`",
+                    secret.len()
+                );
+            }
+        }
+        let rate_limits = match lookup("AUTH_RATE_LIMITS").as_deref().map(str::trim) {
+            None | Some("default") => true,
+            Some("off") => false,
+            Some(other) => bail!("AUTH_RATE_LIMITS must be `default` or `off`, got {other:?}"),
+        };
+        Ok(Self {
+            bind,
+            database_url: lookup("AUTH_DATABASE_URL").unwrap_or_else(|| "sqlite://auth.db".into()),
+            jwt_secret,
+            access_token_ttl: seconds(&lookup, "AUTH_ACCESS_TOKEN_TTL", 3600)?,
+            refresh_token_ttl: seconds(&lookup, "AUTH_REFRESH_TOKEN_TTL", 2_592_000)?,
+            refresh_reuse_grace: seconds(&lookup, "AUTH_REFRESH_REUSE_GRACE", 10)?,
+            log_filter: lookup("AUTH_LOG").unwrap_or_else(|| "info".into()),
+            rate_limits,
+        })
+    }
+
+    /// The core configuration. Without `AUTH_JWT_SECRET` a random 256-bit secret is generated
+    /// (and a warning logged): tokens then die when the process restarts.
+    ///
+    /// # Errors
+    /// An out-of-range setting.
+    pub fn auth_config(&self) -> anyhow::Result<AuthConfig> {
+        let secret = match &self.jwt_secret {
+            Some(secret) => secret.clone().into_bytes(),
+            None => {
+                tracing::warn!(
+                    "AUTH_JWT_SECRET is not set: using a random secret; every token dies when the server restarts"
+                );
+                auth_core::random_token().into_bytes()
+            }
+        };
+        let mut config = AuthConfig::new(secret)?;
+        config.access_token_ttl = self.access_token_ttl;
+        config.refresh_token_ttl = self.refresh_token_ttl;
+        config.refresh_reuse_grace = self.refresh_reuse_grace;
+        Ok(config)
+    }
+}
+
+/// Builds the [`Auth`] service on the configured database.
+///
+/// # Errors
+/// An unsupported `AUTH_DATABASE_URL`, a database that cannot be opened, or a bad setting.
+pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
+    let builder = Auth::builder(config.auth_config()?);
+    let url = config.database_url.as_str();
+    let builder = if url.starts_with("sqlite:") {
+        let store =
+            SqliteStore::connect(url).await.with_context(|| format!("cannot open the SQLite database {url}"))?;
+        builder.stores(Arc::new(store))
+    } else if url == "memory" {
+        builder.stores(Arc::new(MemoryStore::new()))
+    } else {
+        bail!("AUTH_DATABASE_URL {url:?} is not supported: use sqlite://path/to/file.db or memory");
+    };
+    Ok(builder.build()?)
+}
+
+/// The app: the auth router at `/api/auth`, `GET /api/protected` for any logged-in user and
+/// `GET /api/admin/ping` for admins, with one log line per request.
+pub fn app(auth: Auth) -> Router {
+    Router::new()
+        .route("/api/protected", get(protected))
+        .route_layer(RequireAuth::new(auth.clone()))
+        .merge(
+            Router::new()
+                .route("/api/admin/ping", get(admin_ping))
+                .route_layer(RequireAuth::new(auth.clone()).with_role("admin")),
+        )
+        .nest("/api/auth", auth_router(auth))
+        .layer(
+            // Method, path (never the query string), status and latency; no headers or bodies.
+            TraceLayer::new_for_http()
+                .make_span_with(
+                    |req: &Request| tracing::info_span!("request", method = %req.method(), path = %req.uri().path()),
+                )
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros))
+                .on_failure(()),
+        )
+}
+
+async fn protected(CurrentUser(user): CurrentUser) -> Json<Value> {
+    Json(json!({ "user_id": user.id, "username": user.name(), "role": user.role }))
+}
+
+async fn admin_ping(claims: Claims) -> Json<Value> {
+    Json(json!({ "pong": true, "user_id": claims.sub }))
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes in-flight requests.
+///
+/// # Errors
+/// An I/O error of the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let c = ServerConfig::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://auth.db");
+        assert_eq!(c.access_token_ttl.as_secs(), 3600);
+        assert_eq!(c.refresh_token_ttl.as_secs(), 2_592_000);
+        assert_eq!(c.refresh_reuse_grace.as_secs(), 10);
+        assert!(c.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_with_a_clear_message() {
+        let err = ServerConfig::from_lookup(lookup(&[("AUTH_JWT_SECRET", "too-short")])).unwrap_err();
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+        assert!(!err.to_string().contains("too-short"), "the secret is never echoed");
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        let err = ServerConfig::from_lookup(lookup(&[("AUTH_ACCESS_TOKEN_TTL", "1h")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_ACCESS_TOKEN_TTL"));
+        let err = ServerConfig::from_lookup(lookup(&[("AUTH_RATE_LIMITS", "sometimes")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_RATE_LIMITS"));
+        assert!(!ServerConfig::from_lookup(lookup(&[("AUTH_RATE_LIMITS", "off")])).unwrap().rate_limits);
+    }
+}
