@@ -548,6 +548,15 @@ impl Auth {
         self.inner.users.update_user(user_id, UserUpdate::new().role(role), now()).await?.ok_or(AuthError::NotFound)
     }
 
+    /// Deletes revoked and expired sessions (with their refresh tokens) and expired one-time
+    /// secrets from the token store; returns how many records went. Call it periodically.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub async fn purge_expired(&self) -> Result<u64, AuthError> {
+        Ok(self.inner.tokens.purge_expired(now()).await?)
+    }
+
     async fn caller(&self, claims: &Claims) -> Result<UserRecord, AuthError> {
         self.inner.users.user_by_id(claims.sub).await?.ok_or(AuthError::Unauthorized)
     }

@@ -250,6 +250,12 @@ pub trait TokenStore: Send + Sync + 'static {
         on_mismatch: OnMismatch,
         now: DateTime<Utc>,
     ) -> Result<SecretCheck, StoreError>;
+
+    /// Deletes what can no longer be used at `now`: revoked sessions and sessions past
+    /// `expires_at` with all their refresh tokens, and expired one-time secrets. Returns how many
+    /// sessions and secrets were deleted. Hosts call it periodically (the example server: hourly);
+    /// backends with native expiry (Redis TTLs) may do nothing.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// The decision of a [`RateLimiter`].

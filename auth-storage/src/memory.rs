@@ -261,6 +261,17 @@ impl TokenStore for MemoryStore {
         }
         Ok(SecretCheck::Invalid { attempts_left })
     }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut guard = self.tokens_write()?;
+        let tokens = &mut *guard;
+        let before = tokens.sessions.len() + tokens.secrets.len();
+        tokens.sessions.retain(|_, s| s.is_live(now));
+        let sessions = &tokens.sessions;
+        tokens.refresh.retain(|_, (session_id, _)| sessions.contains_key(session_id));
+        tokens.secrets.retain(|_, secret| secret.expires_at > now);
+        Ok((before - tokens.sessions.len() - tokens.secrets.len()) as u64)
+    }
 }
 
 #[async_trait]

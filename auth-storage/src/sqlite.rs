@@ -486,4 +486,21 @@ impl TokenStore for SqliteStore {
         }
         Ok(outcome)
     }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Refresh tokens go with their session (ON DELETE CASCADE).
+        let sessions = sqlx::query("DELETE FROM sessions WHERE revoked_at IS NOT NULL OR expires_at <= ?")
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        let secrets = sqlx::query("DELETE FROM one_time_secrets WHERE expires_at <= ?")
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        Ok(sessions + secrets)
+    }
 }

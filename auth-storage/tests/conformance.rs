@@ -362,6 +362,32 @@ async fn case_expired_secrets_are_missing_and_restart_their_count(s: Arc<dyn Sto
     );
 }
 
+async fn case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets(s: Arc<dyn Store>) {
+    let at = now();
+    let live = new_session(Uuid::now_v7(), "p-live", at);
+    let revoked = new_session(Uuid::now_v7(), "p-revoked", at);
+    let mut expired = new_session(Uuid::now_v7(), "p-expired", at - TimeDelta::days(31));
+    expired.session.expires_at = at - TimeDelta::days(1);
+    for x in [&live, &revoked, &expired] {
+        s.create_session(x.clone()).await.unwrap();
+    }
+    s.revoke_session(revoked.session.id, at).await.unwrap();
+    s.put_secret(secret("old@example.com", "1", at - TimeDelta::seconds(1), 5)).await.unwrap();
+    s.put_secret(secret("new@example.com", "2", at + TimeDelta::minutes(10), 5)).await.unwrap();
+    assert_eq!(s.purge_expired(at).await.unwrap(), 3);
+    assert!(s.session(revoked.session.id).await.unwrap().is_none());
+    assert!(s.session(expired.session.id).await.unwrap().is_none());
+    assert!(s.session(live.session.id).await.unwrap().is_some());
+    assert!(matches!(s.rotate_refresh_token(rotation("p-live", "p-live-2", at)).await.unwrap(), Rotation::Rotated(_)));
+    assert_eq!(
+        s.take_secret("email_code:register", "new@example.com", &TokenHash::of("2"), OnMismatch::CountAttempt, at)
+            .await
+            .unwrap(),
+        SecretCheck::Valid
+    );
+    assert_eq!(s.purge_expired(at).await.unwrap(), 0, "nothing left to purge");
+}
+
 macro_rules! conformance {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -384,6 +410,7 @@ macro_rules! conformance {
                 case_wrong_attempts_are_capped,
                 case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer,
                 case_expired_secrets_are_missing_and_restart_their_count,
+                case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets,
             );
         }
     };

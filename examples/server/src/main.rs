@@ -61,11 +61,24 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
         tracing::info!("AUTH_RATE_LIMITS=off");
     }
     let auth = build_auth(&config).await?;
+    tokio::spawn(purge_hourly(auth.clone()));
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, database = %config.database_url, "auth example server listening");
     serve(listener, app(auth), shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Deletes dead sessions and expired secrets once an hour.
+async fn purge_hourly(auth: auth_core::Auth) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        match auth.purge_expired().await {
+            Ok(purged) => tracing::debug!(purged, "purged revoked and expired sessions and secrets"),
+            Err(err) => tracing::warn!(error = %err, "purging expired sessions failed; retrying in an hour"),
+        }
+    }
 }
 
 async fn create_admin(config: ServerConfig, username: &str) -> anyhow::Result<()> {
