@@ -267,6 +267,23 @@ impl UserStore for SqliteStore {
     }
 }
 
+/// Adds an unspent refresh token (by hash) to a session.
+async fn insert_refresh_token(
+    conn: &mut sqlx::SqliteConnection,
+    hash: &TokenHash,
+    session_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)")
+        .bind(&hash.as_bytes()[..])
+        .bind(session_id)
+        .bind(ts(at))
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn create_session(&self, new: NewSession) -> Result<(), StoreError> {
@@ -286,13 +303,7 @@ impl TokenStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)")
-            .bind(&new.refresh_token_hash.as_bytes()[..])
-            .bind(s.id.to_string())
-            .bind(ts(s.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        insert_refresh_token(&mut tx, &new.refresh_token_hash, &s.id.to_string(), s.created_at).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -330,13 +341,7 @@ impl TokenStore for SqliteStore {
                 tx.rollback().await.map_err(db_err)?;
                 return Ok(Rotation::Unknown);
             }
-            sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)")
-                .bind(&r.successor.as_bytes()[..])
-                .bind(&id)
-                .bind(ts(r.now))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            insert_refresh_token(&mut tx, &r.successor, &id, r.now).await?;
             sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
                 .bind(ts(r.now))
                 .bind(&id)

@@ -113,20 +113,15 @@ impl ServerConfig {
         })
     }
 
-    /// The core configuration. Without `AUTH_JWT_SECRET` a random 256-bit secret is generated
-    /// (and a warning logged): tokens then die when the process restarts.
+    /// The core configuration. Without `AUTH_JWT_SECRET` a random 256-bit secret is generated:
+    /// tokens then die when the process restarts (`serve` warns about it).
     ///
     /// # Errors
     /// An out-of-range setting.
     pub fn auth_config(&self) -> anyhow::Result<AuthConfig> {
         let secret = match &self.jwt_secret {
             Some(secret) => secret.clone().into_bytes(),
-            None => {
-                tracing::warn!(
-                    "AUTH_JWT_SECRET is not set: using a random secret; every token dies when the server restarts"
-                );
-                auth_core::random_token().into_bytes()
-            }
+            None => auth_core::random_token().into_bytes(),
         };
         let mut config = AuthConfig::new(secret)?;
         config.access_token_ttl = self.access_token_ttl;

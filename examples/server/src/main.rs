@@ -57,6 +57,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    if config.jwt_secret.is_none() {
+        tracing::warn!("AUTH_JWT_SECRET is not set: using a random secret; every token dies when the server restarts");
+    }
     if !config.rate_limits {
         tracing::info!("AUTH_RATE_LIMITS=off");
     }
