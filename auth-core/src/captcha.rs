@@ -1,4 +1,7 @@
-//! Captcha: the [`CaptchaProvider`] trait, the proof a client sends, and the `none` provider.
+//! Captcha: the [`CaptchaProvider`] trait, the proof a client sends, and the providers: `none`
+//! ([`NoCaptcha`]), `image` ([`ImageCaptcha`], feature `captcha-image`) and the token providers
+//! Turnstile, reCAPTCHA v2/v3 and hCaptcha ([`SiteverifyCaptcha`], feature
+//! `captcha-siteverify`).
 
 use std::fmt;
 
@@ -7,6 +10,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::RequestContext;
 use crate::error::AuthError;
+
+#[cfg(feature = "captcha-image")]
+mod image;
+#[cfg(feature = "captcha-siteverify")]
+mod siteverify;
+
+#[cfg(feature = "captcha-image")]
+pub use image::{ImageCaptcha, ImageCaptchaOptions, CAPTCHA_PURPOSE};
+#[cfg(feature = "captcha-siteverify")]
+pub use siteverify::{SiteverifyCaptcha, SiteverifyOptions, SiteverifyProvider};
 
 /// The routes a captcha can guard, by their action name (also the expected `action` of token
 /// providers that report one).

@@ -126,9 +126,14 @@ impl HmacKey {
 
     /// `HMAC-SHA-256(self, data)`, base64url without padding (43 characters).
     pub(crate) fn sign(&self, data: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(self.digest(data).as_bytes())
+    }
+
+    /// `HMAC-SHA-256(self, data)` as a [`TokenHash`], for keyed hashes of low-entropy secrets.
+    pub(crate) fn digest(&self, data: &[u8]) -> TokenHash {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts any key length");
         mac.update(data);
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        TokenHash(mac.finalize().into_bytes().into())
     }
 }
 

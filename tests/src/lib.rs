@@ -3,6 +3,9 @@
 
 use std::net::SocketAddr;
 
+pub mod recording;
+pub mod siteverify;
+
 use auth_core::Auth;
 use auth_example_server::{app, build_auth, serve, ServerConfig};
 use reqwest::header::HeaderMap;

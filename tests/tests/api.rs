@@ -424,3 +424,37 @@ async fn users_and_sessions_survive_a_restart_on_the_same_sqlite_file() {
     s.login("pia").await;
     assert_eq!(s.post("/register", json!({"username": "PIA", "password": PASSWORD})).await.code(), "username_taken");
 }
+
+#[tokio::test]
+async fn a_failing_database_gives_503_store_unavailable_and_never_skips_the_session_check() {
+    // The example app over a SQLite store whose pool we can close under it.
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        auth_storage::SqliteStore::connect(&format!("sqlite://{}", dir.path().join("auth.db").display()))
+            .await
+            .unwrap(),
+    );
+    let config = auth_core::AuthConfig::new(JWT_SECRET).unwrap();
+    let auth = auth_core::Auth::builder(config).stores(store.clone()).build().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(auth_example_server::serve(listener, auth_example_server::app(auth), std::future::pending()));
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        auth_e2e_tests::Resp::from_future(client.post(format!("{base}/api/auth{path}")).json(&body).send())
+    };
+    let tokens = post("/register", json!({"username": "quinn", "password": PASSWORD})).await.body;
+
+    store.pool().close().await;
+
+    let r = post("/login", json!({"username": "quinn", "password": PASSWORD})).await;
+    assert_eq!((r.status, r.code()), (503, "store_unavailable"));
+    assert_eq!(r.body["error"]["message"], "the store is unavailable", "no driver details leak: {}", r.body);
+    let r = post("/refresh", json!({"refresh_token": refresh(&tokens)})).await;
+    assert_eq!((r.status, r.code()), (503, "store_unavailable"));
+    let r = auth_e2e_tests::Resp::from_future(
+        client.get(format!("{base}/api/protected")).bearer_auth(access(&tokens)).send(),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (503, "store_unavailable"), "a valid JWT alone is not enough");
+}

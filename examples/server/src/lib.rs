@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use auth_axum::{auth_router, Claims, CurrentUser, RequireAuth};
-use auth_core::{Auth, AuthConfig, MIN_JWT_SECRET_BYTES};
+use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, SiteverifyOptions, SiteverifyProvider};
+use auth_core::{Auth, AuthConfig, CaptchaAction, CaptchaProvider, TokenStore, UserStore, MIN_JWT_SECRET_BYTES};
 use auth_storage::{MemoryStore, SqliteStore};
 use axum::extract::Request;
 use axum::routing::get;
@@ -43,6 +44,140 @@ pub struct ServerConfig {
     pub log_filter: String,
     /// `AUTH_RATE_LIMITS`: `default` or `off`. Rate limiting itself is not wired in yet.
     pub rate_limits: bool,
+    /// `AUTH_CAPTCHA*`: which captcha provider, and its settings.
+    pub captcha: CaptchaSettings,
+}
+
+/// Which captcha the server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptchaKind {
+    /// No captcha (default).
+    None,
+    /// The image captcha.
+    Image,
+    /// A token provider.
+    Token(SiteverifyProvider),
+}
+
+/// The captcha part of the configuration.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct CaptchaSettings {
+    /// `AUTH_CAPTCHA`: `none` | `image` | `turnstile` | `recaptcha` | `hcaptcha`. When unset,
+    /// seed 002's `TURNSTILE_ENABLED=true` selects `turnstile`.
+    pub kind: CaptchaKind,
+    /// `AUTH_CAPTCHA_SECRET`: the provider's secret key (required for token providers).
+    pub secret: Option<String>,
+    /// `AUTH_CAPTCHA_SITE_KEY`: the public site key reported by `GET /captcha/status`.
+    pub site_key: Option<String>,
+    /// `AUTH_CAPTCHA_VERIFY_URL`: siteverify URL (default: the provider's).
+    pub verify_url: Option<String>,
+    /// `AUTH_CAPTCHA_ALLOWED_HOSTNAME` (or seed 002's `TURNSTILE_ALLOWED_HOSTNAME`).
+    pub allowed_hostname: Option<String>,
+    /// `AUTH_CAPTCHA_MIN_SCORE`: reCAPTCHA v3 minimum score (default 0.5).
+    pub min_score: f64,
+    /// `AUTH_CAPTCHA_TIMEOUT`: siteverify timeout in seconds (default 5).
+    pub timeout: Duration,
+    /// `AUTH_CAPTCHA_ROUTES`: comma list of `register`, `login`, `email_code`,
+    /// `password_forgot` (default: all).
+    pub routes: Vec<CaptchaAction>,
+}
+
+impl CaptchaSettings {
+    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let kind = match lookup("AUTH_CAPTCHA").as_deref().map(str::trim) {
+            Some("none") => CaptchaKind::None,
+            Some("image") => CaptchaKind::Image,
+            Some("turnstile") => CaptchaKind::Token(SiteverifyProvider::Turnstile),
+            Some("recaptcha") => CaptchaKind::Token(SiteverifyProvider::Recaptcha),
+            Some("hcaptcha") => CaptchaKind::Token(SiteverifyProvider::Hcaptcha),
+            Some(other) => {
+                bail!("AUTH_CAPTCHA must be none, image, turnstile, recaptcha or hcaptcha, got {other:?}")
+            }
+            None => match lookup("TURNSTILE_ENABLED").as_deref().map(str::trim) {
+                Some("true" | "1") => CaptchaKind::Token(SiteverifyProvider::Turnstile),
+                None | Some("false" | "0") => CaptchaKind::None,
+                Some(other) => bail!("TURNSTILE_ENABLED must be true or false, got {other:?}"),
+            },
+        };
+        let secret = lookup("AUTH_CAPTCHA_SECRET");
+        if let (CaptchaKind::Token(provider), None) = (kind, &secret) {
+            bail!("AUTH_CAPTCHA_SECRET is required for the {} captcha", provider.name());
+        }
+        let min_score = match lookup("AUTH_CAPTCHA_MIN_SCORE") {
+            None => 0.5,
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(score) if (0.0..=1.0).contains(&score) => score,
+                _ => bail!("AUTH_CAPTCHA_MIN_SCORE must be a number from 0.0 to 1.0, got {v:?}"),
+            },
+        };
+        let timeout = seconds(lookup, "AUTH_CAPTCHA_TIMEOUT", 5)?;
+        if timeout.is_zero() {
+            bail!("AUTH_CAPTCHA_TIMEOUT must be at least 1 second");
+        }
+        let routes = match lookup("AUTH_CAPTCHA_ROUTES") {
+            None => CaptchaAction::ALL.to_vec(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(|name| {
+                    CaptchaAction::parse(name).with_context(|| {
+                        format!("AUTH_CAPTCHA_ROUTES: unknown route {name:?} (use register, login, email_code, password_forgot)")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+        };
+        Ok(Self {
+            kind,
+            secret,
+            site_key: lookup("AUTH_CAPTCHA_SITE_KEY"),
+            verify_url: lookup("AUTH_CAPTCHA_VERIFY_URL"),
+            allowed_hostname: lookup("AUTH_CAPTCHA_ALLOWED_HOSTNAME").or_else(|| lookup("TURNSTILE_ALLOWED_HOSTNAME")),
+            min_score,
+            timeout,
+            routes,
+        })
+    }
+
+    /// The provider these settings describe, keeping image answers in `tokens` under a key
+    /// derived from `secret`.
+    ///
+    /// # Errors
+    /// The HTTP client of a token provider cannot be built.
+    pub fn provider(
+        &self,
+        tokens: Arc<dyn TokenStore>,
+        secret: &[u8],
+    ) -> anyhow::Result<Option<Arc<dyn CaptchaProvider>>> {
+        Ok(match self.kind {
+            CaptchaKind::None => None,
+            CaptchaKind::Image => Some(Arc::new(ImageCaptcha::new(tokens, secret, ImageCaptchaOptions::default()))),
+            CaptchaKind::Token(provider) => {
+                let mut options = SiteverifyOptions::new(provider, self.secret.clone().unwrap_or_default());
+                options.site_key.clone_from(&self.site_key);
+                if let Some(url) = &self.verify_url {
+                    options.verify_url.clone_from(url);
+                }
+                options.allowed_hostname.clone_from(&self.allowed_hostname);
+                options.min_score = self.min_score;
+                options.timeout = self.timeout;
+                Some(Arc::new(SiteverifyCaptcha::new(options)?))
+            }
+        })
+    }
+}
+
+impl std::fmt::Debug for CaptchaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptchaSettings")
+            .field("kind", &self.kind)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("site_key", &self.site_key)
+            .field("verify_url", &self.verify_url)
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -54,6 +189,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("captcha", &self.captcha)
             .finish_non_exhaustive()
     }
 }
@@ -110,23 +246,30 @@ impl ServerConfig {
             refresh_reuse_grace: seconds(&lookup, "AUTH_REFRESH_REUSE_GRACE", 10)?,
             log_filter: lookup("AUTH_LOG").unwrap_or_else(|| "info".into()),
             rate_limits,
+            captcha: CaptchaSettings::from_lookup(&lookup)?,
         })
     }
 
-    /// The core configuration. Without `AUTH_JWT_SECRET` a random 256-bit secret is generated:
-    /// tokens then die when the process restarts (`serve` warns about it).
+    /// The JWT secret, or without `AUTH_JWT_SECRET` a random 256-bit one: tokens then die when
+    /// the process restarts (`serve` warns about it).
+    #[must_use]
+    pub fn jwt_secret_or_random(&self) -> Vec<u8> {
+        match &self.jwt_secret {
+            Some(secret) => secret.clone().into_bytes(),
+            None => auth_core::random_token().into_bytes(),
+        }
+    }
+
+    /// The core configuration with `secret` as the JWT secret.
     ///
     /// # Errors
     /// An out-of-range setting.
-    pub fn auth_config(&self) -> anyhow::Result<AuthConfig> {
-        let secret = match &self.jwt_secret {
-            Some(secret) => secret.clone().into_bytes(),
-            None => auth_core::random_token().into_bytes(),
-        };
+    pub fn auth_config(&self, secret: Vec<u8>) -> anyhow::Result<AuthConfig> {
         let mut config = AuthConfig::new(secret)?;
         config.access_token_ttl = self.access_token_ttl;
         config.refresh_token_ttl = self.refresh_token_ttl;
         config.refresh_reuse_grace = self.refresh_reuse_grace;
+        config.captcha_actions = self.captcha.routes.iter().copied().collect();
         Ok(config)
     }
 }
@@ -136,17 +279,24 @@ impl ServerConfig {
 /// # Errors
 /// An unsupported `AUTH_DATABASE_URL`, a database that cannot be opened, or a bad setting.
 pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
-    let builder = Auth::builder(config.auth_config()?);
     let url = config.database_url.as_str();
-    let builder = if url.starts_with("sqlite:") {
-        let store =
-            SqliteStore::connect(url).await.with_context(|| format!("cannot open the SQLite database {url}"))?;
-        builder.stores(Arc::new(store))
+    let (users, tokens): (Arc<dyn UserStore>, Arc<dyn TokenStore>) = if url.starts_with("sqlite:") {
+        let store = Arc::new(
+            SqliteStore::connect(url).await.with_context(|| format!("cannot open the SQLite database {url}"))?,
+        );
+        (store.clone(), store)
     } else if url == "memory" {
-        builder.stores(Arc::new(MemoryStore::new()))
+        let store = Arc::new(MemoryStore::new());
+        (store.clone(), store)
     } else {
         bail!("AUTH_DATABASE_URL {url:?} is not supported: use sqlite://path/to/file.db or memory");
     };
+    let secret = config.jwt_secret_or_random();
+    let captcha = config.captcha.provider(tokens.clone(), &secret)?;
+    let mut builder = Auth::builder(config.auth_config(secret)?).user_store(users).token_store(tokens);
+    if let Some(captcha) = captcha {
+        builder = builder.captcha(captcha);
+    }
     Ok(builder.build()?)
 }
 
@@ -252,5 +402,44 @@ mod tests {
         let err = ServerConfig::from_lookup(lookup(&[("AUTH_RATE_LIMITS", "sometimes")])).unwrap_err();
         assert!(err.to_string().contains("AUTH_RATE_LIMITS"));
         assert!(!ServerConfig::from_lookup(lookup(&[("AUTH_RATE_LIMITS", "off")])).unwrap().rate_limits);
+    }
+
+    #[test]
+    fn captcha_settings_and_seed_002_variables() {
+        let c = ServerConfig::from_lookup(lookup(&[])).unwrap().captcha;
+        assert_eq!(c.kind, CaptchaKind::None);
+        assert_eq!(c.routes, CaptchaAction::ALL);
+        assert_eq!((c.min_score, c.timeout.as_secs()), (0.5, 5));
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("TURNSTILE_ENABLED", "true"),
+            ("TURNSTILE_ALLOWED_HOSTNAME", "app.example.com"),
+            ("AUTH_CAPTCHA_SECRET", "s"),
+        ]))
+        .unwrap()
+        .captcha;
+        assert_eq!(c.kind, CaptchaKind::Token(SiteverifyProvider::Turnstile));
+        assert_eq!(c.allowed_hostname.as_deref(), Some("app.example.com"));
+        let c = ServerConfig::from_lookup(lookup(&[("TURNSTILE_ENABLED", "false")])).unwrap().captcha;
+        assert_eq!(c.kind, CaptchaKind::None);
+        let c =
+            ServerConfig::from_lookup(lookup(&[("AUTH_CAPTCHA", "image"), ("AUTH_CAPTCHA_ROUTES", "login, register")]))
+                .unwrap()
+                .captcha;
+        assert_eq!((c.kind, c.routes), (CaptchaKind::Image, vec![CaptchaAction::Login, CaptchaAction::Register]));
+    }
+
+    #[test]
+    fn bad_captcha_settings_are_refused_by_name() {
+        for (vars, needle) in [
+            (&[("AUTH_CAPTCHA", "recaptcha")][..], "AUTH_CAPTCHA_SECRET is required"),
+            (&[("AUTH_CAPTCHA", "puzzle")][..], "AUTH_CAPTCHA must be"),
+            (&[("AUTH_CAPTCHA_MIN_SCORE", "2")][..], "AUTH_CAPTCHA_MIN_SCORE"),
+            (&[("AUTH_CAPTCHA_ROUTES", "login,logout")][..], "AUTH_CAPTCHA_ROUTES"),
+            (&[("AUTH_CAPTCHA_TIMEOUT", "0")][..], "AUTH_CAPTCHA_TIMEOUT"),
+        ] {
+            let vars: &'static [(&'static str, &'static str)] = vars;
+            let err = ServerConfig::from_lookup(lookup(vars)).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
     }
 }
