@@ -5,7 +5,8 @@
 //!
 //! - [`AuthRouter`] / [`auth_router`]: every route of the API (`/register`, `/login`,
 //!   `/refresh`, `/logout`, `/me`, `/me/preferences`, `/password/change`, `/sessions`,
-//!   `/captcha/status`, `/captcha`), errors rendered exactly as the API's error body — 400
+//!   `/captcha/status`, `/captcha`, `/email/code`, `/email/verify`, `/password/forgot`,
+//!   `/password/reset`), errors rendered exactly as the API's error body — 400
 //!   `invalid_request` for malformed JSON, 413, 415, JSON 404/405 — never axum's plain-text
 //!   rejections.
 //! - [`RequireAuth`] (with [`RequireAuth::with_role`]) and [`OptionalAuth`]: tower layers that

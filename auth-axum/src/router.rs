@@ -1,8 +1,9 @@
 //! The HTTP API router: [`AuthRouter`] and [`auth_router`].
 
 use auth_core::{
-    Auth, AuthError, CaptchaResponse, CaptchaStatus, ChangePasswordRequest, LoginRequest, LogoutRequest,
-    PreferencesResponse, PreferencesUpdate, RefreshRequest, RegisterRequest, SessionsResponse, TokenResponse, User,
+    Auth, AuthError, CaptchaResponse, CaptchaStatus, ChangePasswordRequest, EmailCodeRequest, ForgotPasswordRequest,
+    LoginRequest, LogoutRequest, PreferencesResponse, PreferencesUpdate, RefreshRequest, RegisterRequest,
+    ResetPasswordRequest, SentResponse, SessionsResponse, TokenResponse, User, VerifyEmailRequest,
 };
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
@@ -17,7 +18,7 @@ use crate::middleware::RequireAuth;
 /// Default largest request body: 64 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
-/// Builds the router of the HTTP API (`../shared/API.md`), to be nested by the host, usually at
+/// Builds the router of the HTTP API (`docs/API.md`), to be nested by the host, usually at
 /// `/api/auth`.
 ///
 /// Unknown routes answer 404 `not_found` and wrong methods 405 `method_not_allowed`, in the
@@ -60,6 +61,7 @@ impl AuthRouter {
             .route("/password/change", post(change_password))
             .route("/sessions", get(sessions))
             .route("/sessions/{id}", delete(revoke_session))
+            .route("/email/verify", post(verify_email))
             .route_layer(RequireAuth::new(self.auth.clone()));
         Router::new()
             .route("/captcha/status", get(captcha_status))
@@ -67,6 +69,9 @@ impl AuthRouter {
             .route("/register", post(register))
             .route("/login", post(login))
             .route("/refresh", post(refresh))
+            .route("/email/code", post(email_code))
+            .route("/password/forgot", post(forgot_password))
+            .route("/password/reset", post(reset_password))
             .merge(protected)
             .fallback(|| async { ApiError::route_not_found() })
             .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
@@ -147,5 +152,39 @@ async fn sessions(State(auth): State<Auth>, claims: Claims) -> ApiResult<Json<Se
 async fn revoke_session(State(auth): State<Auth>, claims: Claims, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = Uuid::parse_str(&id).map_err(|_| AuthError::NotFound)?;
     auth.revoke_session(&claims, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn email_code(
+    State(auth): State<Auth>,
+    ClientContext(ctx): ClientContext,
+    JsonBody(req): JsonBody<EmailCodeRequest>,
+) -> ApiResult<(StatusCode, Json<SentResponse>)> {
+    auth.send_email_code(req, &ctx).await?;
+    Ok((StatusCode::ACCEPTED, Json(SentResponse { sent: true })))
+}
+
+async fn verify_email(
+    State(auth): State<Auth>,
+    claims: Claims,
+    JsonBody(req): JsonBody<VerifyEmailRequest>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(auth.verify_email(&claims, req).await?))
+}
+
+async fn forgot_password(
+    State(auth): State<Auth>,
+    ClientContext(ctx): ClientContext,
+    JsonBody(req): JsonBody<ForgotPasswordRequest>,
+) -> ApiResult<(StatusCode, Json<SentResponse>)> {
+    auth.forgot_password(req, &ctx).await?;
+    Ok((StatusCode::ACCEPTED, Json(SentResponse { sent: true })))
+}
+
+async fn reset_password(
+    State(auth): State<Auth>,
+    JsonBody(req): JsonBody<ResetPasswordRequest>,
+) -> ApiResult<StatusCode> {
+    auth.reset_password(req).await?;
     Ok(StatusCode::NO_CONTENT)
 }

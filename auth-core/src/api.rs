@@ -188,3 +188,81 @@ pub struct CaptchaResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
 }
+
+/// What an email code is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailCodePurpose {
+    /// Registration with a verified address.
+    Register,
+    /// Verifying the address of a logged-in user (`POST /email/verify`).
+    VerifyEmail,
+    /// Resetting a forgotten password (`POST /password/reset` with `email` + `code`).
+    ResetPassword,
+}
+
+impl EmailCodePurpose {
+    /// `register`, `verify_email` or `reset_password`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// `POST /email/code`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailCodeRequest {
+    /// The address to mail the code to.
+    pub email: String,
+    /// What the code is for.
+    pub purpose: EmailCodePurpose,
+    /// Captcha fields.
+    #[serde(flatten)]
+    pub captcha: CaptchaProof,
+}
+
+/// `POST /email/verify`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerifyEmailRequest {
+    /// The mailed code (purpose `verify_email`).
+    pub code: SecretString,
+}
+
+/// `POST /password/forgot`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ForgotPasswordRequest {
+    /// The account's email address.
+    pub email: String,
+    /// Captcha fields.
+    #[serde(flatten)]
+    pub captcha: CaptchaProof,
+}
+
+/// `POST /password/reset`: `token` (from the mailed link), or `email` + `code` (purpose
+/// `reset_password`), and the new password.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResetPasswordRequest {
+    /// The token of the reset link.
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    /// The account's email address (with `code`).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The mailed code (with `email`).
+    #[serde(default)]
+    pub code: Option<SecretString>,
+    /// The new password.
+    pub new_password: SecretString,
+}
+
+/// `{"sent":true}`: the answer of `POST /email/code` and `POST /password/forgot`, whether or not
+/// the address is known.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SentResponse {
+    /// Always `true`.
+    pub sent: bool,
+}

@@ -44,7 +44,7 @@ pub struct RegistrationPolicy {
 /// Defaults (API contract, "Default security settings"): access tokens 3600 s, refresh tokens
 /// 30 days absolute and 7 days idle, reuse grace 10 s, Argon2id m = 19456 KiB t = 2 p = 1,
 /// NIST password policy, captcha (when a provider is set) on register, login, email code and
-/// password forgot.
+/// password forgot, email codes 600 s with 5 tries, reset links 1800 s.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct AuthConfig {
@@ -74,6 +74,20 @@ pub struct AuthConfig {
     pub registration: RegistrationPolicy,
     /// Which routes need a captcha when a captcha provider is enabled.
     pub captcha_actions: HashSet<CaptchaAction>,
+    /// Registration needs `email` and a mailed code of purpose `register` (default `false`);
+    /// such users start with `email_verified: true`.
+    pub require_email_verification: bool,
+    /// Lifetime of mailed codes (default 600 s).
+    pub email_code_ttl: Duration,
+    /// Wrong tries after which a mailed code is dead (default 5).
+    pub email_code_max_attempts: u32,
+    /// Lifetime of password-reset links (default 1800 s).
+    pub reset_token_ttl: Duration,
+    /// Public base URL of the application, e.g. `https://app.example.com`. Reset links are
+    /// `{public_url}/reset-password?token=…`, built from this setting only, never from a
+    /// request's `Host` or forwarding headers. Without it, `POST /password/forgot` fails with
+    /// `internal`.
+    pub public_url: Option<String>,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -117,6 +131,11 @@ impl AuthConfig {
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, usize::from),
             registration: RegistrationPolicy::default(),
             captcha_actions: CaptchaAction::ALL.into_iter().collect(),
+            require_email_verification: false,
+            email_code_ttl: Duration::from_secs(600),
+            email_code_max_attempts: 5,
+            reset_token_ttl: Duration::from_secs(1800),
+            public_url: None,
         })
     }
 
@@ -126,6 +145,8 @@ impl AuthConfig {
             ("access_token_ttl", self.access_token_ttl),
             ("refresh_token_ttl", self.refresh_token_ttl),
             ("refresh_idle_timeout", self.refresh_idle_timeout),
+            ("email_code_ttl", self.email_code_ttl),
+            ("reset_token_ttl", self.reset_token_ttl),
         ] {
             if d.as_secs() == 0 || d > MAX {
                 return Err(ConfigError::BadDuration(name));

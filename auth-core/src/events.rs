@@ -31,6 +31,10 @@ pub trait AuthEvents: Send + Sync + 'static {
     fn logged_out(&self, user_id: Uuid, session_id: Uuid, all: bool) {}
     /// A user changed their password; their other sessions were revoked.
     fn password_changed(&self, user_id: Uuid) {}
+    /// A user proved their email address with a mailed code.
+    fn email_verified(&self, user_id: Uuid) {}
+    /// A user reset a forgotten password; every session was revoked.
+    fn password_reset(&self, user_id: Uuid) {}
     /// A session was revoked by its owner from the sessions list.
     fn session_revoked(&self, user_id: Uuid, session_id: Uuid) {}
     /// A spent refresh token came back after the grace window; the session was revoked.

@@ -12,7 +12,11 @@
 //! - Stores: [`UserStore`], [`TokenStore`] (sessions, refresh-token rotation with reuse
 //!   detection, one-time secrets) and [`RateLimiter`], object-safe so a host can hold
 //!   `Arc<dyn UserStore>` and mix backends.
-//! - [`CaptchaProvider`] and [`Mailer`], with [`NoCaptcha`] and [`LogMailer`] built in.
+//! - [`CaptchaProvider`] and [`Mailer`]: captcha providers (none, image, Turnstile, reCAPTCHA,
+//!   hCaptcha) and mailers (SMTP, log, memory) built in, behind cargo features where they pull
+//!   heavy dependencies (`captcha-image`, `captcha-siteverify`, `mail-smtp`).
+//! - Email flows: mailed 6-digit codes (registration, email verification, password reset) and
+//!   single-use reset links, stored only as keyed hashes, enumeration-safe.
 //! - Security defaults (see [`AuthConfig`]): Argon2id m = 19456 KiB, t = 2, p = 1 on the blocking
 //!   pool with bounded concurrency; HS256 access tokens with `typ: at+jwt` (RFC 9068), 3600 s, whose
 //!   session is checked on every request; 256-bit refresh tokens stored as SHA-256, rotated on
@@ -64,8 +68,9 @@ pub mod user;
 pub mod validate;
 
 pub use api::{
-    CaptchaResponse, CaptchaStatus, ChangePasswordRequest, LoginRequest, LogoutRequest, PreferencesResponse,
-    PreferencesUpdate, RefreshRequest, RegisterRequest, SessionInfo, SessionsResponse, TokenResponse,
+    CaptchaResponse, CaptchaStatus, ChangePasswordRequest, EmailCodePurpose, EmailCodeRequest, ForgotPasswordRequest,
+    LoginRequest, LogoutRequest, PreferencesResponse, PreferencesUpdate, RefreshRequest, RegisterRequest,
+    ResetPasswordRequest, SentResponse, SessionInfo, SessionsResponse, TokenResponse, VerifyEmailRequest,
 };
 pub use async_trait::async_trait;
 pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, NoCaptcha};
@@ -73,7 +78,9 @@ pub use config::{AuthConfig, ConfigError, RegistrationPolicy, MIN_JWT_SECRET_BYT
 pub use context::RequestContext;
 pub use error::{AuthError, BoxError, FieldError, StoreError, WeakPasswordReason};
 pub use events::{AuthEvents, LoginFailure, NoEvents};
-pub use mail::{EmailMessage, LogMailer, Mailer};
+pub use mail::{
+    DefaultTemplates, EmailMessage, LogMailer, MailKind, MailTemplates, Mailer, MemoryMailer, RenderedMail,
+};
 pub use password::{Argon2Params, PasswordHasher, PasswordPolicy, Verified};
 pub use secret::{random_token, SecretString, TokenHash};
 pub use service::{Auth, AuthBuilder};

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 pub mod recording;
 pub mod siteverify;
+pub mod smtp;
 
 use auth_core::Auth;
 use auth_example_server::{app, build_auth, serve, ServerConfig};

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use auth_axum::{auth_router, Claims, CurrentUser, RequireAuth};
 use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, SiteverifyOptions, SiteverifyProvider};
+use auth_core::mail::SmtpMailer;
 use auth_core::{Auth, AuthConfig, CaptchaAction, CaptchaProvider, TokenStore, UserStore, MIN_JWT_SECRET_BYTES};
 use auth_storage::{MemoryStore, SqliteStore};
 use axum::extract::Request;
@@ -46,6 +47,19 @@ pub struct ServerConfig {
     pub rate_limits: bool,
     /// `AUTH_CAPTCHA*`: which captcha provider, and its settings.
     pub captcha: CaptchaSettings,
+    /// `AUTH_SMTP_URL`: `smtps://user:pass@host`, `smtp://user:pass@host?tls=required`, or
+    /// `smtp://host:port` for a local relay; unset → the log mailer (development only).
+    pub smtp_url: Option<String>,
+    /// `AUTH_MAIL_FROM`: the sender (default `Auth <no-reply@localhost>`).
+    pub mail_from: String,
+    /// `AUTH_PUBLIC_URL`: base of reset links (default `http://127.0.0.1:8080`).
+    pub public_url: String,
+    /// `AUTH_REQUIRE_EMAIL_VERIFICATION`: registration needs a mailed code (default false).
+    pub require_email_verification: bool,
+    /// `AUTH_EMAIL_CODE_TTL`: seconds (default 600).
+    pub email_code_ttl: Duration,
+    /// `AUTH_RESET_TOKEN_TTL`: seconds (default 1800).
+    pub reset_token_ttl: Duration,
 }
 
 /// Which captcha the server uses.
@@ -190,6 +204,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("captcha", &self.captcha)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "[set]"))
+            .field("mail_from", &self.mail_from)
+            .field("public_url", &self.public_url)
             .finish_non_exhaustive()
     }
 }
@@ -247,6 +264,16 @@ impl ServerConfig {
             log_filter: lookup("AUTH_LOG").unwrap_or_else(|| "info".into()),
             rate_limits,
             captcha: CaptchaSettings::from_lookup(&lookup)?,
+            smtp_url: lookup("AUTH_SMTP_URL"),
+            mail_from: lookup("AUTH_MAIL_FROM").unwrap_or_else(|| "Auth <no-reply@localhost>".into()),
+            public_url: lookup("AUTH_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+            require_email_verification: match lookup("AUTH_REQUIRE_EMAIL_VERIFICATION").as_deref().map(str::trim) {
+                None | Some("false" | "0") => false,
+                Some("true" | "1") => true,
+                Some(other) => bail!("AUTH_REQUIRE_EMAIL_VERIFICATION must be true or false, got {other:?}"),
+            },
+            email_code_ttl: seconds(&lookup, "AUTH_EMAIL_CODE_TTL", 600)?,
+            reset_token_ttl: seconds(&lookup, "AUTH_RESET_TOKEN_TTL", 1800)?,
         })
     }
 
@@ -270,6 +297,10 @@ impl ServerConfig {
         config.refresh_token_ttl = self.refresh_token_ttl;
         config.refresh_reuse_grace = self.refresh_reuse_grace;
         config.captcha_actions = self.captcha.routes.iter().copied().collect();
+        config.public_url = Some(self.public_url.clone());
+        config.require_email_verification = self.require_email_verification;
+        config.email_code_ttl = self.email_code_ttl;
+        config.reset_token_ttl = self.reset_token_ttl;
         Ok(config)
     }
 }
@@ -296,6 +327,11 @@ pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
     let mut builder = Auth::builder(config.auth_config(secret)?).user_store(users).token_store(tokens);
     if let Some(captcha) = captcha {
         builder = builder.captcha(captcha);
+    }
+    if let Some(url) = &config.smtp_url {
+        let mailer = SmtpMailer::new(url, &config.mail_from, Duration::from_secs(10))
+            .map_err(|e| anyhow::anyhow!("AUTH_SMTP_URL / AUTH_MAIL_FROM: {e}"))?;
+        builder = builder.mailer(Arc::new(mailer));
     }
     Ok(builder.build()?)
 }

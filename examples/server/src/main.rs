@@ -60,6 +60,11 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
     if config.jwt_secret.is_none() {
         tracing::warn!("AUTH_JWT_SECRET is not set: using a random secret; every token dies when the server restarts");
     }
+    if config.smtp_url.is_none() {
+        tracing::warn!(
+            "AUTH_SMTP_URL is not set: mail (codes and reset links included) is written to this log; development only"
+        );
+    }
     if !config.rate_limits {
         tracing::info!("AUTH_RATE_LIMITS=off");
     }

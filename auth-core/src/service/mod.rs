@@ -1,5 +1,7 @@
 //! The [`Auth`] service: every flow of the HTTP API as one async method.
 
+mod email;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,15 +9,15 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 use crate::api::{
-    CaptchaResponse, CaptchaStatus, ChangePasswordRequest, LoginRequest, PreferencesResponse, PreferencesUpdate,
-    RegisterRequest, SessionInfo, TokenResponse,
+    CaptchaResponse, CaptchaStatus, ChangePasswordRequest, EmailCodePurpose, LoginRequest, PreferencesResponse,
+    PreferencesUpdate, RegisterRequest, SessionInfo, TokenResponse,
 };
 use crate::captcha::{CaptchaAction, CaptchaProof, CaptchaProvider, NoCaptcha};
 use crate::config::{AuthConfig, ConfigError};
 use crate::context::RequestContext;
 use crate::error::{AuthError, FieldError};
 use crate::events::{AuthEvents, LoginFailure, NoEvents};
-use crate::mail::{LogMailer, Mailer};
+use crate::mail::{DefaultTemplates, LogMailer, MailTemplates, Mailer};
 use crate::password::PasswordHasher;
 use crate::secret::{random_token, HmacKey, SecretString, TokenHash};
 use crate::store::{NewSession, RateLimiter, RefreshRotation, Rotation, Session, TokenStore, UserStore};
@@ -39,10 +41,13 @@ struct Inner {
     limiter: Option<Arc<dyn RateLimiter>>,
     captcha: Arc<dyn CaptchaProvider>,
     mailer: Arc<dyn Mailer>,
+    templates: Arc<dyn MailTemplates>,
     events: Arc<dyn AuthEvents>,
     config: AuthConfig,
     jwt: JwtCodec,
     successor_key: HmacKey,
+    /// Keys the hashes of mailed codes, so a leaked store does not give them away to brute force.
+    codes_key: HmacKey,
     hasher: PasswordHasher,
 }
 
@@ -65,6 +70,7 @@ pub struct AuthBuilder {
     limiter: Option<Arc<dyn RateLimiter>>,
     captcha: Arc<dyn CaptchaProvider>,
     mailer: Arc<dyn Mailer>,
+    templates: Arc<dyn MailTemplates>,
     events: Arc<dyn AuthEvents>,
 }
 
@@ -104,6 +110,12 @@ impl AuthBuilder {
         self
     }
 
+    /// The wording of mailed codes, reset links and notices (default [`DefaultTemplates`]).
+    pub fn mail_templates(mut self, templates: Arc<dyn MailTemplates>) -> Self {
+        self.templates = templates;
+        self
+    }
+
     /// The audit hooks.
     pub fn events(mut self, events: Arc<dyn AuthEvents>) -> Self {
         self.events = events;
@@ -123,6 +135,7 @@ impl AuthBuilder {
             .map_err(|e| ConfigError::Argon2(e.to_string()))?;
         let jwt = JwtCodec::new(&config.jwt_secret, &config.issuer, &config.audience, config.clock_leeway.as_secs());
         let successor_key = HmacKey::derive(&config.jwt_secret, "auth-core/refresh-token-successor/v1");
+        let codes_key = HmacKey::derive(&config.jwt_secret, "auth-core/email-code/v1");
         Ok(Auth {
             inner: Arc::new(Inner {
                 users,
@@ -130,10 +143,12 @@ impl AuthBuilder {
                 limiter: self.limiter,
                 captcha: self.captcha,
                 mailer: self.mailer,
+                templates: self.templates,
                 events: self.events,
                 config,
                 jwt,
                 successor_key,
+                codes_key,
                 hasher,
             }),
         })
@@ -142,11 +157,11 @@ impl AuthBuilder {
 
 /// The current time truncated to whole seconds: every stored and returned time has second
 /// precision, as RFC 3339 `…T10:00:00Z`.
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
-fn delta(d: Duration) -> TimeDelta {
+pub(crate) fn delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
@@ -160,6 +175,7 @@ impl Auth {
             limiter: None,
             captcha: Arc::new(NoCaptcha),
             mailer: Arc::new(LogMailer),
+            templates: Arc::new(DefaultTemplates::default()),
             events: Arc::new(NoEvents),
         }
     }
@@ -210,8 +226,12 @@ impl Auth {
         if policy.require_username && username.is_none() {
             fields.push(FieldError::new("username", "is required"));
         }
-        if policy.require_email && email_raw.is_none() {
+        let verify_email = self.inner.config.require_email_verification;
+        if (policy.require_email || verify_email) && email_raw.is_none() {
             fields.push(FieldError::new("email", "is required"));
+        }
+        if verify_email && req.email_code.as_ref().is_none_or(|c| c.expose().trim().is_empty()) {
+            fields.push(FieldError::new("email_code", "is required: request one with POST /email/code"));
         }
         if username.is_none() && email_raw.is_none() && fields.is_empty() {
             fields.push(FieldError::new("username", "a username or an email is required"));
@@ -225,6 +245,10 @@ impl Auth {
             .chain(email.iter().filter_map(|e| e.split('@').next().map(str::to_owned)))
             .collect();
         self.check_password_policy(&req.password, inputs).await?;
+        // The code is spent only once everything else about the request is known to be fine.
+        if let (true, Some(email), Some(code)) = (verify_email, &email, &req.email_code) {
+            self.take_email_code(EmailCodePurpose::Register, email, code).await?;
+        }
         let password_hash = self.inner.hasher.hash(req.password.expose()).await?;
         let created_at = now();
         let user = self
@@ -234,7 +258,7 @@ impl Auth {
                 id: Uuid::now_v7(),
                 username: username.map(str::to_owned),
                 email,
-                email_verified: false,
+                email_verified: verify_email,
                 password_hash,
                 role: Role::user(),
                 created_at,
@@ -463,7 +487,7 @@ impl Auth {
             provider: captcha.name(),
             site_key: captcha.site_key().map(str::to_owned),
             login_rate_limit_enabled: self.inner.limiter.is_some(),
-            email_verification_required: false,
+            email_verification_required: self.inner.config.require_email_verification,
         }
     }
 

@@ -1,0 +1,247 @@
+//! Mail: the [`Mailer`] trait and its implementations — [`SmtpMailer`] (feature `mail-smtp`),
+//! [`LogMailer`] for development, [`MemoryMailer`] for tests — and the [`MailTemplates`] that
+//! word each message.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::api::EmailCodePurpose;
+use crate::error::BoxError;
+
+#[cfg(feature = "mail-smtp")]
+mod smtp;
+#[cfg(feature = "mail-smtp")]
+pub use smtp::SmtpMailer;
+
+/// One message with a plain-text and an HTML part.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailMessage {
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+impl std::fmt::Debug for EmailMessage {
+    // Bodies carry codes and reset links: never in Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailMessage").field("to", &self.to).field("subject", &self.subject).finish_non_exhaustive()
+    }
+}
+
+/// Sends mail. The service maps a failure to `mail_unavailable` (502) and leaves no code valid
+/// that was not delivered.
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    /// Sends `message`.
+    ///
+    /// # Errors
+    /// Any delivery failure (connection refused, rejected recipient, timeout).
+    async fn send(&self, message: &EmailMessage) -> Result<(), BoxError>;
+}
+
+/// Writes each message, body included, to the log at `INFO` (target `auth_core::mail`) instead of
+/// sending it, so a developer can read codes and links. Never use it in production: the log then
+/// holds live secrets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogMailer;
+
+#[async_trait]
+impl Mailer for LogMailer {
+    async fn send(&self, message: &EmailMessage) -> Result<(), BoxError> {
+        tracing::info!(
+            target: "auth_core::mail",
+            to = %message.to,
+            subject = %message.subject,
+            "log mailer (development only) would send:\n{}",
+            message.text
+        );
+        Ok(())
+    }
+}
+
+/// Keeps every message in memory instead of sending it, for tests. Clones share the outbox.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryMailer {
+    outbox: Arc<Mutex<Vec<EmailMessage>>>,
+}
+
+impl MemoryMailer {
+    /// An empty outbox.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every message "sent" so far, oldest first.
+    #[must_use]
+    pub fn messages(&self) -> Vec<EmailMessage> {
+        self.outbox.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Mailer for MemoryMailer {
+    async fn send(&self, message: &EmailMessage) -> Result<(), BoxError> {
+        self.outbox.lock().map_err(|_| "memory mailer lock poisoned")?.push(message.clone());
+        Ok(())
+    }
+}
+
+/// What a message is about, with what its template needs.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum MailKind<'a> {
+    /// A 6-digit code for `purpose`, valid for `ttl_minutes`.
+    EmailCode {
+        /// What the code is for.
+        purpose: EmailCodePurpose,
+        /// The code.
+        code: &'a str,
+        /// Minutes until it expires.
+        ttl_minutes: u64,
+    },
+    /// A password-reset link, valid for `ttl_minutes`.
+    PasswordReset {
+        /// The link (built from the configured public URL, never from request headers).
+        link: &'a str,
+        /// Minutes until it expires.
+        ttl_minutes: u64,
+    },
+    /// The password was reset; every session was signed out.
+    PasswordChanged,
+}
+
+/// Subject and bodies of one message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RenderedMail {
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+/// Words each message. Implement it to change wording, language or branding; delegate to
+/// [`DefaultTemplates`] for the messages you keep.
+pub trait MailTemplates: Send + Sync + 'static {
+    /// The subject and bodies for `mail`.
+    fn render(&self, mail: &MailKind<'_>) -> RenderedMail;
+}
+
+/// Plain English templates naming `product` (default "your account").
+#[derive(Debug, Clone)]
+pub struct DefaultTemplates {
+    /// Shown in subjects and greetings.
+    pub product: String,
+}
+
+impl Default for DefaultTemplates {
+    fn default() -> Self {
+        Self { product: "your account".to_owned() }
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+#[must_use]
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn minutes(n: u64) -> String {
+    if n == 1 {
+        "1 minute".to_owned()
+    } else {
+        format!("{n} minutes")
+    }
+}
+
+impl MailTemplates for DefaultTemplates {
+    fn render(&self, mail: &MailKind<'_>) -> RenderedMail {
+        let product = &self.product;
+        let html =
+            |body: String| format!("<!doctype html><html><body style=\"font-family:sans-serif\">{body}</body></html>");
+        match *mail {
+            MailKind::EmailCode { purpose, code, ttl_minutes } => {
+                let ttl = minutes(ttl_minutes);
+                let what = match purpose {
+                    EmailCodePurpose::Register => "finish creating",
+                    EmailCodePurpose::VerifyEmail => "verify the email address of",
+                    EmailCodePurpose::ResetPassword => "reset the password of",
+                };
+                RenderedMail {
+                    subject: format!("Your verification code for {product}"),
+                    text: format!(
+                        "Your code to {what} {product} is {code}\n\nIt expires in {ttl}. \
+                         If you did not ask for it, ignore this message.\n"
+                    ),
+                    html: html(format!(
+                        "<p>Your code to {} {} is</p><p style=\"font-size:24px;letter-spacing:4px\"><b>{}</b></p>\
+                         <p>It expires in {ttl}. If you did not ask for it, ignore this message.</p>",
+                        escape_html(what),
+                        escape_html(product),
+                        escape_html(code)
+                    )),
+                }
+            }
+            MailKind::PasswordReset { link, ttl_minutes } => RenderedMail {
+                subject: format!("Reset the password of {product}"),
+                text: format!(
+                    "To choose a new password, open this link:\n\n{link}\n\nIt works once and expires in {}. \
+                     If you did not ask for it, ignore this message.\n",
+                    minutes(ttl_minutes)
+                ),
+                html: html(format!(
+                    "<p>To choose a new password, open <a href=\"{0}\">{0}</a></p><p>It works once and expires in \
+                     {1}. If you did not ask for it, ignore this message.</p>",
+                    escape_html(link),
+                    minutes(ttl_minutes)
+                )),
+            },
+            MailKind::PasswordChanged => RenderedMail {
+                subject: format!("The password of {product} was changed"),
+                text: "Your password was just reset and every session was signed out. If this was not you, \
+                       reset your password again and contact support.\n"
+                    .to_owned(),
+                html: html(
+                    "<p>Your password was just reset and every session was signed out. If this was not you, \
+                     reset your password again and contact support.</p>"
+                        .to_owned(),
+                ),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_escape_html_and_carry_the_code_and_link() {
+        let t = DefaultTemplates { product: "<Acme>".into() };
+        let m = t.render(&MailKind::EmailCode { purpose: EmailCodePurpose::Register, code: "012345", ttl_minutes: 10 });
+        assert!(m.text.contains("012345") && m.html.contains("012345"));
+        assert!(m.html.contains("&lt;Acme&gt;") && !m.html.contains("<Acme>"));
+        let m = t.render(&MailKind::PasswordReset { link: "https://a.example/r?token=x&y=\"", ttl_minutes: 30 });
+        assert!(m.text.contains("https://a.example/r?token=x&y=\""));
+        assert!(m.html.contains("token=x&amp;y=&quot;"));
+    }
+}
