@@ -53,7 +53,7 @@ async fn registration_with_required_verification_uses_the_mailed_code_once() {
     assert_eq!(mail.mail_from, "auth@acme.test");
     assert_eq!(mail.header("From"), "\"Acme Auth\" <auth@acme.test>");
     assert_eq!(mail.header("To"), "Ann@acme.test");
-    assert_eq!(mail.header("Subject"), "Your verification code for your account");
+    assert_eq!(mail.header("Subject"), "Your code to create your account");
     let code = code_in(mail);
     assert!(mail.body("text/html").contains(&code), "the HTML part carries the code too");
 
@@ -121,6 +121,7 @@ async fn a_logged_in_user_verifies_their_address_and_unknown_addresses_get_no_ma
     assert_eq!(request_code(&s, "nobody@acme.test", "verify_email").await, (202, json!({"sent": true})));
     assert!(sink.deliveries().is_empty(), "nothing is mailed to an unknown address");
     request_code(&s, "dee@acme.test", "verify_email").await;
+    assert_eq!(sink.to("dee@acme.test")[0].header("Subject"), "Your code to verify the email address of your account");
     let code = last_code(&sink, "dee@acme.test");
     let r = s.call(Method::POST, "/api/auth/email/verify", &token, Some(json!({"code": "123"}))).await;
     assert_eq!((r.status, r.code()), (400, "invalid_code"));
@@ -195,6 +196,7 @@ async fn a_password_can_be_reset_with_email_and_code() {
     let s = server(&sink, &[]).await;
     s.post("/register", json!({"username": "fay", "email": "fay@acme.test", "password": PASSWORD})).await;
     request_code(&s, "fay@acme.test", "reset_password").await;
+    assert_eq!(sink.to("fay@acme.test")[0].header("Subject"), "Your code to reset the password of your account");
     let code = last_code(&sink, "fay@acme.test");
     let r =
         s.post("/password/reset", json!({"email": "fay@acme.test", "code": code, "new_password": NEW_PASSWORD})).await;

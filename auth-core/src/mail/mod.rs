@@ -181,13 +181,17 @@ impl MailTemplates for DefaultTemplates {
         match *mail {
             MailKind::EmailCode { purpose, code, ttl_minutes } => {
                 let ttl = minutes(ttl_minutes);
-                let what = match purpose {
-                    EmailCodePurpose::Register => "finish creating",
-                    EmailCodePurpose::VerifyEmail => "verify the email address of",
-                    EmailCodePurpose::ResetPassword => "reset the password of",
+                let (what, subject) = match purpose {
+                    EmailCodePurpose::Register => ("finish creating", format!("Your code to create {product}")),
+                    EmailCodePurpose::VerifyEmail => {
+                        ("verify the email address of", format!("Your code to verify the email address of {product}"))
+                    }
+                    EmailCodePurpose::ResetPassword => {
+                        ("reset the password of", format!("Your code to reset the password of {product}"))
+                    }
                 };
                 RenderedMail {
-                    subject: format!("Your verification code for {product}"),
+                    subject,
                     text: format!(
                         "Your code to {what} {product} is {code}\n\nIt expires in {ttl}. \
                          If you did not ask for it, ignore this message.\n"
