@@ -2,12 +2,13 @@
 //! [`RequireAuth`](crate::RequireAuth) / [`OptionalAuth`](crate::OptionalAuth); [`ClientContext`]
 //! and the JSON body extractors used by the router.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Deref;
 
+use auth_core::ipnet::IpNet;
 use auth_core::{Auth, AuthError, FieldError, RequestContext, User};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
@@ -88,20 +89,86 @@ fn auth_of(parts: &Parts) -> Result<Auth, ApiError> {
     })
 }
 
-/// The client of the request as a [`RequestContext`]: the socket peer's IP (from
-/// `ConnectInfo<SocketAddr>`, so serve with `into_make_service_with_connect_info::<SocketAddr>()`)
-/// and the `User-Agent`. Forwarding headers are not read.
+/// The client of the request as a [`RequestContext`]: its IP and `User-Agent`.
+///
+/// The IP is the socket peer (from `ConnectInfo<SocketAddr>`: serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()`). Only when the peer is one of
+/// [`AuthConfig::trusted_proxies`](auth_core::AuthConfig::trusted_proxies) are forwarding headers
+/// read: the right-most address of `Forwarded` (RFC 7239), or else `X-Forwarded-For`, that is not
+/// itself a trusted proxy. Needs `Auth` from the router state.
 #[derive(Debug, Clone)]
 pub struct ClientContext(pub RequestContext);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientContext {
+impl<S> FromRequestParts<S> for ClientContext
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Auth::from_ref(state);
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let ip = client_ip(peer, &parts.headers, &auth.config().trusted_proxies);
         let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
         Ok(Self(RequestContext::new(ip, user_agent)))
     }
+}
+
+/// The client's IP: `peer`, unless `peer` is a trusted proxy; then the right-most address of the
+/// forwarding chain that is not a trusted proxy (all trusted: the left-most). An entry that is not
+/// an IP address (`unknown`, an obfuscated identifier) ends the walk at the hop that added it.
+#[must_use]
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let peer = peer?;
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<String> = headers
+        .get_all(header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (key, value) = pair.split_once('=')?;
+                key.trim().eq_ignore_ascii_case("for").then(|| value.trim().to_owned())
+            })
+        })
+        .collect();
+    let chain: Vec<String> = if forwarded.is_empty() {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    } else {
+        forwarded
+    };
+    let mut client = peer;
+    for node in chain.iter().rev() {
+        match parse_node(node) {
+            Some(ip) if is_trusted(&ip) => client = ip,
+            Some(ip) => return Some(ip),
+            None => return Some(client),
+        }
+    }
+    Some(client)
+}
+
+/// An address of a forwarding header: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `"[2001:db8::1]:80"`.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    let node = node.trim().trim_matches('"');
+    if let Some(rest) = node.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    node.parse()
+        .ok()
+        .or_else(|| node.rsplit_once(':').and_then(|(host, _)| host.parse::<std::net::Ipv4Addr>().ok()).map(IpAddr::V4))
 }
 
 /// A JSON request body with the API's errors: 415 `unsupported_media_type` unless the
@@ -243,6 +310,50 @@ mod tests {
         assert_eq!(field, "theme");
         assert!(!message.contains("s3cr3t"));
         assert_eq!(field_of(b"{\"password\":12345}").0, "password");
+    }
+
+    fn forwarded(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(*name, value.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarding_headers_are_ignored_unless_the_peer_is_a_trusted_proxy() {
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        let h = forwarded(&[("x-forwarded-for", "203.0.113.7")]);
+        assert_eq!(client_ip(Some(peer), &h, &[]), Some(peer));
+        let other: IpNet = "192.168.0.0/16".parse().unwrap();
+        assert_eq!(client_ip(Some(peer), &h, &[other]), Some(peer));
+        assert_eq!(client_ip(None, &h, &[other]), None);
+    }
+
+    #[test]
+    fn the_right_most_untrusted_address_is_the_client() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "2001:db8:1::/48".parse().unwrap()];
+        let peer = Some("10.0.0.5".parse().unwrap());
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // A client that forges the left-most entry does not get to choose its address.
+        let h = forwarded(&[("x-forwarded-for", "1.1.1.1, 203.0.113.7, 10.0.0.9")]);
+        assert_eq!(client_ip(peer, &h, &trusted), ip("203.0.113.7"));
+        // Several headers form one list; ports are dropped.
+        let h = forwarded(&[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-for", "203.0.113.8:4711")]);
+        assert_eq!(client_ip(peer, &h, &trusted), ip("203.0.113.8"));
+        // RFC 7239 wins over X-Forwarded-For, with quoted IPv6 and ports.
+        let h = forwarded(&[
+            ("forwarded", r#"for=198.51.100.1;proto=https, for="[2001:db8:cafe::17]:4711";by=10.0.0.1"#),
+            ("x-forwarded-for", "203.0.113.9"),
+        ]);
+        assert_eq!(client_ip(peer, &h, &trusted), ip("2001:db8:cafe::17"));
+        // All trusted: the left-most; an unparsable entry stops at the hop that added it.
+        let h = forwarded(&[("x-forwarded-for", "10.1.1.1, 10.2.2.2")]);
+        assert_eq!(client_ip(peer, &h, &trusted), ip("10.1.1.1"));
+        let h = forwarded(&[("forwarded", "for=unknown, for=10.3.3.3")]);
+        assert_eq!(client_ip(peer, &h, &trusted), ip("10.3.3.3"));
+        // No forwarding header from a trusted peer: the peer.
+        assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer);
     }
 
     #[test]

@@ -43,6 +43,6 @@ mod middleware;
 mod router;
 
 pub use error::{render_errors_with, status_of, ApiError, ErrorBody, ErrorRenderer};
-pub use extract::{Claims, ClientContext, CurrentUser, JsonBody, OptionalJsonBody, OptionalUser};
+pub use extract::{client_ip, Claims, ClientContext, CurrentUser, JsonBody, OptionalJsonBody, OptionalUser};
 pub use middleware::{AuthService, OptionalAuth, RequireAuth};
 pub use router::{auth_router, AuthRouter, DEFAULT_BODY_LIMIT};

@@ -5,8 +5,10 @@ use auth_core::{
     LoginRequest, LogoutRequest, PreferencesResponse, PreferencesUpdate, RefreshRequest, RegisterRequest,
     ResetPasswordRequest, SentResponse, SessionsResponse, TokenResponse, User, VerifyEmailRequest,
 };
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use uuid::Uuid;
@@ -63,20 +65,37 @@ impl AuthRouter {
             .route("/sessions/{id}", delete(revoke_session))
             .route("/email/verify", post(verify_email))
             .route_layer(RequireAuth::new(self.auth.clone()));
-        Router::new()
+        // Routes without a rate rule of their own share "every other route" (per IP); it runs
+        // before authentication.
+        let other = Router::new()
             .route("/captcha/status", get(captcha_status))
             .route("/captcha", get(captcha))
+            .route("/refresh", post(refresh))
+            .merge(protected)
+            .route_layer(middleware::from_fn_with_state(self.auth.clone(), limit_other_routes));
+        Router::new()
             .route("/register", post(register))
             .route("/login", post(login))
-            .route("/refresh", post(refresh))
             .route("/email/code", post(email_code))
             .route("/password/forgot", post(forgot_password))
             .route("/password/reset", post(reset_password))
-            .merge(protected)
+            .merge(other)
             .fallback(|| async { ApiError::route_not_found() })
             .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
             .layer(DefaultBodyLimit::max(self.body_limit))
             .with_state(self.auth)
+    }
+}
+
+async fn limit_other_routes(
+    State(auth): State<Auth>,
+    ClientContext(ctx): ClientContext,
+    request: Request,
+    next: Next,
+) -> Response {
+    match auth.limit_other_request(&ctx).await {
+        Ok(()) => next.run(request).await,
+        Err(err) => ApiError::from(err).into_response(),
     }
 }
 
@@ -183,8 +202,9 @@ async fn forgot_password(
 
 async fn reset_password(
     State(auth): State<Auth>,
+    ClientContext(ctx): ClientContext,
     JsonBody(req): JsonBody<ResetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
-    auth.reset_password(req).await?;
+    auth.reset_password(req, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

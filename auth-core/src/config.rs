@@ -28,6 +28,91 @@ pub enum ConfigError {
     MissingStore(&'static str),
 }
 
+/// One rate-limit rule: at most `limit` hits per sliding `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateRule {
+    /// Hits allowed per window.
+    pub limit: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+impl RateRule {
+    /// `limit` hits per `window_seconds`.
+    #[must_use]
+    pub const fn new(limit: u32, window_seconds: u64) -> Self {
+        Self { limit, window: Duration::from_secs(window_seconds) }
+    }
+
+    /// Parses `LIMIT/SECONDS` (`5/60`), or `off` for no rule.
+    ///
+    /// # Errors
+    /// A message saying what is expected.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let parsed = text
+            .split_once('/')
+            .and_then(|(limit, secs)| Some(Self::new(limit.trim().parse().ok()?, secs.trim().parse().ok()?)));
+        match parsed {
+            Some(rule) if rule.limit > 0 && !rule.window.is_zero() => Ok(Some(rule)),
+            _ => Err(format!("expected LIMIT/SECONDS such as 5/60, or off; got {text:?}")),
+        }
+    }
+}
+
+/// The rate limits the service applies when it has a [`RateLimiter`](crate::RateLimiter); `None`
+/// turns a rule off. Defaults are the API contract's (seed 003, NIST SP 800-63B §5.2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimits {
+    /// Login attempts per client IP (default 5 per 60 s).
+    pub login_per_ip: Option<RateRule>,
+    /// Failed logins per account, as typed (username or email, known or not), before further
+    /// attempts get 429 from any IP until the window passes; a successful login clears the count
+    /// (default 10 per 900 s). Trade-off: anyone who knows a username can lock its owner out
+    /// for the window; the per-IP limit and a captcha bound how fast.
+    pub login_failures_per_account: Option<RateRule>,
+    /// Accounts created per client IP (default 3 per 86400 s).
+    pub register_per_ip: Option<RateRule>,
+    /// Codes mailed per address (default 3 per 3600 s).
+    pub email_code_per_address: Option<RateRule>,
+    /// Password-reset requests and attempts per account (default 3 per 86400 s).
+    pub password_reset_per_account: Option<RateRule>,
+    /// Every other route, per client IP (default 60 per 60 s).
+    pub other_per_ip: Option<RateRule>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            login_per_ip: Some(RateRule::new(5, 60)),
+            login_failures_per_account: Some(RateRule::new(10, 900)),
+            register_per_ip: Some(RateRule::new(3, 86_400)),
+            email_code_per_address: Some(RateRule::new(3, 3600)),
+            password_reset_per_account: Some(RateRule::new(3, 86_400)),
+            other_per_ip: Some(RateRule::new(60, 60)),
+        }
+    }
+}
+
+impl RateLimits {
+    /// Every rule off.
+    #[must_use]
+    pub fn off() -> Self {
+        Self {
+            login_per_ip: None,
+            login_failures_per_account: None,
+            register_per_ip: None,
+            email_code_per_address: None,
+            password_reset_per_account: None,
+            other_per_ip: None,
+        }
+    }
+}
+
 /// Which identifiers registration requires. At least one of username and email is always
 /// required; these flags require a specific one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,6 +168,12 @@ pub struct AuthConfig {
     pub email_code_max_attempts: u32,
     /// Lifetime of password-reset links (default 1800 s).
     pub reset_token_ttl: Duration,
+    /// Rate limits, applied when the builder was given a [`RateLimiter`](crate::RateLimiter).
+    pub rate_limits: RateLimits,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` / `Forwarded` headers HTTP adapters trust to name
+    /// the client (default none: forwarding headers are ignored and the socket peer is the
+    /// client).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Public base URL of the application, e.g. `https://app.example.com`. Reset links are
     /// `{public_url}/reset-password?token=…`, built from this setting only, never from a
     /// request's `Host` or forwarding headers. Without it, `POST /password/forgot` fails with
@@ -136,6 +227,8 @@ impl AuthConfig {
             email_code_max_attempts: 5,
             reset_token_ttl: Duration::from_secs(1800),
             public_url: None,
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
         })
     }
 
@@ -167,6 +260,15 @@ mod tests {
     fn short_secrets_are_refused() {
         assert!(matches!(AuthConfig::new(vec![0u8; 31]), Err(ConfigError::JwtSecretTooShort(31))));
         assert!(AuthConfig::new(vec![0u8; 32]).is_ok());
+    }
+
+    #[test]
+    fn rate_rules_parse() {
+        assert_eq!(RateRule::parse("5/60"), Ok(Some(RateRule::new(5, 60))));
+        assert_eq!(RateRule::parse(" OFF "), Ok(None));
+        for bad in ["5", "5/0", "0/60", "five/60", "5/60s"] {
+            assert!(RateRule::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -37,6 +37,11 @@ pub trait AuthEvents: Send + Sync + 'static {
     fn password_reset(&self, user_id: Uuid) {}
     /// A session was revoked by its owner from the sessions list.
     fn session_revoked(&self, user_id: Uuid, session_id: Uuid) {}
+    /// A request was refused by the rate-limit rule `rule` (`login_per_ip`,
+    /// `login_failures_per_account`, …) for `retry_after_seconds`.
+    fn rate_limited(&self, rule: &'static str, retry_after_seconds: u64, ctx: &RequestContext) {}
+    /// A login was refused because the account (as typed) reached its failed-login limit.
+    fn login_locked(&self, identifier: &str, ctx: &RequestContext) {}
     /// A spent refresh token came back after the grace window; the session was revoked.
     fn refresh_token_reused(&self, user_id: Uuid, session_id: Uuid) {}
 }

@@ -74,10 +74,11 @@ pub use api::{
 };
 pub use async_trait::async_trait;
 pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, NoCaptcha};
-pub use config::{AuthConfig, ConfigError, RegistrationPolicy, MIN_JWT_SECRET_BYTES};
+pub use config::{AuthConfig, ConfigError, RateLimits, RateRule, RegistrationPolicy, MIN_JWT_SECRET_BYTES};
 pub use context::RequestContext;
 pub use error::{AuthError, BoxError, FieldError, StoreError, WeakPasswordReason};
 pub use events::{AuthEvents, LoginFailure, NoEvents};
+pub use ipnet;
 pub use mail::{
     DefaultTemplates, EmailMessage, LogMailer, MailKind, MailTemplates, Mailer, MemoryMailer, RenderedMail,
 };

@@ -10,18 +10,17 @@
 //! ```
 //! use std::collections::HashMap;
 //! use std::sync::Mutex;
+//! use std::time::{Duration, Instant};
 //! use auth_core::{async_trait, RateLimiter, RateLimitDecision, StoreError};
 //!
-//! /// Counts hits per key in fixed windows, for one process.
+//! /// Counts hits per key in fixed windows, for one process (coarser than a sliding window:
+//! /// up to twice the limit can pass around a window boundary).
 //! #[derive(Default)]
-//! struct FixedWindow(Mutex<HashMap<String, (std::time::Instant, u32)>>);
+//! struct FixedWindow(Mutex<HashMap<String, (Instant, u32)>>);
 //!
-//! #[async_trait]
-//! impl RateLimiter for FixedWindow {
-//!     async fn check(&self, key: &str, limit: u32, window: std::time::Duration)
-//!         -> Result<RateLimitDecision, StoreError>
-//!     {
-//!         let now = std::time::Instant::now();
+//! impl FixedWindow {
+//!     fn decide(&self, key: &str, limit: u32, window: Duration, count: bool) -> RateLimitDecision {
+//!         let now = Instant::now();
 //!         let mut map = self.0.lock().unwrap();
 //!         let entry = map.entry(key.to_owned()).or_insert((now, 0));
 //!         if now.duration_since(entry.0) >= window {
@@ -29,10 +28,21 @@
 //!         }
 //!         if entry.1 >= limit {
 //!             let retry = window - now.duration_since(entry.0);
-//!             return Ok(RateLimitDecision::Limited { retry_after_seconds: retry.as_secs().max(1) });
+//!             return RateLimitDecision::Limited { retry_after_seconds: retry.as_secs().max(1) };
 //!         }
-//!         entry.1 += 1;
-//!         Ok(RateLimitDecision::Allowed { remaining: limit - entry.1 })
+//!         entry.1 += u32::from(count);
+//!         RateLimitDecision::Allowed { remaining: limit - entry.1 }
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl RateLimiter for FixedWindow {
+//!     async fn check(&self, key: &str, limit: u32, window: Duration) -> Result<RateLimitDecision, StoreError> {
+//!         Ok(self.decide(key, limit, window, true))
+//!     }
+//!
+//!     async fn peek(&self, key: &str, limit: u32, window: Duration) -> Result<RateLimitDecision, StoreError> {
+//!         Ok(self.decide(key, limit, window, false))
 //!     }
 //!
 //!     async fn reset(&self, key: &str) -> Result<(), StoreError> {
@@ -273,12 +283,16 @@ pub enum RateLimitDecision {
     },
 }
 
-/// Counts hits per key: at most `limit` per `window`. Atomic, and shared across instances for
-/// shared backends (Redis).
+/// Counts hits per key: at most `limit` within any `window` (a sliding window). Atomic, and
+/// shared across instances for shared backends (Redis).
 #[async_trait]
 pub trait RateLimiter: Send + Sync + 'static {
-    /// Counts one hit for `key` unless it is over `limit` within `window`.
+    /// Counts one hit for `key` unless that would exceed `limit` within `window`; a refused hit
+    /// is not counted.
     async fn check(&self, key: &str, limit: u32, window: Duration) -> Result<RateLimitDecision, StoreError>;
+
+    /// What [`check`](Self::check) would decide, counting nothing (is an account locked out?).
+    async fn peek(&self, key: &str, limit: u32, window: Duration) -> Result<RateLimitDecision, StoreError>;
 
     /// Forgets `key`'s hits (a successful login clears its failure count).
     async fn reset(&self, key: &str) -> Result<(), StoreError>;

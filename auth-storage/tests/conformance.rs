@@ -458,6 +458,34 @@ mod rate_limiter {
     }
 
     #[tokio::test]
+    async fn peek_counts_nothing_and_a_refused_hit_is_not_counted() {
+        let l = auth_storage::MemoryStore::new();
+        let window = Duration::from_secs(60);
+        assert_eq!(l.peek("acct", 2, window).await.unwrap(), RateLimitDecision::Allowed { remaining: 2 });
+        l.check("acct", 2, window).await.unwrap();
+        assert_eq!(l.peek("acct", 2, window).await.unwrap(), RateLimitDecision::Allowed { remaining: 1 });
+        l.check("acct", 2, window).await.unwrap();
+        assert!(matches!(l.peek("acct", 2, window).await.unwrap(), RateLimitDecision::Limited { .. }));
+        assert!(matches!(l.check("acct", 2, window).await.unwrap(), RateLimitDecision::Limited { .. }));
+        // With a higher limit the refused hits were not counted: exactly two are in the log.
+        assert_eq!(l.peek("acct", 3, window).await.unwrap(), RateLimitDecision::Allowed { remaining: 1 });
+    }
+
+    #[tokio::test]
+    async fn the_window_slides_instead_of_resetting_at_a_boundary() {
+        let l = auth_storage::MemoryStore::new();
+        // Margins of 100 ms and 400 ms against scheduling noise.
+        let window = Duration::from_millis(1000);
+        assert!(matches!(l.check("s", 2, window).await.unwrap(), RateLimitDecision::Allowed { .. }));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(matches!(l.check("s", 2, window).await.unwrap(), RateLimitDecision::Allowed { .. }));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The first hit left the window; the second has not: one more is allowed, not two.
+        assert!(matches!(l.check("s", 2, window).await.unwrap(), RateLimitDecision::Allowed { remaining: 0 }));
+        assert!(matches!(l.check("s", 2, window).await.unwrap(), RateLimitDecision::Limited { .. }));
+    }
+
+    #[tokio::test]
     async fn memory_limiter_window_passes() {
         let l = auth_storage::MemoryStore::new();
         let window = Duration::from_millis(200);

@@ -39,7 +39,9 @@ impl TestServer {
         Self::start_with(&[]).await
     }
 
-    /// A server on a fresh SQLite file with extra `AUTH_*` variables.
+    /// A server on a fresh SQLite file with extra `AUTH_*` variables. Rate limits are off unless
+    /// `vars` turn them on (`AUTH_RATE_LIMITS=default`): tests of other behaviour make more
+    /// requests from 127.0.0.1 than the default limits allow.
     pub async fn start_with(vars: &[(&str, &str)]) -> Self {
         Self::start_in(tempfile::tempdir().expect("temp dir"), vars).await
     }
@@ -51,6 +53,7 @@ impl TestServer {
             ("AUTH_JWT_SECRET".into(), JWT_SECRET.into()),
             ("AUTH_DATABASE_URL".into(), db),
             ("AUTH_BIND".into(), "127.0.0.1:0".into()),
+            ("AUTH_RATE_LIMITS".into(), "off".into()),
         ];
         all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let config =

@@ -47,8 +47,10 @@ impl Auth {
     /// # Errors
     /// `captcha_*`, `invalid_request`, `mail_unavailable` (nothing stored), `store_unavailable`.
     pub async fn send_email_code(&self, req: EmailCodeRequest, ctx: &RequestContext) -> Result<(), AuthError> {
-        self.check_captcha(&req.captcha, CaptchaAction::EmailCode, ctx).await?;
         let email = valid_email(&req.email)?;
+        let rule = self.inner.config.rate_limits.email_code_per_address;
+        self.limit("email_code_per_address", rule, &email_key(&email), ctx, true).await?;
+        self.check_captcha(&req.captcha, CaptchaAction::EmailCode, ctx).await?;
         let deliver = match req.purpose {
             EmailCodePurpose::Register => true,
             EmailCodePurpose::VerifyEmail | EmailCodePurpose::ResetPassword => {
@@ -106,8 +108,10 @@ impl Auth {
     /// `captcha_*`, `invalid_request`, `mail_unavailable` (nothing stored), `store_unavailable`,
     /// `internal` without a configured public URL.
     pub async fn forgot_password(&self, req: ForgotPasswordRequest, ctx: &RequestContext) -> Result<(), AuthError> {
-        self.check_captcha(&req.captcha, CaptchaAction::PasswordForgot, ctx).await?;
         let email = valid_email(&req.email)?;
+        let rule = self.inner.config.rate_limits.password_reset_per_account;
+        self.limit("password_reset_per_account", rule, &email_key(&email), ctx, true).await?;
+        self.check_captcha(&req.captcha, CaptchaAction::PasswordForgot, ctx).await?;
         let config = &self.inner.config;
         let Some(public_url) = config.public_url.as_deref() else {
             return Err(AuthError::internal("AuthConfig::public_url is not set, so no reset link can be built"));
@@ -140,8 +144,8 @@ impl Auth {
     /// notice is mailed.
     ///
     /// # Errors
-    /// `invalid_code`, `weak_password`, `invalid_request`, `store_unavailable`.
-    pub async fn reset_password(&self, req: ResetPasswordRequest) -> Result<(), AuthError> {
+    /// `invalid_code`, `weak_password`, `invalid_request`, `rate_limited`, `store_unavailable`.
+    pub async fn reset_password(&self, req: ResetPasswordRequest, ctx: &RequestContext) -> Result<(), AuthError> {
         let token = req.token.as_ref().filter(|t| !t.expose().trim().is_empty());
         let (record, purpose, key, hash) = match (token, req.email.as_deref(), &req.code) {
             (Some(token), _, _) => {
@@ -163,6 +167,9 @@ impl Auth {
             }
             _ => return Err(AuthError::invalid_field("token", "a token, or an email and a code, is required")),
         };
+        let account = record.user.email.as_deref().map_or_else(|| record.user.id.to_string(), email_key);
+        let rule = self.inner.config.rate_limits.password_reset_per_account;
+        self.limit("password_reset_per_account", rule, &account, ctx, true).await?;
         let inputs = [record.user.username.clone(), record.user.email.clone()].into_iter().flatten().collect();
         self.check_password_policy(&req.new_password, inputs).await?;
         match self.inner.tokens.take_secret(&purpose, &key, &hash, OnMismatch::CountAttempt, Utc::now()).await? {

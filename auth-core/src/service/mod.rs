@@ -13,6 +13,7 @@ use crate::api::{
     PreferencesUpdate, RegisterRequest, SessionInfo, TokenResponse,
 };
 use crate::captcha::{CaptchaAction, CaptchaProof, CaptchaProvider, NoCaptcha};
+use crate::config::RateRule;
 use crate::config::{AuthConfig, ConfigError};
 use crate::context::RequestContext;
 use crate::error::{AuthError, FieldError};
@@ -20,7 +21,9 @@ use crate::events::{AuthEvents, LoginFailure, NoEvents};
 use crate::mail::{DefaultTemplates, LogMailer, MailTemplates, Mailer};
 use crate::password::PasswordHasher;
 use crate::secret::{random_token, HmacKey, SecretString, TokenHash};
-use crate::store::{NewSession, RateLimiter, RefreshRotation, Rotation, Session, TokenStore, UserStore};
+use crate::store::{
+    NewSession, RateLimitDecision, RateLimiter, RefreshRotation, Rotation, Session, TokenStore, UserStore,
+};
 use crate::token::{Claims, JwtCodec};
 use crate::user::{NewUser, Role, User, UserRecord, UserStatus, UserUpdate};
 use crate::validate::{normalize_email, valid_language_tag, valid_username};
@@ -211,6 +214,8 @@ impl Auth {
     /// `captcha_*`, `invalid_request`, `weak_password`, `username_taken`, `email_taken`,
     /// `store_unavailable`.
     pub async fn register(&self, req: RegisterRequest, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
+        let register_rule = self.inner.config.rate_limits.register_per_ip;
+        self.limit_ip("register_per_ip", register_rule, ctx, false).await?;
         self.check_captcha(&req.captcha, CaptchaAction::Register, ctx).await?;
         let policy = self.inner.config.registration;
         let mut fields = Vec::new();
@@ -265,6 +270,8 @@ impl Auth {
             })
             .await?;
         tracing::info!(user_id = %user.id, "user registered");
+        // The rule counts accounts created, so only a success is counted.
+        self.limit_ip("register_per_ip", register_rule, ctx, true).await.ok();
         self.inner.events.registered(&user, ctx);
         self.start_session(user, ctx).await
     }
@@ -278,9 +285,22 @@ impl Auth {
     /// `captcha_*`, `invalid_request` (no identifier), `invalid_credentials`,
     /// `account_disabled`, `store_unavailable`.
     pub async fn login(&self, req: LoginRequest, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
+        let limits = &self.inner.config.rate_limits;
+        self.limit_ip("login_per_ip", limits.login_per_ip, ctx, true).await?;
         self.check_captcha(&req.captcha, CaptchaAction::Login, ctx).await?;
         let username = req.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
         let email = req.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        // Failed logins are counted per account as typed, known or not, so a lockout says
+        // nothing about whether the account exists.
+        let account = username.or(email).unwrap_or_default().to_lowercase();
+        let failures = limits.login_failures_per_account;
+        if let Err(err) = self.limit("login_failures_per_account", failures, &account, ctx, false).await {
+            if matches!(err, AuthError::RateLimited { .. }) {
+                tracing::warn!("login refused: the account is locked after repeated failures");
+                self.inner.events.login_locked(&account, ctx);
+            }
+            return Err(err);
+        }
         let record = match (username, email) {
             (Some(name), _) if !name.contains('@') => self.inner.users.user_by_username(name).await?,
             (Some(address), _) | (None, Some(address)) => match normalize_email(address) {
@@ -299,14 +319,24 @@ impl Auth {
             Some(_) => None,
         };
         if let Some(reason) = failure {
-            tracing::info!(?reason, "login failed");
+            tracing::info!(?reason, ip = ?ctx.ip, "login failed");
             self.inner.events.login_failed(identifier, reason, ctx);
+            if reason != LoginFailure::AccountDisabled {
+                // Counting may itself reach the limit; this attempt still answers as a failure.
+                match self.limit("login_failures_per_account", failures, &account, ctx, true).await {
+                    Ok(()) | Err(AuthError::RateLimited { .. }) => {}
+                    Err(other) => return Err(other),
+                }
+            }
             return Err(match reason {
                 LoginFailure::AccountDisabled => AuthError::AccountDisabled,
                 _ => AuthError::InvalidCredentials,
             });
         }
         let record = record.expect("checked above");
+        if let (Some(limiter), Some(_)) = (&self.inner.limiter, failures) {
+            limiter.reset(&format!("rl:login_failures_per_account:{account}")).await?;
+        }
         let at = now();
         let mut update = UserUpdate::new().last_login_at(at);
         if verified.needs_rehash {
@@ -486,7 +516,9 @@ impl Auth {
             captcha_enabled: captcha.enabled(),
             provider: captcha.name(),
             site_key: captcha.site_key().map(str::to_owned),
-            login_rate_limit_enabled: self.inner.limiter.is_some(),
+            login_rate_limit_enabled: self.inner.limiter.is_some()
+                && (self.inner.config.rate_limits.login_per_ip.is_some()
+                    || self.inner.config.rate_limits.login_failures_per_account.is_some()),
             email_verification_required: self.inner.config.require_email_verification,
         }
     }
@@ -579,6 +611,62 @@ impl Auth {
     /// `store_unavailable`.
     pub async fn purge_expired(&self) -> Result<u64, AuthError> {
         Ok(self.inner.tokens.purge_expired(now()).await?)
+    }
+
+    /// Counts a hit of `rule` for `key`.
+    ///
+    /// # Errors
+    /// `rate_limited` (logged, and reported to [`AuthEvents::rate_limited`]) or
+    /// `store_unavailable`. Without a limiter, or with the rule off, nothing is counted.
+    pub(crate) async fn limit(
+        &self,
+        name: &'static str,
+        rule: Option<RateRule>,
+        key: &str,
+        ctx: &RequestContext,
+        count: bool,
+    ) -> Result<(), AuthError> {
+        let (Some(limiter), Some(rule)) = (&self.inner.limiter, rule) else {
+            return Ok(());
+        };
+        let key = format!("rl:{name}:{key}");
+        let decision = if count {
+            limiter.check(&key, rule.limit, rule.window).await?
+        } else {
+            limiter.peek(&key, rule.limit, rule.window).await?
+        };
+        match decision {
+            RateLimitDecision::Allowed { .. } => Ok(()),
+            RateLimitDecision::Limited { retry_after_seconds } => {
+                tracing::warn!(rule = name, ip = ?ctx.ip, retry_after_seconds, "rate limited");
+                self.inner.events.rate_limited(name, retry_after_seconds, ctx);
+                Err(AuthError::RateLimited { retry_after_seconds })
+            }
+        }
+    }
+
+    /// Counts a hit of a per-IP rule; requests whose client IP is unknown (no `ConnectInfo`) are
+    /// not limited per IP.
+    pub(crate) async fn limit_ip(
+        &self,
+        name: &'static str,
+        rule: Option<RateRule>,
+        ctx: &RequestContext,
+        count: bool,
+    ) -> Result<(), AuthError> {
+        match ctx.ip {
+            Some(ip) => self.limit(name, rule, &ip.to_string(), ctx, count).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The "every other route" limit (60 per minute per IP by default), for adapters to apply to
+    /// the routes without a limit of their own.
+    ///
+    /// # Errors
+    /// `rate_limited`, `store_unavailable`.
+    pub async fn limit_other_request(&self, ctx: &RequestContext) -> Result<(), AuthError> {
+        self.limit_ip("other_per_ip", self.inner.config.rate_limits.other_per_ip, ctx, true).await
     }
 
     async fn caller(&self, claims: &Claims) -> Result<UserRecord, AuthError> {

@@ -13,8 +13,11 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use auth_axum::{auth_router, Claims, CurrentUser, RequireAuth};
 use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, SiteverifyOptions, SiteverifyProvider};
+use auth_core::ipnet::IpNet;
 use auth_core::mail::SmtpMailer;
-use auth_core::{Auth, AuthConfig, CaptchaAction, CaptchaProvider, TokenStore, UserStore, MIN_JWT_SECRET_BYTES};
+use auth_core::{
+    Auth, AuthConfig, CaptchaAction, CaptchaProvider, RateLimits, RateRule, TokenStore, UserStore, MIN_JWT_SECRET_BYTES,
+};
 use auth_storage::{MemoryStore, SqliteStore};
 use axum::extract::Request;
 use axum::routing::get;
@@ -43,8 +46,11 @@ pub struct ServerConfig {
     pub refresh_reuse_grace: Duration,
     /// `AUTH_LOG`: a `tracing` filter (default `info`).
     pub log_filter: String,
-    /// `AUTH_RATE_LIMITS`: `default` or `off`. Rate limiting itself is not wired in yet.
-    pub rate_limits: bool,
+    /// `AUTH_RATE_LIMITS` (`default` | `off`) and `AUTH_RATE_LIMIT_<RULE>` (`LIMIT/SECONDS` or
+    /// `off`); `None` when off. Counters live in process memory.
+    pub rate_limits: Option<RateLimits>,
+    /// `AUTH_TRUSTED_PROXIES`: comma list of CIDRs whose forwarding headers are trusted.
+    pub trusted_proxies: Vec<IpNet>,
     /// `AUTH_CAPTCHA*`: which captcha provider, and its settings.
     pub captcha: CaptchaSettings,
     /// `AUTH_SMTP_URL`: `smtps://user:pass@host`, `smtp://user:pass@host?tls=required`, or
@@ -60,6 +66,24 @@ pub struct ServerConfig {
     pub email_code_ttl: Duration,
     /// `AUTH_RESET_TOKEN_TTL`: seconds (default 1800).
     pub reset_token_ttl: Duration,
+}
+
+/// The default limits, each overridable by its `AUTH_RATE_LIMIT_<RULE>` variable.
+fn rate_limits(lookup: &impl Fn(&str) -> Option<String>) -> anyhow::Result<RateLimits> {
+    let mut limits = RateLimits::default();
+    for (name, rule) in [
+        ("AUTH_RATE_LIMIT_LOGIN", &mut limits.login_per_ip),
+        ("AUTH_RATE_LIMIT_LOGIN_FAILURES", &mut limits.login_failures_per_account),
+        ("AUTH_RATE_LIMIT_REGISTER", &mut limits.register_per_ip),
+        ("AUTH_RATE_LIMIT_EMAIL_CODE", &mut limits.email_code_per_address),
+        ("AUTH_RATE_LIMIT_PASSWORD_RESET", &mut limits.password_reset_per_account),
+        ("AUTH_RATE_LIMIT_OTHER", &mut limits.other_per_ip),
+    ] {
+        if let Some(value) = lookup(name) {
+            *rule = RateRule::parse(&value).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        }
+    }
+    Ok(limits)
 }
 
 /// Which captcha the server uses.
@@ -250,9 +274,23 @@ impl ServerConfig {
             }
         }
         let rate_limits = match lookup("AUTH_RATE_LIMITS").as_deref().map(str::trim) {
-            None | Some("default") => true,
-            Some("off") => false,
+            None | Some("default") => Some(rate_limits(&lookup)?),
+            Some("off") => None,
             Some(other) => bail!("AUTH_RATE_LIMITS must be `default` or `off`, got {other:?}"),
+        };
+        let trusted_proxies = match lookup("AUTH_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    // A bare address is a /32 or /128.
+                    s.parse::<IpNet>()
+                        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                        .with_context(|| format!("AUTH_TRUSTED_PROXIES: {s:?} is not a CIDR such as 10.0.0.0/8"))
+                })
+                .collect::<anyhow::Result<_>>()?,
         };
         Ok(Self {
             bind,
@@ -263,6 +301,7 @@ impl ServerConfig {
             refresh_reuse_grace: seconds(&lookup, "AUTH_REFRESH_REUSE_GRACE", 10)?,
             log_filter: lookup("AUTH_LOG").unwrap_or_else(|| "info".into()),
             rate_limits,
+            trusted_proxies,
             captcha: CaptchaSettings::from_lookup(&lookup)?,
             smtp_url: lookup("AUTH_SMTP_URL"),
             mail_from: lookup("AUTH_MAIL_FROM").unwrap_or_else(|| "Auth <no-reply@localhost>".into()),
@@ -298,6 +337,8 @@ impl ServerConfig {
         config.refresh_reuse_grace = self.refresh_reuse_grace;
         config.captcha_actions = self.captcha.routes.iter().copied().collect();
         config.public_url = Some(self.public_url.clone());
+        config.rate_limits = self.rate_limits.clone().unwrap_or_else(RateLimits::off);
+        config.trusted_proxies.clone_from(&self.trusted_proxies);
         config.require_email_verification = self.require_email_verification;
         config.email_code_ttl = self.email_code_ttl;
         config.reset_token_ttl = self.reset_token_ttl;
@@ -327,6 +368,9 @@ pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
     let mut builder = Auth::builder(config.auth_config(secret)?).user_store(users).token_store(tokens);
     if let Some(captcha) = captcha {
         builder = builder.captcha(captcha);
+    }
+    if config.rate_limits.is_some() {
+        builder = builder.rate_limiter(Arc::new(MemoryStore::new()));
     }
     if let Some(url) = &config.smtp_url {
         let mailer = SmtpMailer::new(url, &config.mail_from, Duration::from_secs(10))
@@ -437,7 +481,27 @@ mod tests {
         assert!(err.to_string().contains("AUTH_ACCESS_TOKEN_TTL"));
         let err = ServerConfig::from_lookup(lookup(&[("AUTH_RATE_LIMITS", "sometimes")])).unwrap_err();
         assert!(err.to_string().contains("AUTH_RATE_LIMITS"));
-        assert!(!ServerConfig::from_lookup(lookup(&[("AUTH_RATE_LIMITS", "off")])).unwrap().rate_limits);
+        assert!(ServerConfig::from_lookup(lookup(&[("AUTH_RATE_LIMITS", "off")])).unwrap().rate_limits.is_none());
+        let err = ServerConfig::from_lookup(lookup(&[("AUTH_RATE_LIMIT_LOGIN", "5 per minute")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_RATE_LIMIT_LOGIN"), "{err}");
+        let err = ServerConfig::from_lookup(lookup(&[("AUTH_TRUSTED_PROXIES", "10.0.0.0/8, nonsense")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
+    fn rate_limit_rules_and_trusted_proxies_are_read() {
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("AUTH_RATE_LIMIT_LOGIN", "7/30"),
+            ("AUTH_RATE_LIMIT_OTHER", "off"),
+            ("AUTH_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+        ]))
+        .unwrap();
+        let limits = c.rate_limits.unwrap();
+        assert_eq!(limits.login_per_ip, Some(RateRule::new(7, 30)));
+        assert_eq!(limits.other_per_ip, None);
+        assert_eq!(limits.register_per_ip, RateLimits::default().register_per_ip);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(c.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
     }
 
     #[test]

@@ -65,8 +65,8 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
             "AUTH_SMTP_URL is not set: mail (codes and reset links included) is written to this log; development only"
         );
     }
-    if !config.rate_limits {
-        tracing::info!("AUTH_RATE_LIMITS=off");
+    if config.rate_limits.is_none() {
+        tracing::warn!("AUTH_RATE_LIMITS=off: no rate limits or login lockout");
     }
     let auth = build_auth(&config).await?;
     tokio::spawn(purge_hourly(auth.clone()));
