@@ -7,6 +7,7 @@
 //! |---|---|---|---|---|---|
 //! | `memory` (default) | [`MemoryStore`] | ✓ | ✓ | ✓ | tests, development, one process |
 //! | `sqlite` | `SqliteStore` | ✓ | ✓ | | the embedded default: one file, nothing to install |
+//! | `postgres` | `PostgresStore` | ✓ | ✓ | | several instances: users and sessions in one database |
 //!
 //! SQL backends embed their migrations (`sqlx::migrate!`) and run them on `connect`; every query
 //! uses bind parameters. Only SHA-256 hashes of refresh tokens and one-time secrets are stored.
@@ -31,10 +32,14 @@
 
 #[cfg(feature = "memory")]
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};

@@ -1,4 +1,4 @@
-//! [`SqliteStore`]: users and tokens in one SQLite file, via `sqlx`.
+//! [`SqliteStore`]: auth_users and tokens in one SQLite file, via `sqlx`.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -31,7 +31,7 @@ impl Default for SqliteOptions {
     }
 }
 
-/// Users, sessions and one-time secrets in SQLite: the embedded default (one file, nothing to
+/// Users, auth_sessions and one-time secrets in SQLite: the embedded default (one file, nothing to
 /// install). WAL journal, `synchronous = NORMAL`, foreign keys on. Migrations run on connect.
 ///
 /// Usernames and emails are unique case-insensitively through unique indexes on lower-cased
@@ -170,7 +170,7 @@ impl SqliteStore {
 
     async fn user_where(&self, column: &str, value: String) -> Result<Option<UserRecord>, StoreError> {
         // `column` is one of our constants, never input.
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = ?");
+        let sql = format!("SELECT {USER_COLUMNS} FROM auth_users WHERE {column} = ?");
         let row = sqlx::query(&sql).bind(value).fetch_optional(&self.pool).await.map_err(db_err)?;
         row.as_ref().map(user_from_row).transpose()
     }
@@ -196,7 +196,7 @@ impl UserStore for SqliteStore {
     async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
         let user = new.to_user();
         sqlx::query(
-            "INSERT INTO users (id, username, username_key, email, email_key, email_verified, password_hash, role, \
+            "INSERT INTO auth_users (id, username, username_key, email, email_key, email_verified, password_hash, role, \
              status, preferences, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(user.id.to_string())
@@ -234,7 +234,7 @@ impl UserStore for SqliteStore {
         let preferences = update.preferences.as_ref().map(json_text).transpose()?;
         let metadata = update.metadata.as_ref().map(json_text).transpose()?;
         let sql = format!(
-            "UPDATE users SET password_hash = COALESCE(?, password_hash), role = COALESCE(?, role), \
+            "UPDATE auth_users SET password_hash = COALESCE(?, password_hash), role = COALESCE(?, role), \
              status = COALESCE(?, status), email_verified = COALESCE(?, email_verified), \
              preferences = COALESCE(?, preferences), metadata = COALESCE(?, metadata), \
              last_login_at = COALESCE(?, last_login_at), updated_at = ? WHERE id = ? RETURNING {USER_COLUMNS}"
@@ -256,7 +256,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn list_users(&self, offset: u64, limit: u64) -> Result<Vec<User>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id LIMIT ? OFFSET ?");
+        let sql = format!("SELECT {USER_COLUMNS} FROM auth_users ORDER BY created_at, id LIMIT ? OFFSET ?");
         let rows = sqlx::query(&sql)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(i64::try_from(offset).unwrap_or(i64::MAX))
@@ -274,7 +274,7 @@ async fn insert_refresh_token(
     session_id: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO auth_refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)")
         .bind(&hash.as_bytes()[..])
         .bind(session_id)
         .bind(ts(at))
@@ -290,7 +290,7 @@ impl TokenStore for SqliteStore {
         let s = &new.session;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, revoked_at) \
+            "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, revoked_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
         )
         .bind(s.id.to_string())
@@ -308,7 +308,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?");
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM auth_sessions WHERE id = ?");
         let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await.map_err(db_err)?;
         row.as_ref().map(session_from_row).transpose()
     }
@@ -318,16 +318,17 @@ impl TokenStore for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // Write first, so this transaction holds SQLite's write lock from its first statement:
         // concurrent rotations of one token run one after the other, and exactly one spends it.
-        let spent = sqlx::query("UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL")
-            .bind(ts(r.now))
-            .bind(presented)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected()
-            == 1;
+        let spent =
+            sqlx::query("UPDATE auth_refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL")
+                .bind(ts(r.now))
+                .bind(presented)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+                == 1;
         let sql = format!(
-            "SELECT s.{}, t.spent_at AS token_spent_at FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+            "SELECT s.{}, t.spent_at AS token_spent_at FROM auth_refresh_tokens t JOIN auth_sessions s ON s.id = t.session_id \
              WHERE t.token_hash = ?",
             SESSION_COLUMNS.replace(", ", ", s.")
         );
@@ -342,7 +343,7 @@ impl TokenStore for SqliteStore {
                 return Ok(Rotation::Unknown);
             }
             insert_refresh_token(&mut tx, &r.successor, &id, r.now).await?;
-            sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+            sqlx::query("UPDATE auth_sessions SET last_used_at = ? WHERE id = ?")
                 .bind(ts(r.now))
                 .bind(&id)
                 .execute(&mut *tx)
@@ -359,7 +360,7 @@ impl TokenStore for SqliteStore {
         // The UPDATE above matched nothing although the token exists: it was spent before.
         let spent_at = from_ts(spent_at.ok_or_else(|| StoreError::Corrupt("unspent token not rotated".into()))?)?;
         let successor_current: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = ? AND session_id = ? AND spent_at IS NULL)",
+            "SELECT EXISTS (SELECT 1 FROM auth_refresh_tokens WHERE token_hash = ? AND session_id = ? AND spent_at IS NULL)",
         )
         .bind(&r.successor.as_bytes()[..])
         .bind(&id)
@@ -370,7 +371,7 @@ impl TokenStore for SqliteStore {
             tx.commit().await.map_err(db_err)?;
             return Ok(Rotation::Grace(session));
         }
-        sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        sqlx::query("UPDATE auth_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(ts(r.now))
             .bind(&id)
             .execute(&mut *tx)
@@ -382,7 +383,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        let done = sqlx::query("UPDATE auth_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(ts(at))
             .bind(id.to_string())
             .execute(&self.pool)
@@ -397,20 +398,21 @@ impl TokenStore for SqliteStore {
         except: Option<Uuid>,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?")
-                .bind(ts(at))
-                .bind(user_id.to_string())
-                .bind(except.map(|e| e.to_string()))
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
+        let done = sqlx::query(
+            "UPDATE auth_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?",
+        )
+        .bind(ts(at))
+        .bind(user_id.to_string())
+        .bind(except.map(|e| e.to_string()))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected())
     }
 
     async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
         let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? \
+            "SELECT {SESSION_COLUMNS} FROM auth_sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? \
              ORDER BY created_at DESC, id DESC"
         );
         let rows =
@@ -420,9 +422,9 @@ impl TokenStore for SqliteStore {
 
     async fn put_secret(&self, s: NewSecret) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO one_time_secrets (purpose, key, secret_hash, expires_at, attempts, max_attempts) \
+            "INSERT INTO auth_one_time_secrets (purpose, key, secret_hash, expires_at, attempts, max_attempts) \
              VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (purpose, key) DO UPDATE SET \
-             attempts = CASE WHEN one_time_secrets.expires_at > ? THEN one_time_secrets.attempts ELSE 0 END, \
+             attempts = CASE WHEN auth_one_time_secrets.expires_at > ? THEN auth_one_time_secrets.attempts ELSE 0 END, \
              secret_hash = excluded.secret_hash, expires_at = excluded.expires_at, max_attempts = excluded.max_attempts",
         )
         .bind(&s.purpose)
@@ -448,7 +450,7 @@ impl TokenStore for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // Count the attempt first (takes the write lock), then decide.
         let row = sqlx::query(
-            "UPDATE one_time_secrets SET attempts = attempts + 1 WHERE purpose = ? AND key = ? \
+            "UPDATE auth_one_time_secrets SET attempts = attempts + 1 WHERE purpose = ? AND key = ? \
              RETURNING secret_hash, expires_at, attempts, max_attempts",
         )
         .bind(purpose)
@@ -481,7 +483,7 @@ impl TokenStore for SqliteStore {
         if outcome == (SecretCheck::Invalid { attempts_left }) && attempts_left > 0 {
             tx.commit().await.map_err(db_err)?;
         } else {
-            sqlx::query("DELETE FROM one_time_secrets WHERE purpose = ? AND key = ?")
+            sqlx::query("DELETE FROM auth_one_time_secrets WHERE purpose = ? AND key = ?")
                 .bind(purpose)
                 .bind(key)
                 .execute(&mut *tx)
@@ -494,18 +496,18 @@ impl TokenStore for SqliteStore {
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         // Refresh tokens go with their session (ON DELETE CASCADE).
-        let sessions = sqlx::query("DELETE FROM sessions WHERE revoked_at IS NOT NULL OR expires_at <= ?")
+        let auth_sessions = sqlx::query("DELETE FROM auth_sessions WHERE revoked_at IS NOT NULL OR expires_at <= ?")
             .bind(ts(now))
             .execute(&self.pool)
             .await
             .map_err(db_err)?
             .rows_affected();
-        let secrets = sqlx::query("DELETE FROM one_time_secrets WHERE expires_at <= ?")
+        let secrets = sqlx::query("DELETE FROM auth_one_time_secrets WHERE expires_at <= ?")
             .bind(ts(now))
             .execute(&self.pool)
             .await
             .map_err(db_err)?
             .rows_affected();
-        Ok(sessions + secrets)
+        Ok(auth_sessions + secrets)
     }
 }

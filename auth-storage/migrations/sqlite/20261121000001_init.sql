@@ -1,6 +1,6 @@
 -- auth-storage SQLite schema v1. Times are Unix seconds (UTC). Secrets are stored as SHA-256 / HMAC digests only.
 
-CREATE TABLE users (
+CREATE TABLE auth_users (
     id             TEXT PRIMARY KEY NOT NULL,   -- UUID
     username       TEXT,
     username_key   TEXT UNIQUE,                 -- lower-cased username: case-insensitive uniqueness
@@ -17,9 +17,9 @@ CREATE TABLE users (
     last_login_at  INTEGER,
     CHECK (username IS NOT NULL OR email IS NOT NULL)
 );
-CREATE INDEX users_created_at ON users (created_at, id);
+CREATE INDEX auth_users_created_at ON auth_users (created_at, id);
 
-CREATE TABLE sessions (
+CREATE TABLE auth_sessions (
     id           TEXT PRIMARY KEY NOT NULL,     -- UUID, the `sid` claim
     user_id      TEXT NOT NULL,                 -- no foreign key: users may live in another store
     created_at   INTEGER NOT NULL,
@@ -29,17 +29,17 @@ CREATE TABLE sessions (
     user_agent   TEXT,
     revoked_at   INTEGER
 );
-CREATE INDEX sessions_user_id ON sessions (user_id);
+CREATE INDEX auth_sessions_user_id ON auth_sessions (user_id);
 
-CREATE TABLE refresh_tokens (
+CREATE TABLE auth_refresh_tokens (
     token_hash BLOB PRIMARY KEY NOT NULL,       -- SHA-256 of the refresh token
-    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    session_id TEXT NOT NULL REFERENCES auth_sessions (id) ON DELETE CASCADE,
     created_at INTEGER NOT NULL,
     spent_at   INTEGER                          -- set when rotated away
 );
-CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id);
+CREATE INDEX auth_refresh_tokens_session_id ON auth_refresh_tokens (session_id);
 
-CREATE TABLE one_time_secrets (
+CREATE TABLE auth_one_time_secrets (
     purpose      TEXT NOT NULL,
     key          TEXT NOT NULL,
     secret_hash  BLOB NOT NULL,
