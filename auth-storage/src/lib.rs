@@ -8,6 +8,7 @@
 //! | `memory` (default) | [`MemoryStore`] | ✓ | ✓ | ✓ | tests, development, one process |
 //! | `sqlite` | `SqliteStore` | ✓ | ✓ | | the embedded default: one file, nothing to install |
 //! | `postgres` | `PostgresStore` | ✓ | ✓ | | several instances: users and sessions in one database |
+//! | `redis` | `RedisStore` | | ✓ | ✓ | several instances: sessions, codes and limits shared in Redis ([key layout](crate::redis)) |
 //!
 //! SQL backends embed their migrations (`sqlx::migrate!`) and run them on `connect`; every query
 //! uses bind parameters. Only SHA-256 hashes of refresh tokens and one-time secrets are stored.
@@ -34,6 +35,8 @@
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -41,5 +44,7 @@ mod sqlite;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
+#[cfg(feature = "redis")]
+pub use redis::{RedisOptions, RedisStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};

@@ -14,6 +14,77 @@ use uuid::Uuid;
 trait Store: UserStore + TokenStore {}
 impl<T: UserStore + TokenStore> Store for T {}
 
+/// A token-only backend (Redis) seen as a `Store`: the user-store cases are not run on it.
+#[cfg(feature = "redis")]
+struct TokensOnly<T>(T);
+
+#[cfg(feature = "redis")]
+#[async_trait::async_trait]
+impl<T: TokenStore> UserStore for TokensOnly<T> {
+    async fn create_user(&self, _: NewUser) -> Result<auth_core::User, StoreError> {
+        unreachable!("token-only backend")
+    }
+    async fn user_by_id(&self, _: Uuid) -> Result<Option<auth_core::UserRecord>, StoreError> {
+        unreachable!("token-only backend")
+    }
+    async fn user_by_username(&self, _: &str) -> Result<Option<auth_core::UserRecord>, StoreError> {
+        unreachable!("token-only backend")
+    }
+    async fn user_by_email(&self, _: &str) -> Result<Option<auth_core::UserRecord>, StoreError> {
+        unreachable!("token-only backend")
+    }
+    async fn update_user(
+        &self,
+        _: Uuid,
+        _: UserUpdate,
+        _: DateTime<Utc>,
+    ) -> Result<Option<auth_core::User>, StoreError> {
+        unreachable!("token-only backend")
+    }
+    async fn list_users(&self, _: u64, _: u64) -> Result<Vec<auth_core::User>, StoreError> {
+        unreachable!("token-only backend")
+    }
+}
+
+#[cfg(feature = "redis")]
+#[async_trait::async_trait]
+impl<T: TokenStore> TokenStore for TokensOnly<T> {
+    async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
+        self.0.create_session(s).await
+    }
+    async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
+        self.0.session(id).await
+    }
+    async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
+        self.0.rotate_refresh_token(r).await
+    }
+    async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.0.revoke_session(id, at).await
+    }
+    async fn revoke_user_sessions(&self, u: Uuid, e: Option<Uuid>, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.0.revoke_user_sessions(u, e, at).await
+    }
+    async fn user_sessions(&self, u: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
+        self.0.user_sessions(u, now).await
+    }
+    async fn put_secret(&self, s: NewSecret) -> Result<(), StoreError> {
+        self.0.put_secret(s).await
+    }
+    async fn take_secret(
+        &self,
+        p: &str,
+        k: &str,
+        c: &TokenHash,
+        o: OnMismatch,
+        now: DateTime<Utc>,
+    ) -> Result<SecretCheck, StoreError> {
+        self.0.take_secret(p, k, c, o, now).await
+    }
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.0.purge_expired(now).await
+    }
+}
+
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
@@ -389,6 +460,25 @@ async fn case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets(
 }
 
 macro_rules! conformance {
+    (tokens_only $backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+            conformance!(@cases $make;
+                case_sessions_are_created_listed_and_revoked,
+                case_revoking_all_of_a_users_sessions_can_keep_one,
+                case_rotation_spends_the_token_and_makes_the_successor_current,
+                case_a_spent_token_within_the_grace_window_returns_grace,
+                case_a_spent_token_after_the_grace_window_revokes_the_session,
+                case_a_spent_token_whose_successor_was_spent_is_reuse_even_within_grace,
+                case_expired_idle_or_revoked_sessions_do_not_rotate,
+                case_concurrent_rotations_of_one_token_rotate_exactly_once,
+                case_a_secret_is_taken_once,
+                case_wrong_attempts_are_capped,
+                case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer,
+                case_expired_secrets_are_missing_and_restart_their_count,
+            );
+        }
+    };
     ($backend:ident, $make:expr) => {
         mod $backend {
             use super::*;
@@ -467,14 +557,29 @@ conformance!(postgres, async {
     Some((Arc::new(store) as Arc<dyn Store>, ()))
 });
 
+/// A Redis store under a fresh key prefix on the test server.
+#[cfg(feature = "redis")]
+async fn fresh_redis_store() -> Option<auth_storage::RedisStore> {
+    let url = service_url("AUTH_TEST_REDIS_URL")?;
+    let mut options = auth_storage::RedisOptions::default();
+    options.prefix = format!("test:{}:", Uuid::new_v4().simple());
+    Some(auth_storage::RedisStore::connect_with(&url, options).await.expect("connect to AUTH_TEST_REDIS_URL"))
+}
+
+#[cfg(feature = "redis")]
+conformance!(tokens_only redis, async {
+    let store = fresh_redis_store().await?;
+    Some((Arc::new(TokensOnly(store)) as Arc<dyn Store>, ()))
+});
+
+/// The rate-limiter suite, run against the memory and Redis limiters.
 mod rate_limiter {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use auth_core::{RateLimitDecision, RateLimiter};
 
-    #[tokio::test]
-    async fn memory_limiter_allows_up_to_the_limit_then_says_when_to_retry() {
-        let l = auth_storage::MemoryStore::new();
+    async fn allows_up_to_the_limit_then_says_when_to_retry(l: Arc<dyn RateLimiter>) {
         let window = Duration::from_secs(60);
         for remaining in [2, 1, 0] {
             assert_eq!(l.check("ip:1", 3, window).await.unwrap(), RateLimitDecision::Allowed { remaining });
@@ -489,9 +594,7 @@ mod rate_limiter {
         assert_eq!(l.check("ip:1", 3, window).await.unwrap(), RateLimitDecision::Allowed { remaining: 2 });
     }
 
-    #[tokio::test]
-    async fn peek_counts_nothing_and_a_refused_hit_is_not_counted() {
-        let l = auth_storage::MemoryStore::new();
+    async fn peek_counts_nothing_and_a_refused_hit_is_not_counted(l: Arc<dyn RateLimiter>) {
         let window = Duration::from_secs(60);
         assert_eq!(l.peek("acct", 2, window).await.unwrap(), RateLimitDecision::Allowed { remaining: 2 });
         l.check("acct", 2, window).await.unwrap();
@@ -503,9 +606,7 @@ mod rate_limiter {
         assert_eq!(l.peek("acct", 3, window).await.unwrap(), RateLimitDecision::Allowed { remaining: 1 });
     }
 
-    #[tokio::test]
-    async fn the_window_slides_instead_of_resetting_at_a_boundary() {
-        let l = auth_storage::MemoryStore::new();
+    async fn the_window_slides_instead_of_resetting_at_a_boundary(l: Arc<dyn RateLimiter>) {
         // Margins of 100 ms and 400 ms against scheduling noise.
         let window = Duration::from_millis(1000);
         assert!(matches!(l.check("s", 2, window).await.unwrap(), RateLimitDecision::Allowed { .. }));
@@ -517,13 +618,50 @@ mod rate_limiter {
         assert!(matches!(l.check("s", 2, window).await.unwrap(), RateLimitDecision::Limited { .. }));
     }
 
-    #[tokio::test]
-    async fn memory_limiter_window_passes() {
-        let l = auth_storage::MemoryStore::new();
-        let window = Duration::from_millis(200);
-        assert!(matches!(l.check("k", 1, window).await.unwrap(), RateLimitDecision::Allowed { .. }));
-        assert!(matches!(l.check("k", 1, window).await.unwrap(), RateLimitDecision::Limited { .. }));
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        assert!(matches!(l.check("k", 1, window).await.unwrap(), RateLimitDecision::Allowed { .. }));
+    async fn concurrent_hits_never_exceed_the_limit(l: Arc<dyn RateLimiter>) {
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let l = l.clone();
+                tokio::spawn(async move { l.check("burst", 7, Duration::from_secs(60)).await.unwrap() })
+            })
+            .collect();
+        let mut allowed = 0;
+        for t in tasks {
+            if matches!(t.await.unwrap(), RateLimitDecision::Allowed { .. }) {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 7);
     }
+
+    macro_rules! limiter_suite {
+        ($backend:ident, $make:expr) => {
+            mod $backend {
+                use super::*;
+                limiter_suite!(@cases $make;
+                    allows_up_to_the_limit_then_says_when_to_retry,
+                    peek_counts_nothing_and_a_refused_hit_is_not_counted,
+                    the_window_slides_instead_of_resetting_at_a_boundary,
+                    concurrent_hits_never_exceed_the_limit,
+                );
+            }
+        };
+        (@cases $make:expr; $($case:ident,)*) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(limiter) = $make.await else {
+                        eprintln!("skipped: AUTH_TEST_REDIS_URL is not set (scripts/test.sh sets it)");
+                        return;
+                    };
+                    super::$case(limiter).await;
+                }
+            )*
+        };
+    }
+
+    limiter_suite!(memory, async { Some(Arc::new(auth_storage::MemoryStore::new()) as Arc<dyn RateLimiter>) });
+
+    #[cfg(feature = "redis")]
+    limiter_suite!(redis, async { crate::fresh_redis_store().await.map(|s| Arc::new(s) as Arc<dyn RateLimiter>) });
 }
