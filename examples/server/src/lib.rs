@@ -16,9 +16,10 @@ use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, S
 use auth_core::ipnet::IpNet;
 use auth_core::mail::SmtpMailer;
 use auth_core::{
-    Auth, AuthConfig, CaptchaAction, CaptchaProvider, RateLimits, RateRule, TokenStore, UserStore, MIN_JWT_SECRET_BYTES,
+    Auth, AuthConfig, CaptchaAction, CaptchaProvider, RateLimiter, RateLimits, RateRule, TokenStore, UserStore,
+    MIN_JWT_SECRET_BYTES,
 };
-use auth_storage::{MemoryStore, SqliteStore};
+use auth_storage::{MemoryStore, PostgresStore, RedisOptions, RedisStore, SqliteStore};
 use axum::extract::Request;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -33,9 +34,14 @@ use tracing::Level;
 pub struct ServerConfig {
     /// `AUTH_BIND`: listen address (default `127.0.0.1:8080`).
     pub bind: SocketAddr,
-    /// `AUTH_DATABASE_URL`: `sqlite://path` (default `sqlite://auth.db`, created if missing) or
-    /// `memory` (nothing persisted).
+    /// `AUTH_DATABASE_URL`: `sqlite://path` (default `sqlite://auth.db`, created if missing),
+    /// `postgres://user:pass@host/db`, or `memory` (nothing persisted).
     pub database_url: String,
+    /// `AUTH_REDIS_URL`: sessions, one-time codes and rate limits in Redis, shared by every
+    /// instance (unset: in the SQL database, and limits in process memory).
+    pub redis_url: Option<String>,
+    /// `AUTH_REDIS_PREFIX`: prefix of every Redis key (default `auth:`).
+    pub redis_prefix: String,
     /// `AUTH_JWT_SECRET`: at least 32 bytes; `None` if unset (a random one is generated).
     pub jwt_secret: Option<String>,
     /// `AUTH_ACCESS_TOKEN_TTL`: seconds (default 3600).
@@ -47,7 +53,8 @@ pub struct ServerConfig {
     /// `AUTH_LOG`: a `tracing` filter (default `info`).
     pub log_filter: String,
     /// `AUTH_RATE_LIMITS` (`default` | `off`) and `AUTH_RATE_LIMIT_<RULE>` (`LIMIT/SECONDS` or
-    /// `off`); `None` when off. Counters live in process memory.
+    /// `off`); `None` when off. Counters live in Redis with `AUTH_REDIS_URL`, else in process
+    /// memory.
     pub rate_limits: Option<RateLimits>,
     /// `AUTH_TRUSTED_PROXIES`: comma list of CIDRs whose forwarding headers are trusted.
     pub trusted_proxies: Vec<IpNet>,
@@ -222,7 +229,8 @@ impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
             .field("bind", &self.bind)
-            .field("database_url", &self.database_url)
+            .field("database_url", &"[set]")
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[set]"))
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
@@ -295,6 +303,8 @@ impl ServerConfig {
         Ok(Self {
             bind,
             database_url: lookup("AUTH_DATABASE_URL").unwrap_or_else(|| "sqlite://auth.db".into()),
+            redis_url: lookup("AUTH_REDIS_URL"),
+            redis_prefix: lookup("AUTH_REDIS_PREFIX").unwrap_or_else(|| "auth:".into()),
             jwt_secret,
             access_token_ttl: seconds(&lookup, "AUTH_ACCESS_TOKEN_TTL", 3600)?,
             refresh_token_ttl: seconds(&lookup, "AUTH_REFRESH_TOKEN_TTL", 2_592_000)?,
@@ -352,17 +362,28 @@ impl ServerConfig {
 /// An unsupported `AUTH_DATABASE_URL`, a database that cannot be opened, or a bad setting.
 pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
     let url = config.database_url.as_str();
-    let (users, tokens): (Arc<dyn UserStore>, Arc<dyn TokenStore>) = if url.starts_with("sqlite:") {
+    let (users, mut tokens): (Arc<dyn UserStore>, Arc<dyn TokenStore>) = if url.starts_with("sqlite:") {
         let store = Arc::new(
             SqliteStore::connect(url).await.with_context(|| format!("cannot open the SQLite database {url}"))?,
         );
+        (store.clone(), store)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = Arc::new(PostgresStore::connect(url).await.context("cannot connect to the PostgreSQL database")?);
         (store.clone(), store)
     } else if url == "memory" {
         let store = Arc::new(MemoryStore::new());
         (store.clone(), store)
     } else {
-        bail!("AUTH_DATABASE_URL {url:?} is not supported: use sqlite://path/to/file.db or memory");
+        bail!("AUTH_DATABASE_URL {url:?} is not supported: use sqlite://path/to/file.db, postgres://… or memory");
     };
+    let mut limiter: Option<Arc<dyn RateLimiter>> = None;
+    if let Some(redis_url) = &config.redis_url {
+        let mut options = RedisOptions::default();
+        options.prefix.clone_from(&config.redis_prefix);
+        let redis = Arc::new(RedisStore::connect_with(redis_url, options).await.context("cannot connect to Redis")?);
+        tokens = redis.clone();
+        limiter = Some(redis);
+    }
     let secret = config.jwt_secret_or_random();
     let captcha = config.captcha.provider(tokens.clone(), &secret)?;
     let mut builder = Auth::builder(config.auth_config(secret)?).user_store(users).token_store(tokens);
@@ -370,7 +391,7 @@ pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
         builder = builder.captcha(captcha);
     }
     if config.rate_limits.is_some() {
-        builder = builder.rate_limiter(Arc::new(MemoryStore::new()));
+        builder = builder.rate_limiter(limiter.unwrap_or_else(|| Arc::new(MemoryStore::new())));
     }
     if let Some(url) = &config.smtp_url {
         let mailer = SmtpMailer::new(url, &config.mail_from, Duration::from_secs(10))

@@ -71,7 +71,9 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let auth = build_auth(&config).await?;
     tokio::spawn(purge_hourly(auth.clone()));
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
-    tracing::info!(address = %listener.local_addr()?, database = %config.database_url, "auth example server listening");
+    let database = config.database_url.split(':').next().unwrap_or_default();
+    let tokens = if config.redis_url.is_some() { "redis" } else { database };
+    tracing::info!(address = %listener.local_addr()?, database, tokens, "auth example server listening");
     serve(listener, app(auth), shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

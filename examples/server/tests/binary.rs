@@ -1,26 +1,18 @@
 //! The `auth-example-server` binary itself: configuration errors, `create-admin` over stdin,
 //! serving with one log line per request, graceful shutdown on SIGTERM.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::{Instance, PASSWORD};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_auth-example-server");
-const SECRET: &str = "binary-test-secret-0123456789-abcdefghijklmnop";
-const PASSWORD: &str = "violet-Kettle-93-orbit";
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
 
 fn command(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("AUTH_DATABASE_URL", format!("sqlite://{}", dir.join("auth.db").display()))
-        .env("AUTH_JWT_SECRET", SECRET)
-        .env("AUTH_BIND", "127.0.0.1:0")
-        .env("AUTH_LOG", "info")
-        .kill_on_drop(true);
-    cmd
+    common::command(&[("AUTH_DATABASE_URL", &format!("sqlite://{}", dir.join("auth.db").display()))])
 }
 
 #[tokio::test]
@@ -47,23 +39,6 @@ async fn create_admin(dir: &std::path::Path, username: &str, password: &str) -> 
     child.wait_with_output().await.unwrap()
 }
 
-/// Starts `serve` and returns the child, its base URL and its stderr lines.
-async fn serve(dir: &std::path::Path) -> (Child, String, tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) {
-    let mut child = command(dir).stderr(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("address=").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("server exited before listening")
-    })
-    .await
-    .expect("server did not start within 30 s");
-    (child, format!("http://{address}"), lines)
-}
-
 #[tokio::test]
 async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_use_admin_routes() {
     let dir = tempfile::tempdir().unwrap();
@@ -74,7 +49,8 @@ async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_use_admin_
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("admin root"));
 
-    let (mut child, base, mut lines) = serve(dir.path()).await;
+    let db = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let Instance { mut child, base, log: mut lines } = Instance::start(&[("AUTH_DATABASE_URL", &db)]).await;
     let client = reqwest::Client::new();
     let login: Value = client
         .post(format!("{base}/api/auth/login"))

@@ -1,0 +1,86 @@
+//! Helpers for tests that run the `auth-example-server` binary.
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr, Command};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_auth-example-server");
+pub const SECRET: &str = "binary-test-secret-0123456789-abcdefghijklmnop";
+pub const PASSWORD: &str = "violet-Kettle-93-orbit";
+
+/// The binary with a clean environment plus `vars`.
+pub fn command(vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("AUTH_JWT_SECRET", SECRET)
+        .env("AUTH_BIND", "127.0.0.1:0")
+        .env("AUTH_LOG", "info")
+        .kill_on_drop(true);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// A running server process.
+pub struct Instance {
+    pub child: Child,
+    pub base: String,
+    pub log: Lines<BufReader<ChildStderr>>,
+}
+
+impl Instance {
+    /// Starts `serve` and waits (30 s at most) for its listening line.
+    pub async fn start(vars: &[(&str, &str)]) -> Self {
+        let mut child = command(vars).stderr(Stdio::piped()).spawn().unwrap();
+        let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = log.next_line().await.unwrap() {
+                if let Some(rest) = line.split("address=").nth(1) {
+                    return rest.split_whitespace().next().unwrap().to_owned();
+                }
+            }
+            panic!("server exited before listening")
+        })
+        .await
+        .expect("server did not start within 30 s");
+        Self { child, base: format!("http://{address}"), log }
+    }
+
+    /// `http://…/api/auth{path}`.
+    pub fn auth(&self, path: &str) -> String {
+        format!("{}/api/auth{path}", self.base)
+    }
+}
+
+/// The URL in `var`; `None` (skip) outside CI, a failure under CI.
+pub fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => panic!("CI is set but {var} is not: run scripts/test.sh"),
+        _ => None,
+    }
+}
+
+/// A new, empty database on the server of `base` (a PostgreSQL URL).
+pub async fn fresh_database(base: &str) -> String {
+    use sqlx::Connection as _;
+    let name = format!("instances_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(base).await.expect("connect to PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let (server, _) = base.rsplit_once('/').expect("a database URL");
+    format!("{server}/{name}")
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The repository root (for scripts/).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}

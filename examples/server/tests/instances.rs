@@ -1,0 +1,238 @@
+//! Several `auth-example-server` processes sharing one PostgreSQL and one Redis act as one
+//! service; a store outage gives 503 and the service recovers by itself.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{free_port, fresh_database, repo_root, service_url, Instance, PASSWORD};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+struct Shared {
+    database: String,
+    redis: String,
+    prefix: String,
+}
+
+/// A fresh database and Redis key prefix on the test servers; `None` outside CI without them.
+async fn shared() -> Option<Shared> {
+    let pg = service_url("AUTH_TEST_POSTGRES_URL")?;
+    let redis = service_url("AUTH_TEST_REDIS_URL")?;
+    Some(Shared {
+        database: fresh_database(&pg).await,
+        redis,
+        prefix: format!("instances:{}:", uuid::Uuid::new_v4().simple()),
+    })
+}
+
+async fn instance(shared: &Shared, extra: &[(&str, &str)]) -> Instance {
+    let mut vars = vec![
+        ("AUTH_DATABASE_URL", shared.database.as_str()),
+        ("AUTH_REDIS_URL", shared.redis.as_str()),
+        ("AUTH_REDIS_PREFIX", shared.prefix.as_str()),
+        ("AUTH_RATE_LIMITS", "off"),
+    ];
+    vars.extend_from_slice(extra);
+    Instance::start(&vars).await
+}
+
+async fn post(client: &Client, url: String, body: Value) -> (StatusCode, Value) {
+    let res = client.post(url).json(&body).send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(client: &Client, url: String, token: &str) -> (StatusCode, Value) {
+    let res = client.get(url).bearer_auth(token).send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn two_instances_sharing_postgres_and_redis_act_as_one_service() {
+    let Some(shared) = shared().await else { return eprintln!("skipped: no PostgreSQL/Redis URLs") };
+    let grace = [("AUTH_REFRESH_REUSE_GRACE", "1")];
+    let (a, b) = (instance(&shared, &grace).await, instance(&shared, &grace).await);
+    let c = Client::new();
+
+    let (status, reg) = post(&c, a.auth("/register"), json!({"username": "ana", "password": PASSWORD})).await;
+    assert_eq!(status, 201, "{reg}");
+    let (status, login) = post(&c, b.auth("/login"), json!({"username": "ana", "password": PASSWORD})).await;
+    assert_eq!(status, 200, "registered on A, logged in on B: {login}");
+    for token in [&reg["access_token"], &login["access_token"]] {
+        for server in [&a, &b] {
+            assert_eq!(get(&c, server.auth("/me"), token.as_str().unwrap()).await.0, 200);
+        }
+    }
+    // Logout on A takes effect on B at once.
+    let res = c.post(a.auth("/logout")).bearer_auth(reg["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let (status, body) = get(&c, b.auth("/me"), reg["access_token"].as_str().unwrap()).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "session_revoked"));
+
+    // Refresh on A; the spent token comes back on B after the grace window: the session dies on both.
+    let (status, next) = post(&c, a.auth("/refresh"), json!({"refresh_token": login["refresh_token"]})).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, body) = post(&c, b.auth("/refresh"), json!({"refresh_token": login["refresh_token"]})).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "refresh_token_reused"));
+    let (status, body) = get(&c, a.auth("/me"), next["access_token"].as_str().unwrap()).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "session_revoked"));
+
+    // Concurrent registration of one name across both: exactly one 201.
+    let mut set = tokio::task::JoinSet::new();
+    for (i, name) in ["Rival", "rival", "RIVAL", "riVal", "rivAL", "RiVaL"].into_iter().enumerate() {
+        let url = if i % 2 == 0 { a.auth("/register") } else { b.auth("/register") };
+        let c = c.clone();
+        set.spawn(async move { post(&c, url, json!({"username": name, "password": PASSWORD})).await });
+    }
+    let results = set.join_all().await;
+    assert_eq!(results.iter().filter(|(s, _)| *s == 201).count(), 1, "{results:?}");
+    assert!(results.iter().all(|(s, b)| *s == 201 || (*s == 409 && code(b) == "username_taken")), "{results:?}");
+}
+
+#[tokio::test]
+async fn rate_limits_and_lockouts_hold_across_instances() {
+    let Some(shared) = shared().await else { return eprintln!("skipped: no PostgreSQL/Redis URLs") };
+    let limits =
+        [("AUTH_RATE_LIMITS", "default"), ("AUTH_RATE_LIMIT_LOGIN", "3/60"), ("AUTH_RATE_LIMIT_LOGIN_FAILURES", "off")];
+    let (a, b) = (instance(&shared, &limits).await, instance(&shared, &limits).await);
+    let c = Client::new();
+    post(&c, a.auth("/register"), json!({"username": "bea", "password": PASSWORD})).await;
+    let body = json!({"username": "bea", "password": PASSWORD});
+    for server in [&a, &b, &a] {
+        assert_eq!(post(&c, server.auth("/login"), body.clone()).await.0, 200);
+    }
+    for server in [&b, &a] {
+        let res = c.post(server.auth("/login")).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 429);
+        assert!(res.headers().contains_key("retry-after"));
+    }
+
+    let lockout =
+        [("AUTH_RATE_LIMITS", "default"), ("AUTH_RATE_LIMIT_LOGIN", "off"), ("AUTH_RATE_LIMIT_LOGIN_FAILURES", "2/60")];
+    let (a, b) = (instance(&shared, &lockout).await, instance(&shared, &lockout).await);
+    let wrong = json!({"username": "bea", "password": "wrong-password-x"});
+    assert_eq!(code(&post(&c, a.auth("/login"), wrong.clone()).await.1), "invalid_credentials");
+    assert_eq!(code(&post(&c, b.auth("/login"), wrong.clone()).await.1), "invalid_credentials");
+    assert_eq!(code(&post(&c, a.auth("/login"), body.clone()).await.1), "rate_limited", "locked on both");
+}
+
+/// A Redis server of the test's own, with an append-only file so data survives a restart.
+struct OwnRedis {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<tokio::process::Child>,
+}
+
+impl OwnRedis {
+    async fn start(dir: tempfile::TempDir, port: u16) -> Self {
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+            .args(["--appendfsync", "always", "--dir"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server (apt-get install redis-server)");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { dir, port, child: Some(child) }
+    }
+
+    async fn stop(mut self) -> (tempfile::TempDir, u16) {
+        let mut child = self.child.take().unwrap();
+        child.kill().await.unwrap();
+        (self.dir, self.port)
+    }
+}
+
+#[tokio::test]
+async fn redis_down_gives_503_and_the_service_recovers_when_it_returns() {
+    let Some(shared) = shared().await else { return eprintln!("skipped: no PostgreSQL/Redis URLs") };
+    let redis = OwnRedis::start(tempfile::tempdir().unwrap(), free_port()).await;
+    let url = format!("redis://127.0.0.1:{}/", redis.port);
+    let own = Shared { redis: url, ..shared };
+    let server = instance(&own, &[]).await;
+    let c = Client::new();
+    let (status, tokens) = post(&c, server.auth("/register"), json!({"username": "cyd", "password": PASSWORD})).await;
+    assert_eq!(status, 201, "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(get(&c, format!("{}/api/protected", server.base), &token).await.0, 200);
+
+    let (dir, port) = redis.stop().await;
+    let (status, body) = get(&c, format!("{}/api/protected", server.base), &token).await;
+    assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"), "never a 500 or a pass");
+    let (status, body) = post(&c, server.auth("/login"), json!({"username": "cyd", "password": PASSWORD})).await;
+    assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"));
+
+    let _redis = OwnRedis::start(dir, port).await;
+    let mut recovered = false;
+    for _ in 0..50 {
+        if get(&c, format!("{}/api/protected", server.base), &token).await.0 == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "the same server answers again once Redis is back, and the session survived");
+    let (status, _) = post(&c, server.auth("/login"), json!({"username": "cyd", "password": PASSWORD})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn postgres_down_gives_503_and_the_service_recovers_when_it_returns() {
+    // Its own PostgreSQL cluster (the shared one serves the other tests), sessions in it too.
+    if service_url("AUTH_TEST_POSTGRES_URL").is_none() {
+        return eprintln!("skipped: no PostgreSQL URL");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("pg");
+    let port = free_port().to_string();
+    let script = repo_root().join("scripts/pg-cluster.sh");
+    let pg = |args: &[&str]| {
+        let status = std::process::Command::new("bash").arg(&script).args(args).status().unwrap();
+        assert!(status.success(), "pg-cluster.sh {args:?}");
+    };
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    pg(&["start", cluster.to_str().unwrap(), &port]);
+    let database = format!("postgres://auth@127.0.0.1:{port}/postgres");
+    let server = Instance::start(&[("AUTH_DATABASE_URL", &database), ("AUTH_RATE_LIMITS", "off")]).await;
+    let c = Client::new();
+    let (status, tokens) = post(&c, server.auth("/register"), json!({"username": "dan", "password": PASSWORD})).await;
+    assert_eq!(status, 201, "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+
+    pg(&["stop", cluster.to_str().unwrap()]);
+    let (status, body) = get(&c, format!("{}/api/protected", server.base), &token).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+        "the session check failed closed"
+    );
+    let (status, body) = post(&c, server.auth("/login"), json!({"username": "dan", "password": PASSWORD})).await;
+    assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"));
+
+    pg(&["start", cluster.to_str().unwrap(), &port]);
+    let mut recovered = false;
+    for _ in 0..50 {
+        if get(&c, format!("{}/api/protected", server.base), &token).await.0 == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "the same server answers again once PostgreSQL is back");
+    assert_eq!(post(&c, server.auth("/login"), json!({"username": "dan", "password": PASSWORD})).await.0, 200);
+    drop(server);
+    pg(&["stop", cluster.to_str().unwrap()]);
+}
