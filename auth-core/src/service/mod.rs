@@ -164,6 +164,11 @@ pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
+/// The limiter key of `rule` for `key`: `rl:{rule}:{key}`.
+fn limit_key(rule: &str, key: &str) -> String {
+    format!("rl:{rule}:{key}")
+}
+
 pub(crate) fn delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
@@ -335,7 +340,7 @@ impl Auth {
         }
         let record = record.expect("checked above");
         if let (Some(limiter), Some(_)) = (&self.inner.limiter, failures) {
-            limiter.reset(&format!("rl:login_failures_per_account:{account}")).await?;
+            limiter.reset(&limit_key("login_failures_per_account", &account)).await?;
         }
         let at = now();
         let mut update = UserUpdate::new().last_login_at(at);
@@ -629,7 +634,7 @@ impl Auth {
         let (Some(limiter), Some(rule)) = (&self.inner.limiter, rule) else {
             return Ok(());
         };
-        let key = format!("rl:{name}:{key}");
+        let key = limit_key(name, key);
         let decision = if count {
             limiter.check(&key, rule.limit, rule.window).await?
         } else {
