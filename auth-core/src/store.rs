@@ -217,6 +217,13 @@ pub trait TokenStore: Send + Sync + 'static {
     /// The session with this id, live or not; `None` if unknown (or purged).
     async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
 
+    /// Whether session `id` exists, belongs to `user_id` and [is live](Session::is_live) at
+    /// `now`: the check behind every authenticated request. The default reads the whole session;
+    /// backends override it with something cheaper.
+    async fn session_is_live(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(self.session(id).await?.is_some_and(|s| s.user_id == user_id && s.is_live(now)))
+    }
+
     /// Atomically rotates a refresh token, implementing rotation with reuse detection:
     ///
     /// - presented token current and its session refreshable at `now` → mark it spent at `now`,

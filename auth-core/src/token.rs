@@ -1,9 +1,13 @@
 //! Access tokens: JWTs per RFC 9068 / RFC 8725, HS256, header `typ: at+jwt`.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+
 use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::error::AuthError;
@@ -117,6 +121,71 @@ impl JwtCodec {
     }
 }
 
+/// Tokens that already passed [`JwtCodec::verify`], so a client's requests don't re-verify the
+/// same JWT (about 5 µs of base64, JSON and HMAC) each time. Only verified tokens enter, so the
+/// cache cannot be filled without valid tokens; `exp` and `nbf` are re-checked on every hit; the
+/// session check still runs on every request. Bounded: when full it starts over.
+pub(crate) struct VerifiedTokens {
+    map: RwLock<HashMap<TokenKey, Claims>>,
+    capacity: usize,
+    leeway: i64,
+}
+
+/// A token as a map key: the std hasher (SipHash, randomly keyed) resists flooding, and
+/// equality is constant-time, so a lookup leaks nothing about other users' tokens.
+struct TokenKey(Box<str>);
+
+impl std::hash::Hash for TokenKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Equal keys (same bytes) hash alike, as `Eq` requires.
+        self.0.hash(state);
+    }
+}
+
+impl PartialEq for TokenKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && bool::from(self.0.as_bytes().ct_eq(other.0.as_bytes()))
+    }
+}
+
+impl Eq for TokenKey {}
+
+impl VerifiedTokens {
+    pub(crate) fn new(capacity: usize, leeway_seconds: u64) -> Self {
+        Self { map: RwLock::new(HashMap::new()), capacity, leeway: i64::try_from(leeway_seconds).unwrap_or(i64::MAX) }
+    }
+
+    /// The claims of a token verified before: `None` if unknown; `TokenExpired` /
+    /// `Unauthorized` if it is past `exp` / before `nbf` now (with the leeway).
+    pub(crate) fn get(&self, token: &str, now: i64) -> Option<Result<Claims, AuthError>> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let map = self.map.read().ok()?;
+        let claims = map.get(&TokenKey(token.into()))?;
+        Some(if now > claims.exp.saturating_add(self.leeway) {
+            Err(AuthError::TokenExpired)
+        } else if claims.nbf > now.saturating_add(self.leeway) {
+            Err(AuthError::Unauthorized)
+        } else {
+            Ok(claims.clone())
+        })
+    }
+
+    /// Remembers a token that just passed verification.
+    pub(crate) fn insert(&self, token: &str, claims: &Claims) {
+        if self.capacity == 0 {
+            return;
+        }
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= self.capacity {
+                map.clear();
+            }
+            map.insert(TokenKey(token.into()), claims.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -171,6 +240,26 @@ mod tests {
         let then = Utc::now() - chrono::TimeDelta::seconds(120);
         let (token, _) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), then, 60).unwrap();
         assert!(matches!(codec().verify(&token), Err(AuthError::TokenExpired)));
+    }
+
+    #[test]
+    fn the_verified_cache_rechecks_expiry_and_stays_bounded() {
+        let cache = VerifiedTokens::new(2, 0);
+        let now = Utc::now();
+        let (token, claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), now, 60).unwrap();
+        assert!(cache.get(&token, now.timestamp()).is_none());
+        cache.insert(&token, &claims);
+        assert_eq!(cache.get(&token, now.timestamp()).unwrap().unwrap(), claims);
+        assert!(matches!(cache.get(&token, now.timestamp() + 61), Some(Err(AuthError::TokenExpired))));
+        assert!(matches!(cache.get(&token, now.timestamp() - 5), Some(Err(AuthError::Unauthorized))));
+        // A one-character change is another token.
+        let mut other = token.clone();
+        other.pop();
+        assert!(cache.get(&other, now.timestamp()).is_none());
+        cache.insert("b", &claims);
+        cache.insert("c", &claims);
+        assert!(cache.get(&token, now.timestamp()).is_none(), "full: started over");
+        assert!(VerifiedTokens::new(0, 0).get("c", now.timestamp()).is_none());
     }
 
     #[test]

@@ -164,6 +164,10 @@ impl TokenStore for MemoryStore {
         Ok(self.tokens_read()?.sessions.get(&id).cloned())
     }
 
+    async fn session_is_live(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(self.tokens_read()?.sessions.get(&id).is_some_and(|s| s.user_id == user_id && s.is_live(now)))
+    }
+
     async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
         let mut guard = self.tokens_write()?;
         let tokens = &mut *guard;

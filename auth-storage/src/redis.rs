@@ -360,6 +360,19 @@ impl TokenStore for RedisStore {
         Self::session_from(id, &map)
     }
 
+    async fn session_is_live(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let (owner, expires_at, revoked_at): (Option<String>, Option<i64>, Option<String>) = redis::cmd("HMGET")
+            .arg(self.session_key(id))
+            .arg(&["user_id", "expires_at", "revoked_at"])
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        Ok(owner.is_some_and(|o| o == user_id.to_string())
+            && revoked_at.is_none()
+            && expires_at.is_some_and(|e| e > ts(now)))
+    }
+
     async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
         let keys = [self.refresh_key(&r.presented), self.refresh_key(&r.successor)];
         let args = [

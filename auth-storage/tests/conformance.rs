@@ -55,6 +55,9 @@ impl<T: TokenStore> TokenStore for TokensOnly<T> {
     async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
         self.0.session(id).await
     }
+    async fn session_is_live(&self, id: Uuid, user: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.0.session_is_live(id, user, now).await
+    }
     async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
         self.0.rotate_refresh_token(r).await
     }
@@ -230,7 +233,12 @@ async fn case_sessions_are_created_listed_and_revoked(s: Arc<dyn Store>) {
     assert_eq!(s.session(a.session.id).await.unwrap().unwrap(), a.session);
     let listed: Vec<Uuid> = s.user_sessions(user, at).await.unwrap().into_iter().map(|x| x.id).collect();
     assert_eq!(listed, [b.session.id, a.session.id], "newest first, only this user's");
+    assert!(s.session_is_live(a.session.id, user, at).await.unwrap());
+    assert!(!s.session_is_live(a.session.id, Uuid::now_v7(), at).await.unwrap(), "another user's session");
+    assert!(!s.session_is_live(a.session.id, user, at + TimeDelta::days(31)).await.unwrap(), "expired");
+    assert!(!s.session_is_live(Uuid::new_v4(), user, at).await.unwrap(), "unknown");
     assert!(s.revoke_session(a.session.id, at).await.unwrap());
+    assert!(!s.session_is_live(a.session.id, user, at).await.unwrap(), "revoked");
     assert!(!s.revoke_session(a.session.id, at).await.unwrap(), "second revoke reports false");
     assert!(!s.session(a.session.id).await.unwrap().unwrap().is_live(at));
     assert_eq!(s.user_sessions(user, at).await.unwrap().len(), 1);

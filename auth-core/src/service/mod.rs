@@ -24,7 +24,7 @@ use crate::secret::{random_token, HmacKey, SecretString, TokenHash};
 use crate::store::{
     NewSession, RateLimitDecision, RateLimiter, RefreshRotation, Rotation, Session, TokenStore, UserStore,
 };
-use crate::token::{Claims, JwtCodec};
+use crate::token::{Claims, JwtCodec, VerifiedTokens};
 use crate::user::{NewUser, Role, User, UserRecord, UserStatus, UserUpdate};
 use crate::validate::{normalize_email, valid_language_tag, valid_username};
 
@@ -48,6 +48,7 @@ struct Inner {
     events: Arc<dyn AuthEvents>,
     config: AuthConfig,
     jwt: JwtCodec,
+    verified: VerifiedTokens,
     successor_key: HmacKey,
     /// Keys the hashes of mailed codes, so a leaked store does not give them away to brute force.
     codes_key: HmacKey,
@@ -139,6 +140,7 @@ impl AuthBuilder {
         let jwt = JwtCodec::new(&config.jwt_secret, &config.issuer, &config.audience, config.clock_leeway.as_secs());
         let successor_key = HmacKey::derive(&config.jwt_secret, "auth-core/refresh-token-successor/v1");
         let codes_key = HmacKey::derive(&config.jwt_secret, "auth-core/email-code/v1");
+        let verified = VerifiedTokens::new(config.verified_token_cache, config.clock_leeway.as_secs());
         Ok(Auth {
             inner: Arc::new(Inner {
                 users,
@@ -150,6 +152,7 @@ impl AuthBuilder {
                 events: self.events,
                 config,
                 jwt,
+                verified,
                 successor_key,
                 codes_key,
                 hasher,
@@ -502,14 +505,25 @@ impl Auth {
 
     /// Verifies an access token for the middleware: signature (HS256 only), `typ` `at+jwt`,
     /// `exp`, `nbf`, `iss`, `aud`, then that its session is still live in the token store.
+    /// A token seen before skips the signature work (see
+    /// [`AuthConfig::verified_token_cache`](crate::AuthConfig::verified_token_cache)); the
+    /// session check runs every time.
     ///
     /// # Errors
     /// `unauthorized`, `token_expired`, `session_revoked`, `store_unavailable`.
     pub async fn authenticate(&self, access_token: &str) -> Result<Claims, AuthError> {
-        let claims = self.inner.jwt.verify(access_token)?;
-        match self.inner.tokens.session(claims.sid).await? {
-            Some(session) if session.user_id == claims.sub && session.is_live(now()) => Ok(claims),
-            _ => Err(AuthError::SessionRevoked),
+        let claims = match self.inner.verified.get(access_token, Utc::now().timestamp()) {
+            Some(cached) => cached?,
+            None => {
+                let claims = self.inner.jwt.verify(access_token)?;
+                self.inner.verified.insert(access_token, &claims);
+                claims
+            }
+        };
+        if self.inner.tokens.session_is_live(claims.sid, claims.sub, Utc::now()).await? {
+            Ok(claims)
+        } else {
+            Err(AuthError::SessionRevoked)
         }
     }
 

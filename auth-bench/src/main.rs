@@ -1,0 +1,469 @@
+//! `auth-bench`: what our auth costs per request, measured side by side in one run.
+//!
+//! ```text
+//! cargo run --release -p auth-bench [-- --quick] [-- --json PATH]
+//! ```
+//!
+//! The binary starts itself a second time as the server (`auth-bench serve`), so server and
+//! load generator are separate processes, and drives it over loopback with keep-alive HTTP/1
+//! connections. Every variant is measured in every round, interleaved; medians are reported,
+//! and every ratio compares figures from the same run. With `AUTH_BENCH_REDIS_URL` set the
+//! Redis-backed variants run too.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use auth_axum::{auth_router, RequireAuth};
+use auth_core::{Auth, AuthConfig, RateLimits, RegisterRequest, RequestContext};
+use auth_storage::{MemoryStore, RedisOptions, RedisStore};
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use axum_login::{login_required, AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, UserId};
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+const SECRET: &[u8] = b"auth-bench-secret-0123456789-abcdefghijklmnop";
+const USER: &str = "bench";
+const PASSWORD: &str = "violet-Kettle-93-orbit";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve());
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let json_path = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
+    // The load generator gets one worker thread; the server process has the machine's cores.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    runtime.block_on(bench(quick, json_path))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server process.
+
+#[derive(Clone, Debug)]
+struct PeerUser {
+    id: i64,
+    password_hash: Vec<u8>,
+}
+
+impl AuthUser for PeerUser {
+    type Id = i64;
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn session_auth_hash(&self) -> &[u8] {
+        &self.password_hash
+    }
+}
+
+/// axum-login's backend over an in-memory user, like our memory store.
+#[derive(Clone, Debug)]
+struct PeerBackend {
+    user: PeerUser,
+}
+
+impl AuthnBackend for PeerBackend {
+    type User = PeerUser;
+    type Credentials = ();
+    type Error = std::convert::Infallible;
+
+    async fn authenticate(&self, (): ()) -> Result<Option<PeerUser>, Self::Error> {
+        Ok(Some(self.user.clone()))
+    }
+
+    async fn get_user(&self, id: &UserId<Self>) -> Result<Option<PeerUser>, Self::Error> {
+        Ok((*id == self.user.id).then(|| self.user.clone()))
+    }
+}
+
+async fn peer_login(mut session: AuthSession<PeerBackend>) -> StatusCode {
+    match session.authenticate(()).await {
+        Ok(Some(user)) if session.login(&user).await.is_ok() => StatusCode::OK,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+async fn ok() -> &'static str {
+    "ok"
+}
+
+fn auth_over(users: Arc<MemoryStore>, tokens: Arc<dyn auth_core::TokenStore>) -> anyhow::Result<Auth> {
+    let mut config = AuthConfig::new(SECRET.to_vec())?;
+    config.rate_limits = RateLimits::off();
+    Ok(Auth::builder(config).user_store(users).token_store(tokens).build()?)
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let users = Arc::new(MemoryStore::new());
+    let memory = auth_over(users.clone(), users.clone())?;
+    let register: RegisterRequest = serde_json::from_value(json!({"username": USER, "password": PASSWORD}))?;
+    memory.register(register, &RequestContext::default()).await?;
+
+    let mut app = Router::new()
+        .route("/bare", get(ok))
+        .merge(Router::new().route("/protected", get(ok)).route_layer(RequireAuth::new(memory.clone())))
+        .nest("/api/auth", auth_router(memory));
+    if let Ok(url) = std::env::var("AUTH_BENCH_REDIS_URL") {
+        let mut options = RedisOptions::default();
+        options.prefix = format!("bench:{}:", uuid::Uuid::new_v4().simple());
+        let redis = auth_over(users, Arc::new(RedisStore::connect_with(&url, options).await?))?;
+        app = app
+            .merge(Router::new().route("/protected-redis", get(ok)).route_layer(RequireAuth::new(redis.clone())))
+            .nest("/api/auth-redis", auth_router(redis));
+    }
+    let backend = PeerBackend { user: PeerUser { id: 1, password_hash: b"peer-hash".to_vec() } };
+    let sessions = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default()).with_secure(false);
+    let peer = Router::new()
+        .route("/axum-login/protected", get(ok))
+        .route_layer(login_required!(PeerBackend))
+        .route("/axum-login/login", post(peer_login))
+        .layer(AuthManagerLayerBuilder::new(backend, sessions).build());
+    let app = app.merge(peer);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("LISTENING {}", listener.local_addr()?);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load generator.
+
+type Sender = SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<Sender> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// One request on `sender`: status and body.
+async fn send(
+    sender: &mut Sender,
+    request: hyper::Request<Full<Bytes>>,
+) -> anyhow::Result<(u16, Bytes, Option<String>)> {
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned());
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body, cookie))
+}
+
+fn request(
+    method: &str,
+    path: &str,
+    header: Option<(&str, &str)>,
+    body: Option<&Value>,
+) -> hyper::Request<Full<Bytes>> {
+    let mut builder = hyper::Request::builder().method(method).uri(path).header("host", "127.0.0.1");
+    if let Some((name, value)) = header {
+        builder = builder.header(name, value);
+    }
+    let body = match body {
+        Some(json) => {
+            builder = builder.header("content-type", "application/json");
+            Bytes::from(serde_json::to_vec(json).expect("json"))
+        }
+        None => Bytes::new(),
+    };
+    builder.body(Full::new(body)).expect("request")
+}
+
+/// What each connection sends.
+#[derive(Clone)]
+enum Load {
+    Get { path: &'static str, header: Option<(&'static str, String)> },
+    Login { path: &'static str, body: Value },
+    Refresh { path: &'static str },
+}
+
+/// Requests per second over `duration` on `conns` connections. `chains` holds one refresh
+/// token per connection for `Load::Refresh`, advanced in place.
+async fn throughput(
+    addr: SocketAddr,
+    load: &Load,
+    conns: usize,
+    duration: Duration,
+    chains: &mut [String],
+) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..conns {
+        let load = load.clone();
+        let mut token = chains.get(i).cloned().unwrap_or_default();
+        tasks.spawn(async move {
+            let mut sender = connect(addr).await?;
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let req = match &load {
+                    Load::Get { path, header } => {
+                        request("GET", path, header.as_ref().map(|(n, v)| (*n, v.as_str())), None)
+                    }
+                    Load::Login { path, body } => request("POST", path, None, Some(body)),
+                    Load::Refresh { path } => request("POST", path, None, Some(&json!({ "refresh_token": token }))),
+                };
+                let (status, body, _) = send(&mut sender, req).await?;
+                if status != 200 {
+                    bail!("status {status}: {}", String::from_utf8_lossy(&body));
+                }
+                if let Load::Refresh { .. } = load {
+                    let value: Value = serde_json::from_slice(&body)?;
+                    token = value["refresh_token"].as_str().context("refresh_token")?.to_owned();
+                }
+                done += 1;
+            }
+            anyhow::Ok((i, done, token))
+        });
+    }
+    let start = Instant::now();
+    let mut total = 0;
+    while let Some(result) = tasks.join_next().await {
+        let (i, done, token) = result??;
+        total += done;
+        if let Some(slot) = chains.get_mut(i) {
+            *slot = token;
+        }
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64().max(duration.as_secs_f64()))
+}
+
+/// Latencies of sequential GETs of `path`, one every 5 ms, until `until`.
+async fn latencies(addr: SocketAddr, path: &'static str, until: Instant) -> anyhow::Result<Vec<Duration>> {
+    let mut sender = connect(addr).await?;
+    let mut samples = Vec::new();
+    while Instant::now() < until {
+        let start = Instant::now();
+        let (status, _, _) = send(&mut sender, request("GET", path, None, None)).await?;
+        samples.push(start.elapsed());
+        if status != 200 {
+            bail!("{path}: status {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(samples)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples.get(index).copied().unwrap_or_default()
+}
+
+/// Argon2id verifies per second with the service's default parameters on every core.
+fn argon2_capacity(duration: Duration) -> f64 {
+    use argon2::password_hash::{
+        rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
+    };
+    let p = auth_core::Argon2Params::default();
+    let make = move || {
+        argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(p.memory_kib, p.iterations, p.parallelism, None).expect("params"),
+        )
+    };
+    let phc = make().hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng)).expect("hash").to_string();
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let start = Instant::now();
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            let phc = phc.clone();
+            std::thread::spawn(move || {
+                let argon2 = make();
+                let parsed = PasswordHash::new(&phc).expect("phc");
+                let mut n = 0u64;
+                while start.elapsed() < duration {
+                    argon2.verify_password(PASSWORD.as_bytes(), &parsed).expect("verify");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> anyhow::Result<(Value, Option<String>)> {
+    let mut sender = connect(addr).await?;
+    let (status, body, cookie) = send(&mut sender, request("POST", path, None, Some(body))).await?;
+    if status != 200 {
+        bail!("{path}: status {status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok((serde_json::from_slice(&body).unwrap_or(Value::Null), cookie))
+}
+
+async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
+    let (rounds, duration, conns) =
+        if quick { (3, Duration::from_secs(3), 16) } else { (5, Duration::from_secs(8), 16) };
+    let mut server = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = BufReader::new(server.stdout.take().context("stdout")?).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await??.context("server exited")?;
+    let addr: SocketAddr = line.strip_prefix("LISTENING ").context("listening line")?.parse()?;
+    let redis = std::env::var("AUTH_BENCH_REDIS_URL").is_ok();
+    let login_body = json!({"username": USER, "password": PASSWORD});
+
+    let bearer =
+        |tokens: &Value| ("authorization", format!("Bearer {}", tokens["access_token"].as_str().unwrap_or_default()));
+    let (memory_tokens, _) = post_json(addr, "/api/auth/login", &login_body).await?;
+    let (_, cookie) = post_json(addr, "/axum-login/login", &json!({})).await?;
+    let cookie = cookie.context("axum-login set no session cookie")?;
+    let mut variants: Vec<(&str, Load)> = vec![
+        ("bare_rps", Load::Get { path: "/bare", header: None }),
+        ("protected_rps", Load::Get { path: "/protected", header: Some(bearer(&memory_tokens)) }),
+        ("axum_login_rps", Load::Get { path: "/axum-login/protected", header: Some(("cookie", cookie)) }),
+        ("login_rps", Load::Login { path: "/api/auth/login", body: login_body.clone() }),
+        ("refresh_rps", Load::Refresh { path: "/api/auth/refresh" }),
+    ];
+    let mut chains: std::collections::HashMap<&str, Vec<String>> = std::collections::HashMap::new();
+    let new_chains = |path: &'static str| {
+        let body = login_body.clone();
+        async move {
+            let mut v = Vec::new();
+            for _ in 0..conns {
+                v.push(post_json(addr, path, &body).await?.0["refresh_token"].as_str().context("refresh")?.to_owned());
+            }
+            anyhow::Ok(v)
+        }
+    };
+    chains.insert("refresh_rps", new_chains("/api/auth/login").await?);
+    if redis {
+        let (redis_tokens, _) = post_json(addr, "/api/auth-redis/login", &login_body).await?;
+        variants
+            .push(("protected_redis_rps", Load::Get { path: "/protected-redis", header: Some(bearer(&redis_tokens)) }));
+        variants.push(("refresh_redis_rps", Load::Refresh { path: "/api/auth-redis/refresh" }));
+        chains.insert("refresh_redis_rps", new_chains("/api/auth-redis/login").await?);
+    }
+
+    eprintln!("argon2 capacity…");
+    let capacity = argon2_capacity(duration);
+    let mut samples: std::collections::HashMap<&str, Vec<f64>> = std::collections::HashMap::new();
+    let mut p99s = Vec::new();
+    for round in 1..=rounds {
+        for (name, load) in &variants {
+            let chain = chains.entry(name).or_default();
+            let rps = throughput(addr, load, conns, duration, chain).await?;
+            eprintln!("round {round}/{rounds} {name}: {rps:.0}/s");
+            samples.entry(name).or_default().push(rps);
+        }
+        // The cheap route while logins saturate the server.
+        let until = Instant::now() + duration;
+        let login = Load::Login { path: "/api/auth/login", body: login_body.clone() };
+        let (_, lat) = tokio::join!(
+            throughput(addr, &login, conns, duration, &mut []),
+            latencies(addr, "/api/auth/captcha/status", until)
+        );
+        let p99 = percentile(&mut lat?, 0.99).as_secs_f64() * 1000.0;
+        eprintln!("round {round}/{rounds} cheap p99 under login load: {p99:.2} ms");
+        p99s.push(p99);
+    }
+
+    // Enumeration timing: unknown account vs wrong password, interleaved, sequential.
+    let pairs = if quick { 30 } else { 100 };
+    let mut sender = connect(addr).await?;
+    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+    for _ in 0..pairs {
+        for (user, out) in [("nobody-at-all", &mut unknown), (USER, &mut wrong)] {
+            let body = json!({"username": user, "password": "wrong-password-1"});
+            let start = Instant::now();
+            let (status, _, _) = send(&mut sender, request("POST", "/api/auth/login", None, Some(&body))).await?;
+            out.push(start.elapsed().as_secs_f64());
+            if status != 401 {
+                bail!("enumeration probe: status {status}");
+            }
+        }
+    }
+    let _ = server.kill().await;
+
+    let mut m = |name: &str| samples.get_mut(name).map(|v| median(v));
+    let bare = m("bare_rps").unwrap_or(f64::NAN);
+    let protected = m("protected_rps").unwrap_or(f64::NAN);
+    let peer = m("axum_login_rps").unwrap_or(f64::NAN);
+    let login = m("login_rps").unwrap_or(f64::NAN);
+    let refresh = m("refresh_rps").unwrap_or(f64::NAN);
+    let protected_redis = m("protected_redis_rps");
+    let refresh_redis = m("refresh_redis_rps");
+    let enumeration = median(&mut unknown) / median(&mut wrong);
+    let p99 = median(&mut p99s);
+    let mut results = json!({
+        "bare_rps": bare.round(),
+        "protected_rps": protected.round(),
+        "protected_ratio": round3(protected / bare),
+        "axum_login_rps": peer.round(),
+        "ratio_vs_axum_login": round3(protected / peer),
+        "argon2_capacity_per_s": round3(capacity),
+        "login_rps": round3(login),
+        "login_ratio": round3(login / capacity),
+        "cheap_p99_ms_under_login_load": round3(p99),
+        "refresh_rps": refresh.round(),
+        "enumeration_timing_ratio": round3(enumeration),
+        "rounds": rounds,
+        "seconds_per_measurement": duration.as_secs(),
+        "connections": conns,
+        "cores": std::thread::available_parallelism().map_or(0, usize::from),
+    });
+    if let (Some(pr), Some(rr)) = (protected_redis, refresh_redis) {
+        results["protected_redis_rps"] = json!(pr.round());
+        results["protected_redis_ratio"] = json!(round3(pr / bare));
+        results["refresh_redis_rps"] = json!(rr.round());
+    }
+    print_table(&results);
+    if let Some(path) = json_path {
+        std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
+        eprintln!("wrote {path}");
+    }
+    Ok(())
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Prints each figure with its target (ratios from this run).
+fn print_table(r: &Value) {
+    let rows: [(&str, &str); 14] = [
+        ("bare_rps", ""),
+        ("protected_rps", ""),
+        ("protected_ratio", ">= 0.90"),
+        ("axum_login_rps", ""),
+        ("ratio_vs_axum_login", ">= 1.15"),
+        ("protected_redis_rps", ""),
+        ("protected_redis_ratio", ">= 0.60"),
+        ("argon2_capacity_per_s", ""),
+        ("login_rps", ""),
+        ("login_ratio", ">= 0.85"),
+        ("cheap_p99_ms_under_login_load", "<= 10"),
+        ("refresh_rps", ""),
+        ("refresh_redis_rps", ""),
+        ("enumeration_timing_ratio", "0.9 to 1.1"),
+    ];
+    println!("| figure | value | target |\n|---|---|---|");
+    for (key, target) in rows {
+        let value = r.get(key).map_or_else(|| "n/a (no AUTH_BENCH_REDIS_URL)".to_owned(), Value::to_string);
+        println!("| `{key}` | {value} | {target} |");
+    }
+}
