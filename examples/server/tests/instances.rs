@@ -123,6 +123,17 @@ async fn rate_limits_and_lockouts_hold_across_instances() {
     assert_eq!(code(&post(&c, a.auth("/login"), body.clone()).await.1), "rate_limited", "locked on both");
 }
 
+/// Whether `GET /api/protected` with `token` answers 200 again within 10 s.
+async fn recovers(c: &Client, server: &Instance, token: &str) -> bool {
+    for _ in 0..50 {
+        if get(c, format!("{}/api/protected", server.base), token).await.0 == 200 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
 /// A Redis server of the test's own, with an append-only file so data survives a restart.
 struct OwnRedis {
     dir: tempfile::TempDir,
@@ -176,15 +187,10 @@ async fn redis_down_gives_503_and_the_service_recovers_when_it_returns() {
     assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"));
 
     let _redis = OwnRedis::start(dir, port).await;
-    let mut recovered = false;
-    for _ in 0..50 {
-        if get(&c, format!("{}/api/protected", server.base), &token).await.0 == 200 {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(recovered, "the same server answers again once Redis is back, and the session survived");
+    assert!(
+        recovers(&c, &server, &token).await,
+        "the same server answers again once Redis is back, and the session survived"
+    );
     let (status, _) = post(&c, server.auth("/login"), json!({"username": "cyd", "password": PASSWORD})).await;
     assert_eq!(status, 200);
 }
@@ -223,15 +229,7 @@ async fn postgres_down_gives_503_and_the_service_recovers_when_it_returns() {
     assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"));
 
     pg(&["start", cluster.to_str().unwrap(), &port]);
-    let mut recovered = false;
-    for _ in 0..50 {
-        if get(&c, format!("{}/api/protected", server.base), &token).await.0 == 200 {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(recovered, "the same server answers again once PostgreSQL is back");
+    assert!(recovers(&c, &server, &token).await, "the same server answers again once PostgreSQL is back");
     assert_eq!(post(&c, server.auth("/login"), json!({"username": "dan", "password": PASSWORD})).await.0, 200);
     drop(server);
     pg(&["stop", cluster.to_str().unwrap()]);
