@@ -37,6 +37,8 @@ mod memory;
 mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]
+mod secret;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

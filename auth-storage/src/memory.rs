@@ -259,23 +259,21 @@ impl TokenStore for MemoryStore {
         let Some(secret) = tokens.secrets.get_mut(&id) else {
             return Ok(SecretCheck::Missing);
         };
-        if secret.expires_at <= now || secret.attempts >= secret.max_attempts {
-            tokens.secrets.remove(&id);
-            return Ok(SecretCheck::Missing);
-        }
-        if secret.hash == *candidate {
-            tokens.secrets.remove(&id);
-            return Ok(SecretCheck::Valid);
-        }
-        secret.attempts += 1;
-        let attempts_left = match on_mismatch {
-            OnMismatch::Spend => 0,
-            OnMismatch::CountAttempt => secret.max_attempts - secret.attempts,
-        };
-        if attempts_left == 0 {
+        let expired = secret.expires_at <= now;
+        let (check, keep) = crate::secret::judge(
+            Some(secret.hash),
+            expired,
+            secret.attempts,
+            secret.max_attempts,
+            candidate,
+            on_mismatch,
+        );
+        if keep {
+            secret.attempts += 1;
+        } else {
             tokens.secrets.remove(&id);
         }
-        Ok(SecretCheck::Invalid { attempts_left })
+        Ok(check)
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -442,20 +442,13 @@ impl TokenStore for PostgresStore {
         let expires_at: DateTime<Utc> = row.try_get("expires_at").map_err(corrupt)?;
         let attempts: i32 = row.try_get("attempts").map_err(corrupt)?;
         let max_attempts: i32 = row.try_get("max_attempts").map_err(corrupt)?;
-        let alive = expires_at > now && attempts <= max_attempts;
-        let matched = alive && TokenHash::from_slice(&hash).is_some_and(|h| h == *candidate);
-        let attempts_left = match on_mismatch {
-            OnMismatch::Spend => 0,
-            OnMismatch::CountAttempt => u32::try_from(max_attempts - attempts).unwrap_or(0),
-        };
-        let outcome = if !alive {
-            SecretCheck::Missing
-        } else if matched {
-            SecretCheck::Valid
-        } else {
-            SecretCheck::Invalid { attempts_left }
-        };
-        if !(outcome == (SecretCheck::Invalid { attempts_left }) && attempts_left > 0) {
+        // `attempts` already counts this try.
+        let failures = u32::try_from(attempts - 1).unwrap_or(u32::MAX);
+        let max_attempts = u32::try_from(max_attempts).unwrap_or(0);
+        let expired = expires_at <= now;
+        let (check, keep) =
+            crate::secret::judge(TokenHash::from_slice(&hash), expired, failures, max_attempts, candidate, on_mismatch);
+        if !keep {
             sqlx::query("DELETE FROM auth_one_time_secrets WHERE purpose = $1 AND key = $2")
                 .bind(purpose)
                 .bind(key)
@@ -464,7 +457,7 @@ impl TokenStore for PostgresStore {
                 .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;
-        Ok(outcome)
+        Ok(check)
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

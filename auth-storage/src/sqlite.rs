@@ -466,32 +466,22 @@ impl TokenStore for SqliteStore {
         let expires_at: i64 = row.try_get("expires_at").map_err(corrupt)?;
         let attempts: i64 = row.try_get("attempts").map_err(corrupt)?;
         let max_attempts: i64 = row.try_get("max_attempts").map_err(corrupt)?;
-        // `attempts` now includes this try.
-        let alive = expires_at > ts(now) && attempts <= max_attempts;
-        let matched = alive && TokenHash::from_slice(&hash).is_some_and(|h| h == *candidate);
-        let attempts_left = match on_mismatch {
-            OnMismatch::Spend => 0,
-            OnMismatch::CountAttempt => u32::try_from(max_attempts - attempts).unwrap_or(0),
-        };
-        let outcome = if !alive {
-            SecretCheck::Missing
-        } else if matched {
-            SecretCheck::Valid
-        } else {
-            SecretCheck::Invalid { attempts_left }
-        };
-        if outcome == (SecretCheck::Invalid { attempts_left }) && attempts_left > 0 {
-            tx.commit().await.map_err(db_err)?;
-        } else {
+        // `attempts` already counts this try.
+        let failures = u32::try_from(attempts - 1).unwrap_or(u32::MAX);
+        let max_attempts = u32::try_from(max_attempts).unwrap_or(0);
+        let expired = expires_at <= ts(now);
+        let (check, keep) =
+            crate::secret::judge(TokenHash::from_slice(&hash), expired, failures, max_attempts, candidate, on_mismatch);
+        if !keep {
             sqlx::query("DELETE FROM auth_one_time_secrets WHERE purpose = ? AND key = ?")
                 .bind(purpose)
                 .bind(key)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
         }
-        Ok(outcome)
+        tx.commit().await.map_err(db_err)?;
+        Ok(check)
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
