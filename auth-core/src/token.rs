@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::error::AuthError;
@@ -144,7 +143,7 @@ impl std::hash::Hash for TokenKey {
 
 impl PartialEq for TokenKey {
     fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len() && bool::from(self.0.as_bytes().ct_eq(other.0.as_bytes()))
+        crate::secret::bytes_eq(self.0.as_bytes(), other.0.as_bytes())
     }
 }
 

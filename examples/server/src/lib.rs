@@ -42,6 +42,10 @@ pub struct ServerConfig {
     pub redis_url: Option<String>,
     /// `AUTH_REDIS_PREFIX`: prefix of every Redis key (default `auth:`).
     pub redis_prefix: String,
+    /// `AUTH_REDIS_SESSION_CACHE`: how many live sessions each instance remembers locally
+    /// (default 10000; `0` asks Redis on every request). Revocations reach every instance's cache
+    /// through Redis pub/sub; see `auth_storage::redis`.
+    pub redis_session_cache: usize,
     /// `AUTH_JWT_SECRET`: at least 32 bytes; `None` if unset (a random one is generated).
     pub jwt_secret: Option<String>,
     /// `AUTH_ACCESS_TOKEN_TTL`: seconds (default 3600).
@@ -305,6 +309,12 @@ impl ServerConfig {
             database_url: lookup("AUTH_DATABASE_URL").unwrap_or_else(|| "sqlite://auth.db".into()),
             redis_url: lookup("AUTH_REDIS_URL"),
             redis_prefix: lookup("AUTH_REDIS_PREFIX").unwrap_or_else(|| "auth:".into()),
+            redis_session_cache: match lookup("AUTH_REDIS_SESSION_CACHE") {
+                None => RedisOptions::default().session_cache_capacity,
+                Some(v) => v.trim().parse().with_context(|| {
+                    format!("AUTH_REDIS_SESSION_CACHE must be a number of sessions (0 = off), got {v:?}")
+                })?,
+            },
             jwt_secret,
             access_token_ttl: seconds(&lookup, "AUTH_ACCESS_TOKEN_TTL", 3600)?,
             refresh_token_ttl: seconds(&lookup, "AUTH_REFRESH_TOKEN_TTL", 2_592_000)?,
@@ -380,6 +390,7 @@ pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
     if let Some(redis_url) = &config.redis_url {
         let mut options = RedisOptions::default();
         options.prefix.clone_from(&config.redis_prefix);
+        options.session_cache_capacity = config.redis_session_cache;
         let redis = Arc::new(RedisStore::connect_with(redis_url, options).await.context("cannot connect to Redis")?);
         tokens = redis.clone();
         limiter = Some(redis);
@@ -486,6 +497,7 @@ mod tests {
         assert_eq!(c.access_token_ttl.as_secs(), 3600);
         assert_eq!(c.refresh_token_ttl.as_secs(), 2_592_000);
         assert_eq!(c.refresh_reuse_grace.as_secs(), 10);
+        assert_eq!(c.redis_session_cache, 10_000);
         assert!(c.jwt_secret.is_none());
     }
 
@@ -507,6 +519,8 @@ mod tests {
         assert!(err.to_string().contains("AUTH_RATE_LIMIT_LOGIN"), "{err}");
         let err = ServerConfig::from_lookup(lookup(&[("AUTH_TRUSTED_PROXIES", "10.0.0.0/8, nonsense")])).unwrap_err();
         assert!(err.to_string().contains("AUTH_TRUSTED_PROXIES"), "{err}");
+        let err = ServerConfig::from_lookup(lookup(&[("AUTH_REDIS_SESSION_CACHE", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_REDIS_SESSION_CACHE"), "{err}");
     }
 
     #[test]
