@@ -311,7 +311,7 @@ async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> anyhow::Result
 
 async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     let (rounds, duration, conns) =
-        if quick { (6, Duration::from_millis(1500), 16) } else { (15, Duration::from_secs(3), 16) };
+        if quick { (8, Duration::from_secs(1), 16) } else { (20, Duration::from_millis(2500), 16) };
     let mut server = tokio::process::Command::new(std::env::current_exe()?)
         .arg("serve")
         .stdout(std::process::Stdio::piped())
@@ -363,7 +363,9 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
         let capacity = argon2_capacity(duration).await?;
         eprintln!("round {round}/{rounds} argon2_capacity_per_s: {capacity:.1}/s");
         samples.entry("argon2_capacity_per_s").or_default().push(capacity);
-        for (name, load) in &variants {
+        // Every other round runs the variants in reverse, so no variant always follows another.
+        let order: Vec<_> = if round % 2 == 0 { variants.iter().rev().collect() } else { variants.iter().collect() };
+        for (name, load) in order {
             let chain = chains.entry(name).or_default();
             let rps = throughput(addr, load, conns, duration, chain).await?;
             eprintln!("round {round}/{rounds} {name}: {rps:.0}/s");

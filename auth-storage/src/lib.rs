@@ -8,7 +8,7 @@
 //! | `memory` (default) | [`MemoryStore`] | ✓ | ✓ | ✓ | tests, development, one process |
 //! | `sqlite` | `SqliteStore` | ✓ | ✓ | | the embedded default: one file, nothing to install |
 //! | `postgres` | `PostgresStore` | ✓ | ✓ | | several instances: users and sessions in one database |
-//! | `redis` | `RedisStore` | | ✓ | ✓ | several instances: sessions, codes and limits shared in Redis ([key layout](crate::redis)) |
+//! | `redis` | `RedisStore` | | ✓ | ✓ | several instances: sessions, codes and limits shared in Redis ([key layout](crate::redis)), with a per-instance [session cache](crate::redis#session-cache) kept exact by pub/sub |
 //!
 //! SQL backends embed their migrations (`sqlx::migrate!`) and run them on `connect`; every query
 //! uses bind parameters. Only SHA-256 hashes of refresh tokens and one-time secrets are stored.

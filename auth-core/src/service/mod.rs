@@ -512,7 +512,8 @@ impl Auth {
     /// # Errors
     /// `unauthorized`, `token_expired`, `session_revoked`, `store_unavailable`.
     pub async fn authenticate(&self, access_token: &str) -> Result<Claims, AuthError> {
-        let claims = match self.inner.verified.get(access_token, Utc::now().timestamp()) {
+        let now = Utc::now();
+        let claims = match self.inner.verified.get(access_token, now.timestamp()) {
             Some(cached) => cached?,
             None => {
                 let claims = self.inner.jwt.verify(access_token)?;
@@ -520,7 +521,7 @@ impl Auth {
                 claims
             }
         };
-        if self.inner.tokens.session_is_live(claims.sid, claims.sub, Utc::now()).await? {
+        if self.inner.tokens.session_is_live(claims.sid, claims.sub, now).await? {
             Ok(claims)
         } else {
             Err(AuthError::SessionRevoked)

@@ -208,6 +208,12 @@ static ROTATE: LazyLock<Script> = LazyLock::new(|| {
 local sid = redis.call('HGET', KEYS[1], 'sid')
 if not sid then return {'unknown'} end
 local skey = ARGV[1] .. 'session:' .. sid
+-- The outcome, the session id and the session's fields after the change.
+local function outcome(kind)
+  local out = {kind, sid}
+  for _, v in ipairs(redis.call('HGETALL', skey)) do table.insert(out, v) end
+  return out
+end
 local s = redis.call('HMGET', skey, 'revoked_at', 'expires_at', 'last_used_at')
 if not s[2] then return {'unknown'} end
 local now = tonumber(ARGV[2])
@@ -219,7 +225,7 @@ if not spent then
     redis.call('HSET', KEYS[2], 'sid', sid)
     redis.call('EXPIREAT', KEYS[2], s[2])
     redis.call('HSET', skey, 'last_used_at', now)
-    return {'rotated', sid}
+    return outcome('rotated')
   end
   return {'unknown'}
 end
@@ -227,12 +233,12 @@ if not live then return {'unknown'} end
 local successor_sid = redis.call('HGET', KEYS[2], 'sid')
 local successor_spent = redis.call('HGET', KEYS[2], 'spent_at')
 if successor_sid == sid and not successor_spent and now - tonumber(spent) <= tonumber(ARGV[3]) then
-  return {'grace', sid}
+  return outcome('grace')
 end
 redis.call('HSET', skey, 'revoked_at', now)
 if redis.call('TTL', skey) > tonumber(ARGV[5]) then redis.call('EXPIRE', skey, ARGV[5]) end
 redis.call('PUBLISH', ARGV[1] .. 'revoked', sid)
-return {'reused', sid}
+return outcome('reused')
 ",
     )
 });
@@ -489,14 +495,19 @@ impl TokenStore for RedisStore {
             // The script may have run (and revoked a session) before the failure: forget all.
             self.forget(None);
         })?;
-        let (Some(kind), Some(sid)) = (out.first(), out.get(1)) else {
+        let mut out = out.into_iter();
+        let (Some(kind), Some(sid)) = (out.next(), out.next()) else {
             return Ok(Rotation::Unknown);
         };
-        let sid = Uuid::parse_str(sid).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sid = Uuid::parse_str(&sid).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         if kind == "reused" {
             self.forget(Some(&[sid]));
         }
-        let Some(session) = self.session(sid).await? else {
+        let mut fields = HashMap::new();
+        while let (Some(name), Some(value)) = (out.next(), out.next()) {
+            fields.insert(name, value);
+        }
+        let Some(session) = Self::session_from(sid, &fields)? else {
             return Ok(Rotation::Unknown);
         };
         Ok(match kind.as_str() {
