@@ -264,6 +264,11 @@ fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// The median of the per-round ratios `a[i] / b[i]`.
+fn median_ratio(a: &[f64], b: &[f64]) -> f64 {
+    median(&mut a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>())
+}
+
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
     let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
@@ -404,7 +409,7 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     // seconds apart, so the drift of a shared machine between rounds cancels out.
     let ratio = |a: &str, b: &str| -> f64 {
         let (Some(a), Some(b)) = (samples.get(a), samples.get(b)) else { return f64::NAN };
-        median(&mut a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>())
+        median_ratio(a, b)
     };
     let protected_ratio = ratio("protected_rps", "bare_rps");
     let ratio_vs_axum_login = ratio("protected_rps", "axum_login_rps");
@@ -477,5 +482,29 @@ fn print_table(r: &Value) {
     for (key, target) in rows {
         let value = r.get(key).map_or_else(|| "n/a (no AUTH_BENCH_REDIS_URL)".to_owned(), Value::to_string);
         println!("| `{key}` | {value} | {target} |");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ratio_is_the_median_of_per_round_ratios_not_a_ratio_of_medians() {
+        // Round 2 ran on a slow machine for both variants: per-round ratios are 0.9, 0.9, 0.5.
+        let bare = [100.0, 50.0, 100.0];
+        let protected = [90.0, 45.0, 50.0];
+        assert!((median_ratio(&protected, &bare) - 0.9).abs() < 1e-9);
+        // The ratio of medians would say 0.5.
+        assert!((median(&mut protected.to_vec()) / median(&mut bare.to_vec()) - 0.5).abs() < 1e-9);
+        assert!(median_ratio(&[], &[]).is_nan());
+    }
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let mut samples: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        assert_eq!(percentile(&mut samples, 0.99), Duration::from_millis(99));
+        assert_eq!(percentile(&mut samples, 0.5), Duration::from_millis(51));
+        assert_eq!(percentile(&mut [], 0.99), Duration::ZERO);
     }
 }
