@@ -157,7 +157,8 @@ pub struct AuthConfig {
     /// Argon2id cost.
     pub argon2: Argon2Params,
     /// Most password hashes computed at once (default: the number of CPUs). Each holds
-    /// `argon2.memory_kib` of memory; further requests wait in a queue.
+    /// `argon2.memory_kib` KiB of memory, kept for reuse by later verifies once used; further
+    /// requests wait in a queue.
     pub max_concurrent_hashes: usize,
     /// Which identifiers registration requires.
     pub registration: RegistrationPolicy,
