@@ -276,7 +276,7 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 }
 
 /// Verifies per second of the service's own hasher (`auth_core::PasswordHasher`: Argon2id with the
-/// default parameters on the blocking pool, one verify per core at a time), in this process,
+/// default parameters on its own threads, one per core), in this process,
 /// without HTTP: the ceiling `login_rps` is compared with.
 async fn argon2_capacity(duration: Duration) -> anyhow::Result<f64> {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
@@ -284,7 +284,7 @@ async fn argon2_capacity(duration: Duration) -> anyhow::Result<f64> {
     let phc = hasher.hash(PASSWORD).await?;
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    // Twice as many callers as permits, so a freed permit never waits for a caller.
+    // Twice as many callers as threads, so a thread never waits for a caller.
     for _ in 0..cores * 2 {
         let (hasher, phc) = (hasher.clone(), phc.clone());
         tasks.spawn(async move {
@@ -316,7 +316,7 @@ async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> anyhow::Result
 
 async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     let (rounds, duration, conns) =
-        if quick { (8, Duration::from_secs(1), 16) } else { (20, Duration::from_millis(2500), 16) };
+        if quick { (6, Duration::from_secs(2), 16) } else { (20, Duration::from_millis(2500), 16) };
     let mut server = tokio::process::Command::new(std::env::current_exe()?)
         .arg("serve")
         .stdout(std::process::Stdio::piped())

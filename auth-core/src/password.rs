@@ -1,12 +1,14 @@
-//! Passwords: [`PasswordPolicy`] (what is accepted) and [`PasswordHasher`] (Argon2id on the
-//! blocking pool, bounded).
+//! Passwords: [`PasswordPolicy`] (what is accepted) and [`PasswordHasher`] (Argon2id on a few
+//! threads of its own, bounded).
 
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{oneshot, OnceCell};
 
 use crate::error::{AuthError, WeakPasswordReason};
 
@@ -138,11 +140,16 @@ pub struct Verified {
 
 /// Hashes and verifies passwords with Argon2id, producing PHC strings.
 ///
-/// Every hash and verify runs on tokio's blocking pool, never on the async executor, and at most
-/// `max_concurrent` run at once (each holds `memory_kib` of memory), so a login flood queues
-/// instead of exhausting memory. Verifies reuse their Argon2 memory instead of allocating and
-/// zeroing `memory_kib` each time (about a tenth of a verify's cost), so the hasher keeps up to
-/// `max_concurrent × memory_kib` KiB allocated once it has been busy. Cheap to clone.
+/// Every hash and verify runs on one of `max_concurrent` threads of the hasher's own (named
+/// `argon2-N`), never on the async executor, so at most `max_concurrent` run at once (each holds
+/// `memory_kib` KiB) and a login flood queues instead of exhausting memory. Under load a thread
+/// takes the next queued job as soon as it finishes one, so the cores never wait for a hand-off
+/// through the executor; a job whose caller has gone (client disconnected) is skipped.
+///
+/// Verifies reuse their thread's Argon2 memory instead of allocating and zeroing `memory_kib`
+/// each time (about a tenth of a verify's cost), so the hasher keeps `max_concurrent ×
+/// memory_kib` KiB allocated once it has been busy. The threads end when the last clone is
+/// dropped. Cheap to clone.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<HasherInner>,
@@ -151,11 +158,23 @@ pub struct PasswordHasher {
 struct HasherInner {
     argon2: Argon2<'static>,
     params: Argon2Params,
-    permits: Semaphore,
     dummy_hash: OnceCell<String>,
-    /// Argon2 working memory for verifies, one buffer per verify running; never more than
-    /// `max_concurrent` buffers, as the semaphore admits no more verifies.
-    memory: Mutex<Vec<Vec<Block>>>,
+    /// The queue of the Argon2 threads.
+    jobs: Sender<Job>,
+}
+
+/// Work for an Argon2 thread, given the thread's reusable working memory.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// One Argon2 thread: runs queued jobs until every sender is gone.
+fn argon2_thread(queue: &Mutex<Receiver<Job>>) {
+    let mut memory = Vec::new();
+    loop {
+        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = job else { return };
+        // A panicking job fails its caller (its result sender is dropped), not the thread.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+    }
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -165,20 +184,29 @@ impl std::fmt::Debug for PasswordHasher {
 }
 
 impl PasswordHasher {
-    /// A hasher with `params`, running at most `max_concurrent` (≥ 1) hashes at once.
+    /// A hasher with `params`, running at most `max_concurrent` (≥ 1) hashes at once on as many
+    /// threads, which it starts now.
     ///
     /// # Errors
-    /// `internal` if the parameters are out of Argon2's range.
+    /// `internal` if the parameters are out of Argon2's range or a thread cannot be started.
     pub fn new(params: Argon2Params, max_concurrent: usize) -> Result<Self, AuthError> {
         let argon2_params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|e| AuthError::internal(format!("invalid Argon2 parameters: {e}")))?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..max_concurrent.max(1) {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || argon2_thread(&queue))
+                .map_err(|e| AuthError::internal(format!("cannot start an Argon2 thread: {e}")))?;
+        }
         Ok(Self {
             inner: Arc::new(HasherInner {
                 argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params),
                 params,
-                permits: Semaphore::new(max_concurrent.max(1)),
                 dummy_hash: OnceCell::new(),
-                memory: Mutex::new(Vec::new()),
+                jobs,
             }),
         })
     }
@@ -192,10 +220,10 @@ impl PasswordHasher {
     /// Hashes `password` with a fresh 128-bit salt; returns the PHC string.
     ///
     /// # Errors
-    /// `internal` if hashing fails or the blocking pool is gone.
+    /// `internal` if hashing fails.
     pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
         let password = password.to_owned();
-        self.blocking(move |inner| {
+        self.run(move |inner, _| {
             let salt = SaltString::generate(&mut OsRng);
             inner
                 .argon2
@@ -211,7 +239,7 @@ impl PasswordHasher {
     /// account costs the same time as a wrong password.
     ///
     /// # Errors
-    /// `internal` if the blocking pool is gone. A malformed stored hash counts as a mismatch
+    /// `internal` only if an Argon2 thread failed. A malformed stored hash counts as a mismatch
     /// (and is logged).
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<Verified, AuthError> {
         let (hash, known) = match hash {
@@ -220,7 +248,7 @@ impl PasswordHasher {
         };
         let password = password.to_owned();
         let params = self.inner.params;
-        self.blocking(move |inner| {
+        self.run(move |inner, memory| {
             let parsed = match PasswordHash::new(&hash) {
                 Ok(parsed) => parsed,
                 Err(e) => {
@@ -228,7 +256,7 @@ impl PasswordHasher {
                     return Ok(Verified { valid: false, needs_rehash: false });
                 }
             };
-            let valid = match inner.verify_phc(password.as_bytes(), &parsed) {
+            let valid = match inner.verify_phc(password.as_bytes(), &parsed, memory) {
                 Ok(valid) => valid && known,
                 Err(e) => {
                     tracing::error!(error = %e, "stored password hash cannot be checked");
@@ -248,21 +276,35 @@ impl PasswordHasher {
             .cloned()
     }
 
-    async fn blocking<T, F>(&self, work: F) -> Result<T, AuthError>
+    /// Queues `work` for the Argon2 threads and waits for its result.
+    async fn run<T, F>(&self, work: F) -> Result<T, AuthError>
     where
         T: Send + 'static,
-        F: FnOnce(&HasherInner) -> Result<T, AuthError> + Send + 'static,
+        F: FnOnce(&HasherInner, &mut Vec<Block>) -> Result<T, AuthError> + Send + 'static,
     {
-        let _permit = self.inner.permits.acquire().await.map_err(AuthError::internal)?;
+        let (done, result) = oneshot::channel();
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || work(&inner)).await.map_err(AuthError::internal)?
+        let job: Job = Box::new(move |memory| {
+            // Its caller is gone (the request was dropped while queued): spend no hash on it.
+            if !done.is_closed() {
+                let _ = done.send(work(&inner, memory));
+            }
+        });
+        self.inner.jobs.send(job).map_err(|_| AuthError::internal("the Argon2 threads are gone"))?;
+        result.await.map_err(|_| AuthError::internal("an Argon2 job panicked"))?
     }
 }
 
 impl HasherInner {
     /// What `PasswordVerifier::verify_password` does (the PHC string's algorithm, version,
-    /// parameters and salt; a constant-time comparison of the output), but in pooled memory.
-    fn verify_phc(&self, password: &[u8], phc: &PasswordHash<'_>) -> argon2::password_hash::Result<bool> {
+    /// parameters and salt; a constant-time comparison of the output), but in `memory`, the
+    /// calling thread's reusable working memory.
+    fn verify_phc(
+        &self,
+        password: &[u8],
+        phc: &PasswordHash<'_>,
+        memory: &mut Vec<Block>,
+    ) -> argon2::password_hash::Result<bool> {
         let algorithm = Algorithm::try_from(phc.algorithm)?;
         let version = phc.version.map(Version::try_from).transpose()?.unwrap_or_default();
         let params = Params::try_from(phc)?;
@@ -278,7 +320,6 @@ impl HasherInner {
         })?;
 
         let blocks = params.block_count();
-        let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
         if memory.len() < blocks {
             memory.resize(blocks, Block::default());
         }
@@ -288,9 +329,11 @@ impl HasherInner {
             output,
             memory.get_mut(..blocks).unwrap_or_default(),
         );
-        // Keep buffers of the configured size; one for another cost (an old hash) is dropped.
-        if memory.len() == self.argon2.params().block_count() {
-            self.memory.lock().unwrap_or_else(PoisonError::into_inner).push(memory);
+        // Memory grown for another cost (an old, larger hash) goes back to the configured size.
+        let configured = self.argon2.params().block_count();
+        if memory.len() > configured {
+            memory.truncate(configured);
+            memory.shrink_to_fit();
         }
         hashed?;
         Ok(crate::secret::bytes_eq(output, expected.as_bytes()))
@@ -412,9 +455,49 @@ mod tests {
                 assert_eq!(hasher.verify(password, Some(phc)).await.unwrap().valid, expected, "{phc} {password}");
             }
         }
-        let pooled = hasher.inner.memory.lock().unwrap();
-        assert_eq!(pooled.len(), 1, "one buffer for one worker");
-        assert_eq!(pooled[0].len(), 256, "of the configured size");
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gave_up_costs_no_hash() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let hasher = PasswordHasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }, 1).unwrap();
+        // Hold the only thread until released.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(move |_, _| Ok(held.recv().is_ok())).await }
+        });
+        tokio::task::yield_now().await;
+        // Queue a job behind it, and give up on it (a client that disconnected).
+        let ran = Arc::new(AtomicBool::new(false));
+        let abandoned = tokio::spawn({
+            let (hasher, ran) = (hasher.clone(), Arc::clone(&ran));
+            async move {
+                hasher
+                    .run(move |_, _| {
+                        ran.store(true, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        abandoned.abort();
+        assert!(abandoned.await.unwrap_err().is_cancelled(), "dropped before the thread is free");
+        release.send(()).unwrap();
+        assert!(blocker.await.unwrap().unwrap());
+        // The queue runs in order: once this job is done, the abandoned one has had its turn.
+        hasher.run(|_, _| Ok(())).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job was skipped");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_its_caller_and_the_thread_goes_on() {
+        let hasher = cheap();
+        let failed = hasher.run::<(), _>(|_, _| panic!("a bug in a job")).await;
+        assert!(matches!(failed, Err(AuthError::Internal(_))), "{failed:?}");
+        let phc = hasher.hash("correct horse").await.unwrap();
+        assert!(hasher.verify("correct horse", Some(&phc)).await.unwrap().valid);
     }
 
     #[tokio::test]
