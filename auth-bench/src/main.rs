@@ -334,7 +334,9 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     let (_, cookie) = post_json(addr, "/axum-login/login", &json!({})).await?;
     let cookie = cookie.context("axum-login set no session cookie")?;
     let mut variants: Vec<(&str, Load)> = vec![
-        ("bare_rps", Load::Get { path: "/bare", header: None }),
+        // The same request as `protected_rps`, bearer token included, so the two differ only
+        // in what the server does with it.
+        ("bare_rps", Load::Get { path: "/bare", header: Some(bearer(&memory_tokens)) }),
         ("protected_rps", Load::Get { path: "/protected", header: Some(bearer(&memory_tokens)) }),
         ("axum_login_rps", Load::Get { path: "/axum-login/protected", header: Some(("cookie", cookie)) }),
         ("login_rps", Load::Login { path: "/api/auth/login", body: login_body.clone() }),
@@ -354,8 +356,11 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     chains.insert("refresh_rps", new_chains("/api/auth/login").await?);
     if redis {
         let (redis_tokens, _) = post_json(addr, "/api/auth-redis/login", &login_body).await?;
-        variants
-            .push(("protected_redis_rps", Load::Get { path: "/protected-redis", header: Some(bearer(&redis_tokens)) }));
+        // Next to `bare_rps` and `protected_rps`, so the figures of a ratio are measured back to back.
+        variants.insert(
+            2,
+            ("protected_redis_rps", Load::Get { path: "/protected-redis", header: Some(bearer(&redis_tokens)) }),
+        );
         variants.push(("refresh_redis_rps", Load::Refresh { path: "/api/auth-redis/refresh" }));
         chains.insert("refresh_redis_rps", new_chains("/api/auth-redis/login").await?);
     }

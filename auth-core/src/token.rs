@@ -1,6 +1,7 @@
 //! Access tokens: JWTs per RFC 9068 / RFC 8725, HS256, header `typ: at+jwt`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher as _, RandomState};
 use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
@@ -124,34 +125,31 @@ impl JwtCodec {
 /// same JWT (about 5 µs of base64, JSON and HMAC) each time. Only verified tokens enter, so the
 /// cache cannot be filled without valid tokens; `exp` and `nbf` are re-checked on every hit; the
 /// session check still runs on every request. Bounded: when full it starts over.
+///
+/// A lookup allocates nothing: it hashes only the token's signature segment with a randomly
+/// keyed SipHash (so the slot cannot be aimed at), then compares the whole token with the one
+/// stored there in constant time, so a lookup leaks nothing about other users' tokens and a
+/// collision is a miss, never another token's claims.
 pub(crate) struct VerifiedTokens {
-    map: RwLock<HashMap<TokenKey, Claims>>,
+    map: RwLock<HashMap<u64, (Box<str>, Claims)>>,
+    keys: RandomState,
     capacity: usize,
     leeway: i64,
 }
 
-/// A token as a map key: the std hasher (SipHash, randomly keyed) resists flooding, and
-/// equality is constant-time, so a lookup leaks nothing about other users' tokens.
-struct TokenKey(Box<str>);
-
-impl std::hash::Hash for TokenKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Equal keys (same bytes) hash alike, as `Eq` requires.
-        self.0.hash(state);
-    }
-}
-
-impl PartialEq for TokenKey {
-    fn eq(&self, other: &Self) -> bool {
-        crate::secret::bytes_eq(self.0.as_bytes(), other.0.as_bytes())
-    }
-}
-
-impl Eq for TokenKey {}
-
 impl VerifiedTokens {
     pub(crate) fn new(capacity: usize, leeway_seconds: u64) -> Self {
-        Self { map: RwLock::new(HashMap::new()), capacity, leeway: i64::try_from(leeway_seconds).unwrap_or(i64::MAX) }
+        Self {
+            map: RwLock::new(HashMap::new()),
+            keys: RandomState::new(),
+            capacity,
+            leeway: i64::try_from(leeway_seconds).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn slot(&self, token: &str) -> u64 {
+        let signature = token.rsplit_once('.').map_or(token, |(_, signature)| signature);
+        self.keys.hash_one(signature)
     }
 
     /// The claims of a token verified before: `None` if unknown; `TokenExpired` /
@@ -161,7 +159,10 @@ impl VerifiedTokens {
             return None;
         }
         let map = self.map.read().ok()?;
-        let claims = map.get(&TokenKey(token.into()))?;
+        let (stored, claims) = map.get(&self.slot(token))?;
+        if !crate::secret::bytes_eq(stored.as_bytes(), token.as_bytes()) {
+            return None;
+        }
         Some(if now > claims.exp.saturating_add(self.leeway) {
             Err(AuthError::TokenExpired)
         } else if claims.nbf > now.saturating_add(self.leeway) {
@@ -176,11 +177,12 @@ impl VerifiedTokens {
         if self.capacity == 0 {
             return;
         }
+        let slot = self.slot(token);
         if let Ok(mut map) = self.map.write() {
             if map.len() >= self.capacity {
                 map.clear();
             }
-            map.insert(TokenKey(token.into()), claims.clone());
+            map.insert(slot, (token.into(), claims.clone()));
         }
     }
 }
@@ -255,6 +257,9 @@ mod tests {
         let mut other = token.clone();
         other.pop();
         assert!(cache.get(&other, now.timestamp()).is_none());
+        // Same signature segment (same slot), other payload: a miss, not the stored claims.
+        let (_, signature) = token.rsplit_once('.').unwrap();
+        assert!(cache.get(&format!("eyJhbGciOiJub25lIn0.e30.{signature}"), now.timestamp()).is_none());
         cache.insert("b", &claims);
         cache.insert("c", &claims);
         assert!(cache.get(&token, now.timestamp()).is_none(), "full: started over");
