@@ -156,9 +156,9 @@ pub struct AuthConfig {
     pub password_policy: PasswordPolicy,
     /// Argon2id cost.
     pub argon2: Argon2Params,
-    /// Most password hashes computed at once (default: the number of CPUs). Each holds
-    /// `argon2.memory_kib` KiB of memory, kept for reuse by later verifies once used; further
-    /// requests wait in a queue.
+    /// Most password hashes computed at once, on as many threads of the hasher's own (default:
+    /// the number of CPUs). Each thread holds `argon2.memory_kib` KiB once it has verified a
+    /// password, for reuse; further requests wait in a queue.
     pub max_concurrent_hashes: usize,
     /// Which identifiers registration requires.
     pub registration: RegistrationPolicy,
