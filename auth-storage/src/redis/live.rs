@@ -160,6 +160,12 @@ pub(crate) fn follow(client: redis::Client, channel: String, cache: &Arc<LiveSes
             match tokio::time::timeout(timeout, subscribe(&client, &channel)).await {
                 Ok(Ok((sink, stream))) => {
                     backoff = Duration::from_millis(100);
+                    // A check that reached Redis before the subscription did may have missed a
+                    // revocation published meanwhile: the epoch bump keeps its answer out.
+                    match cache.upgrade() {
+                        Some(cache) => cache.forget_all(),
+                        None => return,
+                    }
                     if !listen(sink, stream, &cache, timeout).await {
                         return;
                     }
@@ -260,6 +266,19 @@ mod tests {
         cache.remember(sid, user, 200, cache.epoch());
         cache.trusted_until_ms.store(u64::MAX, Ordering::Release);
         assert_eq!(cache.lookup(sid, user, 100), None, "emptied, and nothing remembered meanwhile");
+    }
+
+    #[test]
+    fn an_answer_fetched_before_a_resubscription_is_not_remembered() {
+        let cache = LiveSessions::new(10, Duration::from_secs(60));
+        let (sid, user) = (Uuid::new_v4(), Uuid::new_v4());
+        // Asked while unsubscribed: a revocation published now would never reach the cache…
+        let before = cache.epoch();
+        // …so (re)subscribing bumps the epoch before the cache is trusted again.
+        cache.forget_all();
+        cache.trusted_until_ms.store(u64::MAX, Ordering::Release);
+        cache.remember(sid, user, 200, before);
+        assert_eq!(cache.lookup(sid, user, 100), None);
     }
 
     #[test]

@@ -36,7 +36,8 @@
 //!   the same atomic step; every store subscribes and drops them as the message arrives (one
 //!   Redis push: well under a millisecond on a LAN);
 //! - a revocation made through this store is dropped from its own cache before the call returns;
-//! - a check that was on its way to Redis while a revocation arrived is not remembered;
+//! - a check that was on its way to Redis while a revocation arrived, or while the subscription
+//!   was being (re)established, is not remembered;
 //! - expiry is checked against the session's own `expires_at` on every hit;
 //! - if the subscription drops, the cache is emptied and bypassed until it is back; if it stalls
 //!   silently, a `PING` every second notices, and no cached answer is used more than 3 s after
