@@ -462,12 +462,12 @@ impl TokenStore for RedisStore {
     }
 
     async fn session_is_live(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
         if let Some(live) = self.live.as_ref().and_then(|live| live.lookup(id, user_id, ts(now))) {
             return Ok(live);
         }
         // Read before asking: a revocation arriving meanwhile bumps it and the answer is not kept.
         let epoch = self.live.as_ref().map(|live| live.epoch());
+        let mut conn = self.conn.clone();
         let (owner, expires_at, revoked_at): (Option<String>, Option<i64>, Option<String>) = redis::cmd("HMGET")
             .arg(self.session_key(id))
             .arg(&["user_id", "expires_at", "revoked_at"])
