@@ -11,6 +11,10 @@ use auth_core::{
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
+mod common;
+#[allow(unused_imports)]
+use common::service_url;
+
 trait Store: UserStore + TokenStore {}
 impl<T: UserStore + TokenStore> Store for T {}
 
@@ -468,25 +472,14 @@ async fn case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets(
 }
 
 macro_rules! conformance {
+    // A token-only backend (Redis): the session, refresh-token and secret cases.
     (tokens_only $backend:ident, $make:expr) => {
         mod $backend {
             use super::*;
-            conformance!(@cases $make;
-                case_sessions_are_created_listed_and_revoked,
-                case_revoking_all_of_a_users_sessions_can_keep_one,
-                case_rotation_spends_the_token_and_makes_the_successor_current,
-                case_a_spent_token_within_the_grace_window_returns_grace,
-                case_a_spent_token_after_the_grace_window_revokes_the_session,
-                case_a_spent_token_whose_successor_was_spent_is_reuse_even_within_grace,
-                case_expired_idle_or_revoked_sessions_do_not_rotate,
-                case_concurrent_rotations_of_one_token_rotate_exactly_once,
-                case_a_secret_is_taken_once,
-                case_wrong_attempts_are_capped,
-                case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer,
-                case_expired_secrets_are_missing_and_restart_their_count,
-            );
+            conformance!(@token_cases $make);
         }
     };
+    // A full backend: the user cases, purge, and the token cases.
     ($backend:ident, $make:expr) => {
         mod $backend {
             use super::*;
@@ -496,21 +489,26 @@ macro_rules! conformance {
                 case_concurrent_creation_of_one_username_succeeds_exactly_once,
                 case_update_user_writes_only_the_given_fields,
                 case_list_users_pages_in_creation_order,
-                case_sessions_are_created_listed_and_revoked,
-                case_revoking_all_of_a_users_sessions_can_keep_one,
-                case_rotation_spends_the_token_and_makes_the_successor_current,
-                case_a_spent_token_within_the_grace_window_returns_grace,
-                case_a_spent_token_after_the_grace_window_revokes_the_session,
-                case_a_spent_token_whose_successor_was_spent_is_reuse_even_within_grace,
-                case_expired_idle_or_revoked_sessions_do_not_rotate,
-                case_concurrent_rotations_of_one_token_rotate_exactly_once,
-                case_a_secret_is_taken_once,
-                case_wrong_attempts_are_capped,
-                case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer,
-                case_expired_secrets_are_missing_and_restart_their_count,
                 case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets,
             );
+            conformance!(@token_cases $make);
         }
+    };
+    (@token_cases $make:expr) => {
+        conformance!(@cases $make;
+            case_sessions_are_created_listed_and_revoked,
+            case_revoking_all_of_a_users_sessions_can_keep_one,
+            case_rotation_spends_the_token_and_makes_the_successor_current,
+            case_a_spent_token_within_the_grace_window_returns_grace,
+            case_a_spent_token_after_the_grace_window_revokes_the_session,
+            case_a_spent_token_whose_successor_was_spent_is_reuse_even_within_grace,
+            case_expired_idle_or_revoked_sessions_do_not_rotate,
+            case_concurrent_rotations_of_one_token_rotate_exactly_once,
+            case_a_secret_is_taken_once,
+            case_wrong_attempts_are_capped,
+            case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer,
+            case_expired_secrets_are_missing_and_restart_their_count,
+        );
     };
     (@cases $make:expr; $($case:ident,)*) => {
         $(
@@ -535,16 +533,6 @@ conformance!(sqlite, async {
     let store = auth_storage::SqliteStore::connect(&url).await.unwrap();
     Some((Arc::new(store) as Arc<dyn Store>, dir))
 });
-
-/// The URL in `var`; `None` (skip) outside CI, a failure under CI.
-#[allow(dead_code)]
-fn service_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!("CI is set but {var} is not: run scripts/test.sh"),
-        _ => None,
-    }
-}
 
 /// A new, empty database on the test PostgreSQL server.
 #[cfg(feature = "postgres")]

@@ -9,17 +9,11 @@ use auth_storage::{RedisOptions, RedisStore, SessionCacheStatistics};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
+mod common;
+use common::service_url;
+
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
-}
-
-/// The URL in `var`; `None` (skip) outside CI, a failure under CI.
-fn service_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!("CI is set but {var} is not: run scripts/test.sh"),
-        _ => None,
-    }
 }
 
 /// Two stores on `url` sharing one fresh prefix, as two server instances would.

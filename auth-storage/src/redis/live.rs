@@ -70,20 +70,30 @@ impl LiveSessions {
         u64::try_from(at.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
     }
 
+    fn trusted_at(&self, at: Instant) -> bool {
+        self.millis(at) < self.trusted_until_ms.load(Ordering::Acquire)
+    }
+
     fn trusted(&self) -> bool {
-        self.millis(Instant::now()) < self.trusted_until_ms.load(Ordering::Acquire)
+        self.trusted_at(Instant::now())
     }
 
     /// Whether session `sid` of `user_id` is live at `now` (Unix s), if the cache knows.
     pub(crate) fn lookup(&self, sid: Uuid, user_id: Uuid, now: i64) -> Option<bool> {
-        let answer = self.trusted().then(|| {
-            let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-            let entry = state.entries.get(&sid)?;
-            (entry.user_id == user_id && entry.cached_at.elapsed() < self.max_age).then_some(entry.expires_at > now)
-        });
-        let counter = if answer.flatten().is_some() { &self.hits } else { &self.misses };
+        let answer = self.cached(sid, user_id, now, Instant::now());
+        let counter = if answer.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
-        answer.flatten()
+        answer
+    }
+
+    fn cached(&self, sid: Uuid, user_id: Uuid, now: i64, at: Instant) -> Option<bool> {
+        if !self.trusted_at(at) {
+            return None;
+        }
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let entry = state.entries.get(&sid)?;
+        let fresh = at.saturating_duration_since(entry.cached_at) < self.max_age;
+        (entry.user_id == user_id && fresh).then_some(entry.expires_at > now)
     }
 
     /// The current epoch; read it before asking Redis, hand it to [`remember`](Self::remember).
