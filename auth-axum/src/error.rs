@@ -84,7 +84,7 @@ pub fn status_of(err: &AuthError) -> StatusCode {
         AuthError::UsernameTaken | AuthError::EmailTaken => StatusCode::CONFLICT,
         AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AuthError::CaptchaUnavailable(_) | AuthError::MailUnavailable(_) => StatusCode::BAD_GATEWAY,
-        AuthError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AuthError::StoreUnavailable(_) | AuthError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -99,7 +99,7 @@ impl From<&AuthError> for ErrorBody {
                 body.details = Some(json!({ "fields": fields }));
             }
             AuthError::WeakPassword { reasons } => body.details = Some(json!({ "reasons": reasons })),
-            AuthError::RateLimited { retry_after_seconds } => {
+            AuthError::RateLimited { retry_after_seconds } | AuthError::Overloaded { retry_after_seconds } => {
                 body.details = Some(json!({ "retry_after_seconds": retry_after_seconds }));
                 body.retry_after_seconds = Some(*retry_after_seconds);
             }

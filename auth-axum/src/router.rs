@@ -6,11 +6,12 @@ use auth_core::{
     ResetPasswordRequest, SentResponse, SessionsResponse, TokenResponse, User, VerifyEmailRequest,
 };
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
+use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -24,7 +25,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// `/api/auth`.
 ///
 /// Unknown routes answer 404 `not_found` and wrong methods 405 `method_not_allowed`, in the
-/// API's error body. Serve the app with
+/// API's error body. Every response, success or error, carries `Cache-Control: no-store` and
+/// `Pragma: no-cache` (RFC 6749 §5.1): bodies hold tokens and account data that no browser or
+/// shared cache may keep. Serve the app with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so sessions record the client IP.
 ///
 /// ```
@@ -66,11 +69,14 @@ impl AuthRouter {
             .route("/email/verify", post(verify_email))
             .route_layer(RequireAuth::new(self.auth.clone()));
         // Routes without a rate rule of their own share "every other route" (per IP); it runs
-        // before authentication.
+        // before authentication. `/password/reset` is one of them: the core does not count reset
+        // attempts per account (that would let anyone block a victim's recovery), so they are
+        // limited here per IP.
         let other = Router::new()
             .route("/captcha/status", get(captcha_status))
             .route("/captcha", get(captcha))
             .route("/refresh", post(refresh))
+            .route("/password/reset", post(reset_password))
             .merge(protected)
             .route_layer(middleware::from_fn_with_state(self.auth.clone(), limit_other_routes));
         Router::new()
@@ -78,11 +84,13 @@ impl AuthRouter {
             .route("/login", post(login))
             .route("/email/code", post(email_code))
             .route("/password/forgot", post(forgot_password))
-            .route("/password/reset", post(reset_password))
             .merge(other)
             .fallback(|| async { ApiError::route_not_found() })
             .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
             .layer(DefaultBodyLimit::max(self.body_limit))
+            // Outermost, so that rejections, rate-limit answers and fallbacks carry them too.
+            .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")))
             .with_state(self.auth)
     }
 }
@@ -158,9 +166,10 @@ async fn update_preferences(
 async fn change_password(
     State(auth): State<Auth>,
     claims: Claims,
+    ClientContext(ctx): ClientContext,
     JsonBody(req): JsonBody<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
-    auth.change_password(&claims, req).await?;
+    auth.change_password(&claims, req, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -280,7 +280,7 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 /// without HTTP: the ceiling `login_rps` is compared with.
 async fn argon2_capacity(duration: Duration) -> anyhow::Result<f64> {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let hasher = auth_core::PasswordHasher::new(auth_core::Argon2Params::default(), cores)?;
+    let hasher = auth_core::PasswordHasher::new(auth_core::Argon2Params::default(), cores, usize::MAX)?;
     let phc = hasher.hash(PASSWORD).await?;
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::captcha::CaptchaAction;
+use crate::context::ClientIpHeader;
 use crate::password::{Argon2Params, PasswordPolicy};
 
 /// Shortest accepted JWT secret, in bytes (RFC 7518 §3.2: a key of at least the hash size).
@@ -26,6 +27,15 @@ pub enum ConfigError {
     /// A store the service needs was not given to the builder.
     #[error("no {0} was given to Auth::builder()")]
     MissingStore(&'static str),
+    /// A setting that needs mail is on, but no mailer was given to the builder.
+    #[error("{0} needs a mailer: give one to AuthBuilder::mailer (SmtpMailer), or turn it off")]
+    MissingMailer(&'static str),
+    /// A mailer was given but `AuthConfig::public_url` is not set, so no reset link can be built.
+    #[error(
+        "a mailer turns on password-reset links, which need AuthConfig::public_url (the app's public base URL, \
+         e.g. https://app.example.com)"
+    )]
+    MissingPublicUrl,
 }
 
 /// One rate-limit rule: at most `limit` hits per sliding `window`.
@@ -63,24 +73,32 @@ impl RateRule {
     }
 }
 
-/// The rate limits the service applies when it has a [`RateLimiter`](crate::RateLimiter); `None`
-/// turns a rule off. Defaults are the API contract's (seed 003, NIST SP 800-63B §5.2.2).
+/// The rate limits the service applies; `None` turns a rule off. Defaults are the API contract's (seed 003, NIST SP 800-63B §5.2.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RateLimits {
     /// Login attempts per client IP (default 5 per 60 s).
     pub login_per_ip: Option<RateRule>,
-    /// Failed logins per account, as typed (username or email, known or not), before further
-    /// attempts get 429 from any IP until the window passes; a successful login clears the count
-    /// (default 10 per 900 s). Trade-off: anyone who knows a username can lock its owner out
-    /// for the window; the per-IP limit and a captcha bound how fast.
+    /// Password attempts per account since its last success (default 10 per 900 s): every login
+    /// and password-change attempt takes a slot atomically before the password is verified, and
+    /// a proven password clears the count, so only failures accumulate; once full, attempts get
+    /// 429 from any IP until the window passes. The account is its user id when it exists (its
+    /// username, email and their case variants share one count), else the
+    /// [`identifier_key`](crate::validate::identifier_key) of what was typed. Trade-off: anyone
+    /// who knows a username can lock its owner out of password logins for the window; the per-IP
+    /// limit and a captcha bound how fast, and recovery (codes, reset) is not affected.
     pub login_failures_per_account: Option<RateRule>,
-    /// Accounts created per client IP (default 3 per 86400 s).
+    /// Registration attempts per client IP, successful or not (default 3 per 86400 s).
     pub register_per_ip: Option<RateRule>,
-    /// Codes mailed per address (default 3 per 3600 s).
+    /// Codes requested per address (default 3 per 3600 s).
     pub email_code_per_address: Option<RateRule>,
-    /// Password-reset requests and attempts per account (default 3 per 86400 s).
+    /// Reset links requested per address (default 3 per 86400 s). Reset attempts are not counted
+    /// here (that would let anyone block a victim's recovery): a code dies after its own
+    /// `email_code_max_attempts`, and adapters count attempts per IP.
     pub password_reset_per_account: Option<RateRule>,
+    /// Code and reset mails (`POST /email/code`, `POST /password/forgot`) requested per client
+    /// IP, whatever the address (default 10 per 3600 s): bounds mail bombing across addresses.
+    pub mail_per_ip: Option<RateRule>,
     /// Every other route, per client IP (default 60 per 60 s).
     pub other_per_ip: Option<RateRule>,
 }
@@ -93,12 +111,29 @@ impl Default for RateLimits {
             register_per_ip: Some(RateRule::new(3, 86_400)),
             email_code_per_address: Some(RateRule::new(3, 3600)),
             password_reset_per_account: Some(RateRule::new(3, 86_400)),
+            mail_per_ip: Some(RateRule::new(10, 3600)),
             other_per_ip: Some(RateRule::new(60, 60)),
         }
     }
 }
 
 impl RateLimits {
+    /// Whether any rule is on.
+    #[must_use]
+    pub fn any(&self) -> bool {
+        [
+            self.login_per_ip,
+            self.login_failures_per_account,
+            self.register_per_ip,
+            self.email_code_per_address,
+            self.password_reset_per_account,
+            self.mail_per_ip,
+            self.other_per_ip,
+        ]
+        .iter()
+        .any(Option::is_some)
+    }
+
     /// Every rule off.
     #[must_use]
     pub fn off() -> Self {
@@ -108,6 +143,7 @@ impl RateLimits {
             register_per_ip: None,
             email_code_per_address: None,
             password_reset_per_account: None,
+            mail_per_ip: None,
             other_per_ip: None,
         }
     }
@@ -160,6 +196,10 @@ pub struct AuthConfig {
     /// the number of CPUs). Each thread holds `argon2.memory_kib` KiB once it has verified a
     /// password, for reuse; further requests wait in a queue.
     pub max_concurrent_hashes: usize,
+    /// Most password hashes waiting for a hasher thread (default 256). When the queue is full,
+    /// register, login, password change and reset answer `503 overloaded` with `Retry-After`
+    /// instead of queueing without bound (memory, and latency for everyone).
+    pub max_queued_hashes: usize,
     /// Which identifiers registration requires.
     pub registration: RegistrationPolicy,
     /// Which routes need a captcha when a captcha provider is enabled.
@@ -173,16 +213,20 @@ pub struct AuthConfig {
     pub email_code_max_attempts: u32,
     /// Lifetime of password-reset links (default 1800 s).
     pub reset_token_ttl: Duration,
-    /// Rate limits, applied when the builder was given a [`RateLimiter`](crate::RateLimiter).
+    /// Rate limits: applied with the builder's [`RateLimiter`](crate::RateLimiter), or an
+    /// in-process [`MemoryRateLimiter`](crate::MemoryRateLimiter) when none was given; turn them
+    /// off with [`RateLimits::off`].
     pub rate_limits: RateLimits,
-    /// Proxies (CIDRs) whose `X-Forwarded-For` / `Forwarded` headers HTTP adapters trust to name
-    /// the client (default none: forwarding headers are ignored and the socket peer is the
-    /// client).
+    /// Proxies (CIDRs) whose forwarding header HTTP adapters trust to name the client (default
+    /// none: forwarding headers are ignored and the socket peer is the client).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one forwarding header read when the peer is a trusted proxy (default
+    /// `X-Forwarded-For`); never a fallback to another. See [`ClientIpHeader`].
+    pub client_ip_header: ClientIpHeader,
     /// Public base URL of the application, e.g. `https://app.example.com`. Reset links are
     /// `{public_url}/reset-password?token=…`, built from this setting only, never from a
-    /// request's `Host` or forwarding headers. Without it, `POST /password/forgot` fails with
-    /// `internal`.
+    /// request's `Host` or forwarding headers. Required when a mailer is given: `build()` fails
+    /// without it.
     pub public_url: Option<String>,
 }
 
@@ -226,6 +270,7 @@ impl AuthConfig {
             password_policy: PasswordPolicy::default(),
             argon2: Argon2Params::default(),
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, usize::from),
+            max_queued_hashes: 256,
             registration: RegistrationPolicy::default(),
             captcha_actions: CaptchaAction::ALL.into_iter().collect(),
             require_email_verification: false,
@@ -235,6 +280,7 @@ impl AuthConfig {
             public_url: None,
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
+            client_ip_header: ClientIpHeader::default(),
         })
     }
 

@@ -125,6 +125,13 @@ pub enum AuthError {
     /// The mail server failed; nothing was changed (`mail_unavailable`, 502).
     #[error("the mail service is unavailable")]
     MailUnavailable(#[source] BoxError),
+    /// The password hasher's queue is full: too many password checks are waiting already
+    /// (`overloaded`, 503 with `Retry-After`). Nothing was changed; the client may retry.
+    #[error("the server is busy; retry later")]
+    Overloaded {
+        /// Whole seconds after which a retry is likely to be served (`Retry-After`).
+        retry_after_seconds: u64,
+    },
     /// The database or Redis failed; nothing was half-written (`store_unavailable`, 503).
     #[error("the store is unavailable")]
     StoreUnavailable(#[source] StoreError),
@@ -160,6 +167,7 @@ impl AuthError {
             Self::RateLimited { .. } => "rate_limited",
             Self::CaptchaUnavailable(_) => "captcha_unavailable",
             Self::MailUnavailable(_) => "mail_unavailable",
+            Self::Overloaded { .. } => "overloaded",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::Internal(_) => "internal",
         }
@@ -180,7 +188,11 @@ impl AuthError {
     pub fn is_server_error(&self) -> bool {
         matches!(
             self,
-            Self::CaptchaUnavailable(_) | Self::MailUnavailable(_) | Self::StoreUnavailable(_) | Self::Internal(_)
+            Self::CaptchaUnavailable(_)
+                | Self::MailUnavailable(_)
+                | Self::StoreUnavailable(_)
+                | Self::Overloaded { .. }
+                | Self::Internal(_)
         )
     }
 }

@@ -58,6 +58,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod events;
+mod limit;
 pub mod mail;
 pub mod password;
 pub mod secret;
@@ -75,10 +76,11 @@ pub use api::{
 pub use async_trait::async_trait;
 pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, NoCaptcha};
 pub use config::{AuthConfig, ConfigError, RateLimits, RateRule, RegistrationPolicy, MIN_JWT_SECRET_BYTES};
-pub use context::RequestContext;
+pub use context::{ClientIpHeader, RequestContext};
 pub use error::{AuthError, BoxError, FieldError, StoreError, WeakPasswordReason};
 pub use events::{AuthEvents, LoginFailure, NoEvents};
 pub use ipnet;
+pub use limit::MemoryRateLimiter;
 pub use mail::{
     DefaultTemplates, EmailMessage, LogMailer, MailKind, MailTemplates, Mailer, MemoryMailer, RenderedMail,
 };

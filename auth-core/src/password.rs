@@ -2,6 +2,7 @@
 //! threads of its own, bounded).
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -9,14 +10,17 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{oneshot, OnceCell};
+use unicode_normalization::UnicodeNormalization as _;
 
 use crate::error::{AuthError, WeakPasswordReason};
 
 /// Which passwords are accepted. Defaults follow NIST SP 800-63B §3.1.1.2 and OWASP ASVS 6.2:
 /// 8–128 characters, no composition rules, common and easily guessed passwords refused.
 ///
-/// Lengths count Unicode scalar values, not bytes. Seed 003's composition rules (upper, lower,
-/// digit, symbol) are available as options.
+/// Lengths count Unicode scalar values, not bytes, of the password as typed. Any printable
+/// character is accepted, spaces and emoji included (ASVS 6.2.9); the hasher compares passwords in
+/// NFKC form ([`normalize_password`]). Seed 003's composition rules (upper, lower, digit, symbol)
+/// are available as options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PasswordPolicy {
@@ -138,7 +142,27 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+/// The form in which passwords are hashed and compared: Unicode NFKC (NIST SP 800-63B §5.1.1.2),
+/// so that the same password typed on keyboards that produce composed, decomposed or full-width
+/// characters verifies the same.
+#[must_use]
+pub fn normalize_password(password: &str) -> String {
+    password.nfkc().collect()
+}
+
 /// Hashes and verifies passwords with Argon2id, producing PHC strings.
+///
+/// Passwords are hashed in NFKC form ([`normalize_password`]). A stored hash made from a
+/// password that NFKC changes, before normalization was introduced, still verifies: when the
+/// normalized form does not match and differs from the typed one, the typed one is tried too.
+///
+/// At most `max_queued` jobs wait for a thread beyond the `max_concurrent` running ones; past
+/// that, [`hash`](Self::hash) and [`verify`](Self::verify) fail at once with
+/// [`AuthError::Overloaded`] (`503` with `Retry-After`) rather than queueing without bound.
+///
+/// Parameters read from a stored PHC string are capped ([`PasswordHasher::MAX_MEMORY_KIB`] and
+/// friends, or the configured cost times four when that is higher): a hash over a cap is a failed
+/// verify and a warning, never a huge allocation.
 ///
 /// Every hash and verify runs on one of `max_concurrent` threads of the hasher's own (named
 /// `argon2-N`), never on the async executor, so at most `max_concurrent` run at once (each holds
@@ -161,6 +185,19 @@ struct HasherInner {
     dummy_hash: OnceCell<String>,
     /// The queue of the Argon2 threads.
     jobs: Sender<Job>,
+    /// Jobs sent and not finished (running or waiting).
+    in_flight: AtomicUsize,
+    /// `max_concurrent + max_queued`: past it, new jobs are refused.
+    max_in_flight: usize,
+}
+
+/// Counts a job as in flight until dropped (when it has run, been skipped, or panicked).
+struct InFlight(Arc<HasherInner>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Work for an Argon2 thread, given the thread's reusable working memory.
@@ -184,17 +221,25 @@ impl std::fmt::Debug for PasswordHasher {
 }
 
 impl PasswordHasher {
+    /// Floor of the memory cap for stored hashes: 64 MiB, in KiB.
+    pub const MAX_MEMORY_KIB: u32 = 65_536;
+    /// Floor of the iterations cap for stored hashes.
+    pub const MAX_ITERATIONS: u32 = 10;
+    /// Floor of the parallelism cap for stored hashes.
+    pub const MAX_PARALLELISM: u32 = 16;
+
     /// A hasher with `params`, running at most `max_concurrent` (≥ 1) hashes at once on as many
-    /// threads, which it starts now.
+    /// threads, which it starts now, with at most `max_queued` more waiting.
     ///
     /// # Errors
     /// `internal` if the parameters are out of Argon2's range or a thread cannot be started.
-    pub fn new(params: Argon2Params, max_concurrent: usize) -> Result<Self, AuthError> {
+    pub fn new(params: Argon2Params, max_concurrent: usize, max_queued: usize) -> Result<Self, AuthError> {
         let argon2_params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|e| AuthError::internal(format!("invalid Argon2 parameters: {e}")))?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        for n in 0..max_concurrent.max(1) {
+        let max_concurrent = max_concurrent.max(1);
+        for n in 0..max_concurrent {
             let queue = Arc::clone(&queue);
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
@@ -207,6 +252,8 @@ impl PasswordHasher {
                 params,
                 dummy_hash: OnceCell::new(),
                 jobs,
+                in_flight: AtomicUsize::new(0),
+                max_in_flight: max_concurrent.saturating_add(max_queued),
             }),
         })
     }
@@ -217,12 +264,12 @@ impl PasswordHasher {
         self.inner.params
     }
 
-    /// Hashes `password` with a fresh 128-bit salt; returns the PHC string.
+    /// Hashes the NFKC form of `password` with a fresh 128-bit salt; returns the PHC string.
     ///
     /// # Errors
-    /// `internal` if hashing fails.
+    /// `overloaded` when the queue is full, `internal` if hashing fails.
     pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
-        let password = password.to_owned();
+        let password = normalize_password(password);
         self.run(move |inner, _| {
             let salt = SaltString::generate(&mut OsRng);
             inner
@@ -239,14 +286,16 @@ impl PasswordHasher {
     /// account costs the same time as a wrong password.
     ///
     /// # Errors
-    /// `internal` only if an Argon2 thread failed. A malformed stored hash counts as a mismatch
-    /// (and is logged).
+    /// `overloaded` when the queue is full; `internal` only if an Argon2 thread failed. A
+    /// malformed stored hash, or one whose parameters exceed the caps, counts as a mismatch (and
+    /// is logged).
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<Verified, AuthError> {
         let (hash, known) = match hash {
             Some(h) => (h.to_owned(), true),
             None => (self.dummy_hash().await?, false),
         };
-        let password = password.to_owned();
+        let normalized = normalize_password(password);
+        let legacy = (known && normalized != password).then(|| password.to_owned());
         let params = self.inner.params;
         self.run(move |inner, memory| {
             let parsed = match PasswordHash::new(&hash) {
@@ -256,14 +305,18 @@ impl PasswordHasher {
                     return Ok(Verified { valid: false, needs_rehash: false });
                 }
             };
-            let valid = match inner.verify_phc(password.as_bytes(), &parsed, memory) {
-                Ok(valid) => valid && known,
+            let mut check = |candidate: &str| match inner.verify_phc(candidate.as_bytes(), &parsed, memory) {
+                Ok(valid) => valid,
                 Err(e) => {
                     tracing::error!(error = %e, "stored password hash cannot be checked");
                     false
                 }
             };
-            Ok(Verified { valid, needs_rehash: valid && !matches_params(&parsed, params) })
+            let valid = check(&normalized) && known;
+            // A hash made before passwords were normalized: the typed form, then a rehash.
+            let legacy_valid = !valid && legacy.as_deref().is_some_and(&mut check);
+            let valid = valid || legacy_valid;
+            Ok(Verified { valid, needs_rehash: valid && (legacy_valid || !matches_params(&parsed, params)) })
         })
         .await
     }
@@ -276,18 +329,28 @@ impl PasswordHasher {
             .cloned()
     }
 
-    /// Queues `work` for the Argon2 threads and waits for its result.
+    /// Queues `work` for the Argon2 threads and waits for its result; refuses it with
+    /// `overloaded` when `max_concurrent + max_queued` jobs are in flight already.
     async fn run<T, F>(&self, work: F) -> Result<T, AuthError>
     where
         T: Send + 'static,
         F: FnOnce(&HasherInner, &mut Vec<Block>) -> Result<T, AuthError> + Send + 'static,
     {
+        let inner = &self.inner;
+        if inner.in_flight.fetch_add(1, Ordering::AcqRel) >= inner.max_in_flight {
+            inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(max_in_flight = inner.max_in_flight, "password hasher queue full; request refused");
+            return Err(AuthError::Overloaded { retry_after_seconds: 1 });
+        }
+        let in_flight = InFlight(Arc::clone(inner));
         let (done, result) = oneshot::channel();
-        let inner = Arc::clone(&self.inner);
         let job: Job = Box::new(move |memory| {
             // Its caller is gone (the request was dropped while queued): spend no hash on it.
             if !done.is_closed() {
-                let _ = done.send(work(&inner, memory));
+                let result = work(&in_flight.0, memory);
+                // No longer in flight by the time the caller has the result.
+                drop(in_flight);
+                let _ = done.send(result);
             }
         });
         self.inner.jobs.send(job).map_err(|_| AuthError::internal("the Argon2 threads are gone"))?;
@@ -308,6 +371,10 @@ impl HasherInner {
         let algorithm = Algorithm::try_from(phc.algorithm)?;
         let version = phc.version.map(Version::try_from).transpose()?.unwrap_or_default();
         let params = Params::try_from(phc)?;
+        if let Some(over) = self.over_caps(&params) {
+            tracing::warn!(over, "stored password hash exceeds the Argon2 caps; refused without computing it");
+            return Ok(false);
+        }
         let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
             return Err(argon2::password_hash::Error::PhcStringField);
         };
@@ -340,6 +407,24 @@ impl HasherInner {
     }
 }
 
+impl HasherInner {
+    /// Which cap a stored hash's parameters exceed, if any: memory, iterations, parallelism
+    /// (each at least the floor constant and at least four times the configured cost).
+    fn over_caps(&self, params: &Params) -> Option<&'static str> {
+        let own = self.params;
+        let cap = |floor: u32, configured: u32| floor.max(configured.saturating_mul(4));
+        if params.m_cost() > cap(PasswordHasher::MAX_MEMORY_KIB, own.memory_kib) {
+            Some("memory")
+        } else if params.t_cost() > cap(PasswordHasher::MAX_ITERATIONS, own.iterations) {
+            Some("iterations")
+        } else if params.p_cost() > cap(PasswordHasher::MAX_PARALLELISM, own.parallelism) {
+            Some("parallelism")
+        } else {
+            None
+        }
+    }
+}
+
 /// Whether a parsed PHC hash was made with Argon2id and exactly `params`.
 fn matches_params(hash: &PasswordHash<'_>, params: Argon2Params) -> bool {
     if hash.algorithm != Algorithm::Argon2id.ident() {
@@ -356,7 +441,7 @@ mod tests {
     use super::*;
 
     fn cheap() -> PasswordHasher {
-        PasswordHasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }, 2).unwrap()
+        PasswordHasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }, 2, 16).unwrap()
     }
 
     #[test]
@@ -423,7 +508,7 @@ mod tests {
     #[tokio::test]
     async fn changed_parameters_ask_for_a_rehash() {
         let old = cheap().hash("correct horse").await.unwrap();
-        let new = PasswordHasher::new(Argon2Params { memory_kib: 128, iterations: 1, parallelism: 1 }, 1).unwrap();
+        let new = PasswordHasher::new(Argon2Params { memory_kib: 128, iterations: 1, parallelism: 1 }, 1, 16).unwrap();
         assert_eq!(
             new.verify("correct horse", Some(&old)).await.unwrap(),
             Verified { valid: true, needs_rehash: true }
@@ -435,7 +520,8 @@ mod tests {
         use argon2::password_hash::PasswordVerifier as _;
         // One worker, so every verify reuses the same (dirty) buffer; hashes of other costs,
         // Argon2i/d, a 16-byte output and a 32-byte salt, made by the argon2 crate itself.
-        let hasher = PasswordHasher::new(Argon2Params { memory_kib: 256, iterations: 2, parallelism: 1 }, 1).unwrap();
+        let hasher =
+            PasswordHasher::new(Argon2Params { memory_kib: 256, iterations: 2, parallelism: 1 }, 1, 16).unwrap();
         let mut hashes = vec![hasher.hash("correct horse").await.unwrap()];
         for (algorithm, m, t, p, len) in [
             (Algorithm::Argon2id, 64, 1, 1, 32),
@@ -460,7 +546,8 @@ mod tests {
     #[tokio::test]
     async fn a_caller_that_gave_up_costs_no_hash() {
         use std::sync::atomic::{AtomicBool, Ordering};
-        let hasher = PasswordHasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }, 1).unwrap();
+        let hasher =
+            PasswordHasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }, 1, 16).unwrap();
         // Hold the only thread until released.
         let (release, held) = std::sync::mpsc::channel::<()>();
         let blocker = tokio::spawn({
@@ -498,6 +585,76 @@ mod tests {
         assert!(matches!(failed, Err(AuthError::Internal(_))), "{failed:?}");
         let phc = hasher.hash("correct horse").await.unwrap();
         assert!(hasher.verify("correct horse", Some(&phc)).await.unwrap().valid);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_as_overloaded_and_frees_up() {
+        // One thread, one waiting slot.
+        let hasher = PasswordHasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }, 1, 1).unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(move |_, _| Ok(held.recv().is_ok())).await }
+        });
+        while hasher.inner.in_flight.load(Ordering::SeqCst) < 1 {
+            tokio::task::yield_now().await;
+        }
+        let waiting = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash("correct horse").await }
+        });
+        while hasher.inner.in_flight.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        let refused = hasher.verify("correct horse", None).await;
+        assert!(matches!(refused, Err(AuthError::Overloaded { retry_after_seconds: 1 })), "{refused:?}");
+        assert_eq!(hasher.inner.in_flight.load(Ordering::SeqCst), 2, "a refused job is not counted");
+        release.send(()).unwrap();
+        assert!(blocker.await.unwrap().unwrap());
+        let phc = waiting.await.unwrap().unwrap();
+        assert!(hasher.verify("correct horse", Some(&phc)).await.unwrap().valid, "served again once drained");
+        assert_eq!(hasher.inner.in_flight.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn stored_hashes_over_the_caps_fail_without_being_computed() {
+        let hasher = cheap();
+        // 1 GiB of memory, 1000 passes, 64 lanes: each refused as a mismatch.
+        for params in ["m=1048576,t=1,p=1", "m=64,t=1000,p=1", "m=64,t=1,p=64"] {
+            let phc =
+                format!("$argon2id$v=19${params}$c2FsdHNhbHRzYWx0c2FsdA$dGhpcyBpcyBub3QgYSByZWFsIGhhc2ggYXQgYWxs");
+            let started = std::time::Instant::now();
+            assert!(!hasher.verify("x", Some(&phc)).await.unwrap().valid, "{phc}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "not computed: {phc}");
+        }
+        // Within the caps (four times the configured cost), an old costlier hash still verifies.
+        let costlier = PasswordHasher::new(Argon2Params { memory_kib: 256, iterations: 4, parallelism: 1 }, 1, 16)
+            .unwrap()
+            .hash("correct horse")
+            .await
+            .unwrap();
+        assert!(hasher.verify("correct horse", Some(&costlier)).await.unwrap().valid);
+    }
+
+    #[tokio::test]
+    async fn nfkc_equal_passwords_verify_the_same() {
+        let hasher = cheap();
+        // Full-width letters and a precomposed é, typed another way.
+        let phc = hasher.hash("Ｐａｓｓ-café-word").await.unwrap();
+        assert!(hasher.verify("Pass-cafe\u{301}-word", Some(&phc)).await.unwrap().valid);
+        assert!(hasher.verify("Ｐａｓｓ-café-word", Some(&phc)).await.unwrap().valid);
+        assert!(!hasher.verify("Pass-cafe-word", Some(&phc)).await.unwrap().valid);
+    }
+
+    #[tokio::test]
+    async fn a_hash_of_an_unnormalized_password_still_verifies_and_asks_for_a_rehash() {
+        use argon2::password_hash::PasswordHasher as _;
+        let hasher = cheap();
+        let raw = "Ｐａｓｓｗｏｒｄ";
+        let salt = SaltString::encode_b64(&[9u8; 16]).unwrap();
+        let legacy = hasher.inner.argon2.hash_password(raw.as_bytes(), &salt).unwrap().to_string();
+        assert_eq!(hasher.verify(raw, Some(&legacy)).await.unwrap(), Verified { valid: true, needs_rehash: true });
+        assert!(!hasher.verify("Password", Some(&legacy)).await.unwrap().valid);
     }
 
     #[tokio::test]

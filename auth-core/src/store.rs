@@ -62,10 +62,14 @@ use crate::error::StoreError;
 use crate::secret::TokenHash;
 use crate::user::{NewUser, User, UserRecord, UserUpdate};
 
-/// Users: unique (case-insensitive) usernames and emails, lookups, partial updates.
+/// Users: unique usernames and emails, lookups, partial updates.
+///
+/// Usernames and emails are compared by their [`identifier_key`](crate::validate::identifier_key)
+/// (NFKC + Unicode case folding), computed in Rust and kept by the backend, never by a database's
+/// own `lower()`, so every backend agrees on which identifiers are the same.
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
-    /// Inserts a user. Uniqueness of username and email, compared case-insensitively, must be
+    /// Inserts a user. Uniqueness of username and email, compared by `identifier_key`, must be
     /// enforced atomically by the backend (a unique index, not a read-then-write), so that of
     /// concurrent registrations of one name exactly one succeeds.
     ///
@@ -77,14 +81,16 @@ pub trait UserStore: Send + Sync + 'static {
     /// The user with this id.
     async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
 
-    /// The user with this username, compared case-insensitively.
+    /// The user whose username has the same `identifier_key` as `username`.
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
 
-    /// The user with this email address, compared case-insensitively.
+    /// The user whose email has the same `identifier_key` as `email`.
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
 
-    /// Applies `update` and sets `updated_at = at`; returns the updated user, or `None` when no
-    /// user has this id.
+    /// Applies `update` and sets `updated_at = at`, atomically and only if the update's
+    /// preconditions ([`UserUpdate::if_password_hash`], [`UserUpdate::if_status`]) hold; returns
+    /// the updated user, or `None` when no user has this id or a precondition failed (then
+    /// nothing changed).
     async fn update_user(&self, id: Uuid, update: UserUpdate, at: DateTime<Utc>) -> Result<Option<User>, StoreError>;
 
     /// Users ordered by creation time, for admin screens: at most `limit` from `offset`.

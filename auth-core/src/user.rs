@@ -114,6 +114,12 @@ impl fmt::Debug for NewUser {
 
 /// A partial update of a user: each `Some` field is written, `None` fields are kept.
 /// `updated_at` is always set to `at`.
+///
+/// Preconditions ([`only_if_password_hash`](Self::only_if_password_hash),
+/// [`only_if_status`](Self::only_if_status)) make it a compare-and-set: the store applies the
+/// update only if they hold, in the same atomic step, and reports `None` otherwise. Login uses
+/// them so that a password reset, change or disable that lands while the password is being
+/// verified always wins.
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct UserUpdate {
@@ -131,6 +137,10 @@ pub struct UserUpdate {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// Login time to record.
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Precondition: the stored PHC string is still exactly this one.
+    pub if_password_hash: Option<String>,
+    /// Precondition: the status is still this one.
+    pub if_status: Option<UserStatus>,
 }
 
 impl UserUpdate {
@@ -182,7 +192,28 @@ impl UserUpdate {
         self
     }
 
-    /// Applies the update to `user` in place (for backends that keep whole records).
+    /// Applies the update only if the stored password hash is still `phc` (compare-and-set).
+    #[must_use]
+    pub fn only_if_password_hash(mut self, phc: String) -> Self {
+        self.if_password_hash = Some(phc);
+        self
+    }
+    /// Applies the update only if the user's status is still `status`.
+    #[must_use]
+    pub fn only_if_status(mut self, status: UserStatus) -> Self {
+        self.if_status = Some(status);
+        self
+    }
+
+    /// Whether the preconditions hold for `record` (for backends that keep whole records).
+    #[must_use]
+    pub fn preconditions_hold(&self, record: &UserRecord) -> bool {
+        self.if_password_hash.as_ref().is_none_or(|phc| *phc == record.password_hash)
+            && self.if_status.is_none_or(|status| status == record.user.status)
+    }
+
+    /// Applies the update to `user` in place (for backends that keep whole records); the caller
+    /// checks [`preconditions_hold`](Self::preconditions_hold) first.
     pub fn apply(&self, record: &mut UserRecord, at: DateTime<Utc>) {
         let user = &mut record.user;
         if let Some(hash) = &self.password_hash {
@@ -217,6 +248,8 @@ impl fmt::Debug for UserUpdate {
             .field("role", &self.role)
             .field("status", &self.status)
             .field("email_verified", &self.email_verified)
+            .field("if_password_hash", &self.if_password_hash.as_ref().map(|_| "[redacted]"))
+            .field("if_status", &self.if_status)
             .finish_non_exhaustive()
     }
 }

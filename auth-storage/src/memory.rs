@@ -1,12 +1,13 @@
 //! [`MemoryStore`]: users, tokens and rate limits in process memory.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
 
 use auth_core::{
-    async_trait, NewSecret, NewSession, NewUser, OnMismatch, RateLimitDecision, RateLimiter, RefreshRotation, Rotation,
-    SecretCheck, Session, StoreError, TokenHash, TokenStore, User, UserRecord, UserStore, UserUpdate,
+    async_trait, MemoryRateLimiter, NewSecret, NewSession, NewUser, OnMismatch, RateLimitDecision, RateLimiter,
+    RefreshRotation, Rotation, SecretCheck, Session, StoreError, TokenHash, TokenStore, User, UserRecord, UserStore,
+    UserUpdate,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -20,25 +21,8 @@ use uuid::Uuid;
 pub struct MemoryStore {
     users: RwLock<Users>,
     tokens: RwLock<Tokens>,
-    limits: Mutex<Limits>,
-}
-
-#[derive(Debug, Default)]
-struct Limits {
-    logs: HashMap<String, HitLog>,
-    inserts_since_sweep: u32,
-}
-
-impl Limits {
-    fn contains_key(&self, key: &str) -> bool {
-        self.logs.contains_key(key)
-    }
-}
-
-#[derive(Debug)]
-struct HitLog {
-    window: Duration,
-    hits: VecDeque<Instant>,
+    /// Rate limiting: [`MemoryRateLimiter`]'s exact sliding-window log per key.
+    limits: MemoryRateLimiter,
 }
 
 #[derive(Debug, Default)]
@@ -65,7 +49,7 @@ struct Secret {
 }
 
 fn key(s: &str) -> String {
-    s.to_lowercase()
+    auth_core::validate::identifier_key(s)
 }
 
 fn poisoned<T>(_: T) -> StoreError {
@@ -90,9 +74,6 @@ impl MemoryStore {
     }
     fn tokens_write(&self) -> Result<std::sync::RwLockWriteGuard<'_, Tokens>, StoreError> {
         self.tokens.write().map_err(poisoned)
-    }
-    fn limits(&self) -> Result<MutexGuard<'_, Limits>, StoreError> {
-        self.limits.lock().map_err(poisoned)
     }
 }
 
@@ -135,7 +116,7 @@ impl UserStore for MemoryStore {
 
     async fn update_user(&self, id: Uuid, update: UserUpdate, at: DateTime<Utc>) -> Result<Option<User>, StoreError> {
         let mut users = self.users_write()?;
-        Ok(users.by_id.get_mut(&id).map(|record| {
+        Ok(users.by_id.get_mut(&id).filter(|record| update.preconditions_hold(record)).map(|record| {
             update.apply(record, at);
             record.user.clone()
         }))
@@ -288,53 +269,17 @@ impl TokenStore for MemoryStore {
     }
 }
 
-/// Rate limiting: an exact sliding-window log per key (the instants of its counted hits within
-/// the window), so no burst of twice the limit passes at a window boundary. Memory per key is
-/// bounded by the limit; keys idle for a whole window are dropped every 4096 new keys.
-///
-/// (`governor`'s GCRA limiters fix one quota per limiter and offer no per-key reset or dry run,
-/// which the failed-login lockout needs.)
-impl MemoryStore {
-    fn decide(&self, key: &str, limit: u32, window: Duration, count: bool) -> Result<RateLimitDecision, StoreError> {
-        let now = Instant::now();
-        let mut limits = self.limits()?;
-        if !limits.contains_key(key) {
-            limits.inserts_since_sweep += 1;
-            if limits.inserts_since_sweep >= 4096 {
-                limits.inserts_since_sweep = 0;
-                limits.logs.retain(|_, log| log.hits.back().is_some_and(|last| now.duration_since(*last) < log.window));
-            }
-        }
-        let log = limits.logs.entry(key.to_owned()).or_insert_with(|| HitLog { window, hits: VecDeque::new() });
-        log.window = window;
-        while log.hits.front().is_some_and(|first| now.duration_since(*first) >= window) {
-            log.hits.pop_front();
-        }
-        let used = u32::try_from(log.hits.len()).unwrap_or(u32::MAX);
-        if used >= limit {
-            let oldest = log.hits.front().copied().unwrap_or(now);
-            let wait = window.saturating_sub(now.duration_since(oldest));
-            return Ok(RateLimitDecision::Limited { retry_after_seconds: (wait.as_secs_f64().ceil() as u64).max(1) });
-        }
-        if count {
-            log.hits.push_back(now);
-        }
-        Ok(RateLimitDecision::Allowed { remaining: limit - used - u32::from(count) })
-    }
-}
-
 #[async_trait]
 impl RateLimiter for MemoryStore {
     async fn check(&self, key: &str, limit: u32, window: Duration) -> Result<RateLimitDecision, StoreError> {
-        self.decide(key, limit, window, true)
+        self.limits.check(key, limit, window).await
     }
 
     async fn peek(&self, key: &str, limit: u32, window: Duration) -> Result<RateLimitDecision, StoreError> {
-        self.decide(key, limit, window, false)
+        self.limits.peek(key, limit, window).await
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
-        self.limits()?.logs.remove(key);
-        Ok(())
+        self.limits.reset(key).await
     }
 }

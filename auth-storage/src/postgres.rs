@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use auth_core::validate::identifier_key;
 use auth_core::{
     async_trait, NewSecret, NewSession, NewUser, OnMismatch, Preferences, RefreshRotation, Role, Rotation, SecretCheck,
     Session, StoreError, TokenHash, TokenStore, User, UserRecord, UserStatus, UserStore, UserUpdate,
@@ -32,7 +33,9 @@ impl Default for PostgresOptions {
 ///
 /// Migrations run on connect under sqlx's advisory lock, so instances starting together do not
 /// race. Tables are prefixed `auth_`. Usernames and emails are unique through unique indexes on
-/// `lower(…)`, so concurrent registrations of one name cannot both succeed. Every query binds
+/// their [`identifier_key`](auth_core::validate::identifier_key) (NFKC + case folding, computed in
+/// Rust and stored beside them, not PostgreSQL's `lower()`, which disagrees with Rust and SQLite
+/// on non-ASCII text), so concurrent registrations of one name cannot both succeed. Every query binds
 /// its parameters. A database that goes away gives `store_unavailable`; the pool reconnects by
 /// itself when it is back.
 ///
@@ -192,7 +195,8 @@ impl UserStore for PostgresStore {
         let user = new.to_user();
         sqlx::query(
             "INSERT INTO auth_users (id, username, email, email_verified, password_hash, role, status, preferences, \
-             metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11)",
+             metadata, created_at, updated_at, username_key, email_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13)",
         )
         .bind(user.id)
         .bind(&user.username)
@@ -205,6 +209,8 @@ impl UserStore for PostgresStore {
         .bind(json_text(&user.metadata)?)
         .bind(user.created_at)
         .bind(user.updated_at)
+        .bind(user.username.as_deref().map(identifier_key))
+        .bind(user.email.as_deref().map(identifier_key))
         .execute(&self.pool)
         .await
         .map_err(unique_violation)?;
@@ -218,11 +224,11 @@ impl UserStore for PostgresStore {
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.user_where("lower(username) = lower($1)", username.to_owned()).await
+        self.user_where("username_key = $1", identifier_key(username)).await
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.user_where("lower(email) = lower($1)", email.to_owned()).await
+        self.user_where("email_key = $1", identifier_key(email)).await
     }
 
     async fn update_user(&self, id: Uuid, update: UserUpdate, at: DateTime<Utc>) -> Result<Option<User>, StoreError> {
@@ -232,7 +238,9 @@ impl UserStore for PostgresStore {
             "UPDATE auth_users SET password_hash = COALESCE($1, password_hash), role = COALESCE($2, role), \
              status = COALESCE($3, status), email_verified = COALESCE($4, email_verified), \
              preferences = COALESCE($5::jsonb, preferences), metadata = COALESCE($6::jsonb, metadata), \
-             last_login_at = COALESCE($7, last_login_at), updated_at = $8 WHERE id = $9 RETURNING {USER_COLUMNS}"
+             last_login_at = COALESCE($7, last_login_at), updated_at = $8 WHERE id = $9 \
+             AND ($10::text IS NULL OR password_hash = $10) AND ($11::text IS NULL OR status = $11) \
+             RETURNING {USER_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(update.password_hash)
@@ -244,6 +252,8 @@ impl UserStore for PostgresStore {
             .bind(update.last_login_at)
             .bind(at)
             .bind(id)
+            .bind(update.if_password_hash)
+            .bind(update.if_status.map(UserStatus::as_str))
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;

@@ -3,6 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use auth_core::validate::identifier_key;
 use auth_core::{
     async_trait, NewSecret, NewSession, NewUser, OnMismatch, Preferences, RefreshRotation, Role, Rotation, SecretCheck,
     Session, StoreError, TokenHash, TokenStore, User, UserRecord, UserStatus, UserStore, UserUpdate,
@@ -34,8 +35,9 @@ impl Default for SqliteOptions {
 /// Users, auth_sessions and one-time secrets in SQLite: the embedded default (one file, nothing to
 /// install). WAL journal, `synchronous = NORMAL`, foreign keys on. Migrations run on connect.
 ///
-/// Usernames and emails are unique case-insensitively through unique indexes on lower-cased
-/// copies, so concurrent registrations of one name cannot both succeed.
+/// Usernames and emails are unique through unique indexes on their
+/// [`identifier_key`](auth_core::validate::identifier_key) (NFKC + case folding, computed in Rust
+/// and stored beside them), so concurrent registrations of one name cannot both succeed.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -201,9 +203,9 @@ impl UserStore for SqliteStore {
         )
         .bind(user.id.to_string())
         .bind(&user.username)
-        .bind(user.username.as_deref().map(str::to_lowercase))
+        .bind(user.username.as_deref().map(identifier_key))
         .bind(&user.email)
-        .bind(user.email.as_deref().map(str::to_lowercase))
+        .bind(user.email.as_deref().map(identifier_key))
         .bind(user.email_verified)
         .bind(&new.password_hash)
         .bind(user.role.as_str())
@@ -223,21 +225,22 @@ impl UserStore for SqliteStore {
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.user_where("username_key", username.to_lowercase()).await
+        self.user_where("username_key", identifier_key(username)).await
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.user_where("email_key", email.to_lowercase()).await
+        self.user_where("email_key", identifier_key(email)).await
     }
 
     async fn update_user(&self, id: Uuid, update: UserUpdate, at: DateTime<Utc>) -> Result<Option<User>, StoreError> {
         let preferences = update.preferences.as_ref().map(json_text).transpose()?;
         let metadata = update.metadata.as_ref().map(json_text).transpose()?;
         let sql = format!(
-            "UPDATE auth_users SET password_hash = COALESCE(?, password_hash), role = COALESCE(?, role), \
-             status = COALESCE(?, status), email_verified = COALESCE(?, email_verified), \
-             preferences = COALESCE(?, preferences), metadata = COALESCE(?, metadata), \
-             last_login_at = COALESCE(?, last_login_at), updated_at = ? WHERE id = ? RETURNING {USER_COLUMNS}"
+            "UPDATE auth_users SET password_hash = COALESCE(?1, password_hash), role = COALESCE(?2, role), \
+             status = COALESCE(?3, status), email_verified = COALESCE(?4, email_verified), \
+             preferences = COALESCE(?5, preferences), metadata = COALESCE(?6, metadata), \
+             last_login_at = COALESCE(?7, last_login_at), updated_at = ?8 WHERE id = ?9 \
+             AND (?10 IS NULL OR password_hash = ?10) AND (?11 IS NULL OR status = ?11) RETURNING {USER_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(update.password_hash)
@@ -249,6 +252,8 @@ impl UserStore for SqliteStore {
             .bind(update.last_login_at.map(ts))
             .bind(ts(at))
             .bind(id.to_string())
+            .bind(update.if_password_hash)
+            .bind(update.if_status.map(UserStatus::as_str))
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;

@@ -12,6 +12,8 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 mod common;
+#[cfg(feature = "postgres")]
+use common::fresh_postgres_database;
 #[allow(unused_imports)]
 use common::service_url;
 
@@ -215,6 +217,56 @@ async fn case_update_user_writes_only_the_given_fields(s: Arc<dyn Store>) {
     assert!(rehashed.is_some());
     assert_eq!(s.user_by_id(user.id).await.unwrap().unwrap().password_hash, "$argon2id$new");
     assert!(s.update_user(Uuid::new_v4(), UserUpdate::new(), later).await.unwrap().is_none());
+}
+
+async fn case_update_user_preconditions_are_compare_and_set(s: Arc<dyn Store>) {
+    let user = s.create_user(new_user(Some("heidi"), None)).await.unwrap();
+    let old_hash = s.user_by_id(user.id).await.unwrap().unwrap().password_hash;
+    let later = user.created_at + TimeDelta::seconds(5);
+    // A password reset lands first...
+    s.update_user(user.id, UserUpdate::new().password_hash("$argon2id$reset".into()), later).await.unwrap().unwrap();
+    // ...so a login's compare-and-set on the hash it verified changes nothing.
+    let stale = UserUpdate::new()
+        .last_login_at(later)
+        .password_hash("$argon2id$rehash-of-old".into())
+        .only_if_password_hash(old_hash)
+        .only_if_status(UserStatus::Active);
+    assert!(s.update_user(user.id, stale, later).await.unwrap().is_none());
+    let stored = s.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "$argon2id$reset");
+    assert_eq!(stored.user.last_login_at, None);
+    // A status precondition: disabled accounts do not record a login.
+    s.update_user(user.id, UserUpdate::new().status(UserStatus::Disabled), later).await.unwrap().unwrap();
+    let current = UserUpdate::new()
+        .last_login_at(later)
+        .only_if_password_hash("$argon2id$reset".into())
+        .only_if_status(UserStatus::Active);
+    assert!(s.update_user(user.id, current.clone(), later).await.unwrap().is_none());
+    // Both hold: applied.
+    s.update_user(user.id, UserUpdate::new().status(UserStatus::Active), later).await.unwrap().unwrap();
+    let updated = s.update_user(user.id, current, later).await.unwrap().unwrap();
+    assert_eq!(updated.last_login_at, Some(later));
+}
+
+async fn case_identifiers_are_compared_by_their_unicode_key(s: Arc<dyn Store>) {
+    // Full-width letters are their ASCII letters; ß, ẞ and ss are one key; İ folds alike everywhere.
+    let full_width = s.create_user(new_user(None, Some("ｉｖａｎ@example.com"))).await.unwrap();
+    let found = s.user_by_email("IVAN@example.com").await.unwrap().unwrap();
+    assert_eq!(found.user.id, full_width.id);
+    assert_eq!(found.user.email.as_deref(), Some("ｉｖａｎ@example.com"), "stored as given");
+    assert!(matches!(s.create_user(new_user(None, Some("Ivan@example.com"))).await, Err(StoreError::EmailTaken)));
+
+    let sharp = s.create_user(new_user(None, Some("straße@example.com"))).await.unwrap();
+    for variant in ["STRASSE@example.com", "strasse@example.com", "STRAẞE@example.com"] {
+        assert_eq!(s.user_by_email(variant).await.unwrap().map(|r| r.user.id), Some(sharp.id), "{variant}");
+    }
+    assert!(matches!(s.create_user(new_user(None, Some("strasse@example.com"))).await, Err(StoreError::EmailTaken)));
+
+    let dotted = s.create_user(new_user(None, Some("İnci@example.com"))).await.unwrap();
+    assert_eq!(s.user_by_email("i\u{307}nci@example.com").await.unwrap().map(|r| r.user.id), Some(dotted.id));
+    // A plain i is another letter.
+    assert!(s.user_by_email("inci@example.com").await.unwrap().is_none());
+    s.create_user(new_user(None, Some("inci@example.com"))).await.unwrap();
 }
 
 async fn case_list_users_pages_in_creation_order(s: Arc<dyn Store>) {
@@ -488,6 +540,8 @@ macro_rules! conformance {
                 case_usernames_and_emails_are_unique_case_insensitively,
                 case_concurrent_creation_of_one_username_succeeds_exactly_once,
                 case_update_user_writes_only_the_given_fields,
+                case_update_user_preconditions_are_compare_and_set,
+                case_identifiers_are_compared_by_their_unicode_key,
                 case_list_users_pages_in_creation_order,
                 case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets,
             );
@@ -533,18 +587,6 @@ conformance!(sqlite, async {
     let store = auth_storage::SqliteStore::connect(&url).await.unwrap();
     Some((Arc::new(store) as Arc<dyn Store>, dir))
 });
-
-/// A new, empty database on the test PostgreSQL server.
-#[cfg(feature = "postgres")]
-async fn fresh_postgres_database() -> Option<String> {
-    use sqlx::Connection as _;
-    let base = service_url("AUTH_TEST_POSTGRES_URL")?;
-    let name = format!("conformance_{}", Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&base).await.expect("connect to AUTH_TEST_POSTGRES_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let (server, _) = base.rsplit_once('/').expect("a database URL");
-    Some(format!("{server}/{name}"))
-}
 
 #[cfg(feature = "postgres")]
 conformance!(postgres, async {

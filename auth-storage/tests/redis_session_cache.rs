@@ -10,7 +10,7 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 mod common;
-use common::service_url;
+use common::{service_url, OwnRedis};
 
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
@@ -122,41 +122,11 @@ async fn revoking_all_of_a_users_sessions_and_refresh_reuse_reach_the_other_cach
     assert_eq!(stats(&b).invalidations, 3);
 }
 
-/// A Redis server of the test's own, so killing its pub/sub clients disturbs no other test.
-struct OwnRedis(std::process::Child, u16);
-
-impl OwnRedis {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server (apt-get install redis-server)");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self(child, port)
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_lost_subscription_empties_the_cache_until_it_is_back() {
-    if service_url("AUTH_TEST_REDIS_URL").is_none() {
-        return eprintln!("skipped: no Redis URL");
-    }
-    let redis = OwnRedis::start().await;
-    let url = format!("redis://127.0.0.1:{}/", redis.1);
+    // A server of its own, so killing its pub/sub clients disturbs no other test.
+    let Some(redis) = OwnRedis::start(&[]).await else { return eprintln!("skipped: no redis-server") };
+    let url = redis.url();
     let (a, b) = two_instances(&url).await;
     let user = Uuid::new_v4();
     let sid = new_session(&a, user, "r").await;

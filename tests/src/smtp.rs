@@ -84,6 +84,23 @@ impl SmtpSink {
         self.deliveries().into_iter().filter(|d| d.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(to))).collect()
     }
 
+    /// The messages received for `to` once there are at least `count`, waiting up to 5 s: mail to
+    /// existing accounts is sent in the background, after the HTTP answer. Panics if they do not
+    /// arrive.
+    pub async fn wait_for(&self, to: &str, count: usize) -> Vec<Delivery> {
+        let arrived = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                let mails = self.to(to);
+                if mails.len() >= count {
+                    return mails;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        arrived.unwrap_or_else(|_| panic!("expected {count} mail(s) to {to}, got {}", self.to(to).len()))
+    }
+
     async fn session(self, stream: TcpStream) {
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();

@@ -458,3 +458,44 @@ async fn a_failing_database_gives_503_store_unavailable_and_never_skips_the_sess
     .await;
     assert_eq!((r.status, r.code()), (503, "store_unavailable"), "a valid JWT alone is not enough");
 }
+
+#[tokio::test]
+async fn every_auth_response_forbids_caching_tokens_and_errors_alike() {
+    // RFC 6749 §5.1: responses carrying tokens (and, here, every auth response) are `no-store`.
+    let s = TestServer::start().await;
+    let no_store = |r: &auth_e2e_tests::Resp, what: &str| {
+        assert_eq!(r.headers.get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"), "{what}");
+        assert_eq!(r.headers.get("pragma").map(|v| v.to_str().unwrap()), Some("no-cache"), "{what}");
+    };
+    let r = s.post("/register", json!({"username": "nora", "password": PASSWORD})).await;
+    assert_eq!(r.status, 201);
+    no_store(&r, "register");
+    let r = s.post("/login", json!({"username": "nora", "password": PASSWORD})).await;
+    assert_eq!(r.status, 200);
+    no_store(&r, "login");
+    let r = s.post("/refresh", json!({"refresh_token": refresh(&r.body)})).await;
+    assert_eq!(r.status, 200);
+    no_store(&r, "refresh");
+    let r = s.get("/api/auth/me", access(&r.body)).await;
+    assert_eq!(r.status, 200);
+    no_store(&r, "me");
+    // Errors from handlers, extractors, the auth layer and the fallbacks.
+    let r = s.post("/login", json!({"username": "nora", "password": "wrong-password-x"})).await;
+    assert_eq!(r.code(), "invalid_credentials");
+    no_store(&r, "invalid_credentials");
+    let r = s.post("/refresh", json!({"refresh_token": "never-issued-token"})).await;
+    assert_eq!(r.code(), "invalid_refresh_token");
+    no_store(&r, "invalid_refresh_token");
+    let r = s.post("/login", json!({})).await;
+    assert_eq!(r.code(), "invalid_request");
+    no_store(&r, "invalid_request");
+    let r = s.get("/api/auth/me", "not-a-token").await;
+    assert_eq!(r.status, 401);
+    no_store(&r, "unauthorized");
+    let r = s.get("/api/auth/nope", "x").await;
+    assert_eq!(r.code(), "not_found");
+    no_store(&r, "not_found");
+    let r = auth_e2e_tests::Resp::from(s.request(Method::GET, "/api/auth/login").send().await).await;
+    assert_eq!(r.code(), "method_not_allowed");
+    no_store(&r, "method_not_allowed");
+}

@@ -2,9 +2,11 @@
 //! [`LogMailer`] for development, [`MemoryMailer`] for tests — and the [`MailTemplates`] that
 //! word each message.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::api::EmailCodePurpose;
 use crate::error::BoxError;
@@ -45,22 +47,50 @@ pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, message: &EmailMessage) -> Result<(), BoxError>;
 }
 
-/// Writes each message, body included, to the log at `INFO` (target `auth_core::mail`) instead of
-/// sending it, so a developer can read codes and links. Never use it in production: the log then
-/// holds live secrets.
+/// Writes each message to the log at `INFO` (target `auth_core::mail`) instead of sending it.
+///
+/// By default only the recipient and subject are logged: bodies carry codes and reset links,
+/// which must never reach a log. [`LogMailer::with_bodies`] logs the bodies too, so a developer
+/// can read codes and links on a machine without a mail server; it warns once that the log then
+/// holds live secrets. Never use that in production. An [`Auth`](crate::Auth) built without any
+/// mailer has its email flows off; this mailer is only ever used when given by name.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct LogMailer;
+pub struct LogMailer {
+    bodies: bool,
+}
+
+impl LogMailer {
+    /// Logs recipients and subjects only.
+    #[must_use]
+    pub fn new() -> Self {
+        Self { bodies: false }
+    }
+
+    /// Logs message bodies too, codes and links included: development only.
+    #[must_use]
+    pub fn with_bodies() -> Self {
+        tracing::warn!(
+            target: "auth_core::mail",
+            "the log mailer writes codes and reset links to the log: development only"
+        );
+        Self { bodies: true }
+    }
+}
 
 #[async_trait]
 impl Mailer for LogMailer {
     async fn send(&self, message: &EmailMessage) -> Result<(), BoxError> {
-        tracing::info!(
-            target: "auth_core::mail",
-            to = %message.to,
-            subject = %message.subject,
-            "log mailer (development only) would send:\n{}",
-            message.text
-        );
+        if self.bodies {
+            tracing::info!(
+                target: "auth_core::mail",
+                to = %message.to,
+                subject = %message.subject,
+                "log mailer (development only) would send:\n{}",
+                message.text
+            );
+        } else {
+            tracing::info!(target: "auth_core::mail", to = %message.to, subject = %message.subject, "log mailer: not sent");
+        }
         Ok(())
     }
 }
@@ -113,8 +143,16 @@ pub enum MailKind<'a> {
         /// Minutes until it expires.
         ttl_minutes: u64,
     },
-    /// The password was reset; every session was signed out.
-    PasswordChanged,
+    /// The password was changed (other sessions signed out) or reset (every session signed
+    /// out). A notice: it carries no secret.
+    PasswordChanged {
+        /// `true` for a reset through a mailed code or link, `false` for a change by the user.
+        reset: bool,
+        /// When it happened.
+        at: DateTime<Utc>,
+        /// The client IP of the request that did it, when known.
+        ip: Option<IpAddr>,
+    },
 }
 
 /// Subject and bodies of one message.
@@ -219,17 +257,23 @@ impl MailTemplates for DefaultTemplates {
                     minutes(ttl_minutes)
                 )),
             },
-            MailKind::PasswordChanged => RenderedMail {
-                subject: format!("The password of {product} was changed"),
-                text: "Your password was just reset and every session was signed out. If this was not you, \
-                       reset your password again and contact support.\n"
-                    .to_owned(),
-                html: html(
-                    "<p>Your password was just reset and every session was signed out. If this was not you, \
-                     reset your password again and contact support.</p>"
-                        .to_owned(),
-                ),
-            },
+            MailKind::PasswordChanged { reset, at, ip } => {
+                let (what, signed_out) = if reset {
+                    ("reset", "every session was signed out")
+                } else {
+                    ("changed", "every other session was signed out")
+                };
+                let when = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let from = ip.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
+                let sentence =
+                    format!("The password of {product} was {what} at {when} (UTC) from {from}, and {signed_out}.");
+                let advice = "If this was not you, reset your password now and contact support.";
+                RenderedMail {
+                    subject: format!("The password of {product} was {what}"),
+                    text: format!("{sentence}\n\n{advice}\n"),
+                    html: html(format!("<p>{}</p><p>{advice}</p>", escape_html(&sentence))),
+                }
+            }
         }
     }
 }

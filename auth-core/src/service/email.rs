@@ -1,11 +1,14 @@
 //! The email flows: mailed codes, email verification, forgotten passwords.
 //!
 //! Codes are 6 digits from the OS CSPRNG, stored as `HMAC-SHA-256(key, purpose ‖ address ‖ code)`
-//! under (`email_code:<purpose>`, lower-cased address), single use, dead after
+//! under (`email_code:<purpose>`, the address's `identifier_key`), single use, dead after
 //! `email_code_max_attempts` wrong tries; a new code replaces the old one and keeps its failure
 //! count. Reset tokens are `base64url(user id) "." 256 random bits`, stored as SHA-256 under
-//! (`reset_token`, user id). A code or token is stored only after its message was accepted by the
-//! mail server, so a failed delivery leaves nothing valid behind.
+//! (`reset_token`, user id). Mail to an existing account goes to the address stored on it, in the
+//! background, so that known and unknown addresses answer alike; a code or link whose mail the
+//! server refused is withdrawn.
+
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -18,12 +21,12 @@ use crate::api::{EmailCodePurpose, EmailCodeRequest, ForgotPasswordRequest, Rese
 use crate::captcha::CaptchaAction;
 use crate::context::RequestContext;
 use crate::error::AuthError;
-use crate::mail::{EmailMessage, MailKind};
+use crate::mail::{EmailMessage, MailKind, Mailer};
 use crate::secret::{random_token, SecretString, TokenHash};
 use crate::store::{NewSecret, OnMismatch, SecretCheck};
 use crate::token::Claims;
 use crate::user::{User, UserRecord, UserStatus, UserUpdate};
-use crate::validate::normalize_email;
+use crate::validate::{identifier_key, normalize_email};
 
 const RESET_TOKEN_PURPOSE: &str = "reset_token";
 
@@ -31,50 +34,71 @@ fn code_purpose(purpose: EmailCodePurpose) -> String {
     format!("email_code:{}", purpose.as_str())
 }
 
+/// The secret-store and limiter key of an address: its [`identifier_key`].
 fn email_key(email: &str) -> String {
-    email.to_lowercase()
+    identifier_key(email)
 }
 
 fn valid_email(email: &str) -> Result<String, AuthError> {
-    normalize_email(email).ok_or_else(|| AuthError::invalid_field("email", "must be an email address"))
+    normalize_email(email).ok_or_else(|| AuthError::invalid_field("email", "must be a bare email address"))
 }
 
 impl Auth {
-    /// `POST /email/code`: mails a 6-digit code for `purpose`. Answers the same whether or not
-    /// the address is known; for `verify_email` and `reset_password` nothing is mailed unless an
-    /// active account has the address.
+    /// `POST /email/code`: mails a 6-digit code for `purpose`. Answers the same, at the same
+    /// speed, whether or not the address is known: for `verify_email` and `reset_password`
+    /// nothing is mailed unless an active account has the address, and then the mail goes to the
+    /// address stored on the account, in the background (a mail-server failure is logged, and
+    /// the code is withdrawn, rather than answered as `mail_unavailable`, which would tell the
+    /// client that the account exists). `register` codes go to the address given and are sent
+    /// before answering.
+    ///
+    /// The captcha is checked first; only requests that pass it are counted, per client IP
+    /// (`mail_per_ip`) and per address (`email_code_per_address`), so that garbage requests
+    /// cannot use up a victim's allowance.
     ///
     /// # Errors
-    /// `captcha_*`, `invalid_request`, `mail_unavailable` (nothing stored), `store_unavailable`.
+    /// `captcha_*`, `invalid_request` (not a bare email address), `rate_limited`,
+    /// `mail_unavailable` (`register` only; nothing stored), `not_found` (no mailer configured),
+    /// `store_unavailable`.
     pub async fn send_email_code(&self, req: EmailCodeRequest, ctx: &RequestContext) -> Result<(), AuthError> {
         let email = valid_email(&req.email)?;
-        let rule = self.inner.config.rate_limits.email_code_per_address;
-        self.limit("email_code_per_address", rule, &email_key(&email), ctx, true).await?;
+        let mailer = self.mailer_for_email_flows()?;
         self.check_captcha(&req.captcha, CaptchaAction::EmailCode, ctx).await?;
-        let deliver = match req.purpose {
-            EmailCodePurpose::Register => true,
+        let limits = &self.inner.config.rate_limits;
+        self.limit_ip("mail_per_ip", limits.mail_per_ip, ctx).await?;
+        self.limit("email_code_per_address", limits.email_code_per_address, &email_key(&email), ctx).await?;
+        let recipient = match req.purpose {
+            EmailCodePurpose::Register => email.clone(),
             EmailCodePurpose::VerifyEmail | EmailCodePurpose::ResetPassword => {
-                self.active_user_by_email(&email).await?.is_some()
+                match self.active_user_by_email(&email).await?.and_then(|r| r.user.email) {
+                    Some(stored) => stored,
+                    None => {
+                        tracing::info!(
+                            purpose = req.purpose.as_str(),
+                            "no email code sent: no active account has this address"
+                        );
+                        return Ok(());
+                    }
+                }
             }
         };
-        if !deliver {
-            tracing::info!(purpose = req.purpose.as_str(), "no email code sent: no active account has this address");
-            return Ok(());
-        }
         let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
         let config = &self.inner.config;
         let ttl_minutes = config.email_code_ttl.as_secs().div_ceil(60);
-        self.send_mail(&email, &MailKind::EmailCode { purpose: req.purpose, code: &code, ttl_minutes }).await?;
-        self.inner
-            .tokens
-            .put_secret(NewSecret {
-                purpose: code_purpose(req.purpose),
-                key: email_key(&email),
-                hash: self.code_hash(req.purpose, &email, &code),
-                expires_at: Utc::now() + delta(config.email_code_ttl),
-                max_attempts: config.email_code_max_attempts,
-            })
-            .await?;
+        let secret = NewSecret {
+            purpose: code_purpose(req.purpose),
+            key: email_key(&email),
+            hash: self.code_hash(req.purpose, &email, &code),
+            expires_at: Utc::now() + delta(config.email_code_ttl),
+            max_attempts: config.email_code_max_attempts,
+        };
+        let mail = self.render(&recipient, &MailKind::EmailCode { purpose: req.purpose, code: &code, ttl_minutes });
+        if req.purpose == EmailCodePurpose::Register {
+            mailer.send(&mail).await.map_err(AuthError::MailUnavailable)?;
+            self.inner.tokens.put_secret(secret).await?;
+        } else {
+            self.deliver_secret_in_background(mail, secret).await?;
+        }
         Ok(())
     }
 
@@ -101,93 +125,96 @@ impl Auth {
     }
 
     /// `POST /password/forgot`: mails a single-use reset link built from
-    /// [`AuthConfig::public_url`](crate::AuthConfig::public_url) to the account with this address,
-    /// if an active one exists; answers the same either way.
+    /// [`AuthConfig::public_url`](crate::AuthConfig::public_url) to the address stored on the
+    /// active account with this address, if one exists, in the background; answers the same, at
+    /// the same speed, either way. The captcha is checked before anything is counted.
     ///
     /// # Errors
-    /// `captcha_*`, `invalid_request`, `mail_unavailable` (nothing stored), `store_unavailable`,
-    /// `internal` without a configured public URL.
+    /// `captcha_*`, `invalid_request` (not a bare email address), `rate_limited`, `not_found`
+    /// (no mailer configured), `store_unavailable`.
     pub async fn forgot_password(&self, req: ForgotPasswordRequest, ctx: &RequestContext) -> Result<(), AuthError> {
         let email = valid_email(&req.email)?;
-        let rule = self.inner.config.rate_limits.password_reset_per_account;
-        self.limit("password_reset_per_account", rule, &email_key(&email), ctx, true).await?;
+        self.mailer_for_email_flows()?;
         self.check_captcha(&req.captcha, CaptchaAction::PasswordForgot, ctx).await?;
+        let limits = &self.inner.config.rate_limits;
+        self.limit_ip("mail_per_ip", limits.mail_per_ip, ctx).await?;
+        self.limit("password_reset_per_account", limits.password_reset_per_account, &email_key(&email), ctx).await?;
         let config = &self.inner.config;
-        let Some(public_url) = config.public_url.as_deref() else {
-            return Err(AuthError::internal("AuthConfig::public_url is not set, so no reset link can be built"));
-        };
+        // `build()` refuses a mailer without a public URL.
+        let public_url = config.public_url.as_deref().unwrap_or_default();
         let Some(record) = self.active_user_by_email(&email).await? else {
             tracing::info!("no reset link sent: no active account has this address");
             return Ok(());
         };
+        let Some(recipient) = record.user.email else { return Ok(()) };
         let user_id = record.user.id;
         let token = format!("{}.{}", URL_SAFE_NO_PAD.encode(user_id.as_bytes()), random_token());
         let link = format!("{}/reset-password?token={token}", public_url.trim_end_matches('/'));
         let ttl_minutes = config.reset_token_ttl.as_secs().div_ceil(60);
-        self.send_mail(&email, &MailKind::PasswordReset { link: &link, ttl_minutes }).await?;
-        self.inner
-            .tokens
-            .put_secret(NewSecret {
-                purpose: RESET_TOKEN_PURPOSE.to_owned(),
-                key: user_id.to_string(),
-                hash: TokenHash::of(&token),
-                expires_at: Utc::now() + delta(config.reset_token_ttl),
-                max_attempts: config.email_code_max_attempts,
-            })
-            .await?;
-        Ok(())
+        let mail = self.render(&recipient, &MailKind::PasswordReset { link: &link, ttl_minutes });
+        let secret = NewSecret {
+            purpose: RESET_TOKEN_PURPOSE.to_owned(),
+            key: user_id.to_string(),
+            hash: TokenHash::of(&token),
+            expires_at: Utc::now() + delta(config.reset_token_ttl),
+            max_attempts: config.email_code_max_attempts,
+        };
+        self.deliver_secret_in_background(mail, secret).await
     }
 
     /// `POST /password/reset`: by the link's `token`, or by `email` + `code` (purpose
-    /// `reset_password`). The new password must pass the policy before the token or code is
-    /// spent. On success every session of the user is revoked (no tokens are returned) and a
-    /// notice is mailed.
+    /// `reset_password`). On success every session of the user is revoked (no tokens are
+    /// returned) and a notice is mailed.
+    ///
+    /// An unknown account is indistinguishable from a known one with a wrong code, in body,
+    /// status and work done: the new password is checked against the policy first (with only
+    /// what the client sent as known words), then the token or code is taken from the secret
+    /// store under the key the client named (a missing one is `invalid_code`), and only a valid
+    /// one leads to the account. Attempts are not charged to the account (which would let anyone
+    /// block a victim's recovery): each code dies after `email_code_max_attempts` wrong tries,
+    /// reset tokens are 256-bit, and adapters apply the per-IP "every other route" rule.
     ///
     /// # Errors
-    /// `invalid_code`, `weak_password`, `invalid_request`, `rate_limited`, `store_unavailable`.
+    /// `invalid_code`, `weak_password`, `invalid_request`, `overloaded`, `store_unavailable`.
     pub async fn reset_password(&self, req: ResetPasswordRequest, ctx: &RequestContext) -> Result<(), AuthError> {
-        let token = req.token.as_ref().filter(|t| !t.expose().trim().is_empty());
-        let (record, purpose, key, hash) = match (token, req.email.as_deref(), &req.code) {
-            (Some(token), _, _) => {
-                let token = token.expose().trim();
+        let token = req.token.as_ref().map(|t| t.expose().trim()).filter(|t| !t.is_empty());
+        let (secret, email) = match (token, req.email.as_deref(), &req.code) {
+            (Some(token), _, _) => (ResetSecret::Token(token), None),
+            (None, Some(email), Some(code)) => {
+                let email = valid_email(email)?;
+                (ResetSecret::Code(code.expose().trim()), Some(email))
+            }
+            _ => return Err(AuthError::invalid_field("token", "a token, or an email and a code, is required")),
+        };
+        let inputs = email.iter().filter_map(|e| e.split('@').next().map(str::to_owned)).collect();
+        self.check_password_policy(&req.new_password, inputs).await?;
+        let record = match (secret, &email) {
+            (ResetSecret::Token(token), _) => {
                 let user_id = token
                     .split_once('.')
                     .and_then(|(id, _)| URL_SAFE_NO_PAD.decode(id).ok())
                     .and_then(|bytes| Uuid::from_slice(&bytes).ok())
                     .ok_or(AuthError::InvalidCode)?;
-                let record = self.inner.users.user_by_id(user_id).await?.ok_or(AuthError::InvalidCode)?;
-                (record, RESET_TOKEN_PURPOSE.to_owned(), user_id.to_string(), TokenHash::of(token))
+                self.take_secret(RESET_TOKEN_PURPOSE, &user_id.to_string(), &TokenHash::of(token)).await?;
+                self.inner.users.user_by_id(user_id).await?
             }
-            (None, Some(email), Some(code)) => {
-                let email = valid_email(email)?;
-                let record = self.inner.users.user_by_email(&email).await?.ok_or(AuthError::InvalidCode)?;
-                let purpose = EmailCodePurpose::ResetPassword;
-                let hash = self.code_hash(purpose, &email, code.expose().trim());
-                (record, code_purpose(purpose), email_key(&email), hash)
+            (ResetSecret::Code(code), Some(email)) => {
+                self.take_email_code(EmailCodePurpose::ResetPassword, email, &SecretString::from(code)).await?;
+                self.inner.users.user_by_email(email).await?
             }
-            _ => return Err(AuthError::invalid_field("token", "a token, or an email and a code, is required")),
+            (ResetSecret::Code(_), None) => None,
         };
-        let account = record.user.email.as_deref().map_or_else(|| record.user.id.to_string(), email_key);
-        let rule = self.inner.config.rate_limits.password_reset_per_account;
-        self.limit("password_reset_per_account", rule, &account, ctx, true).await?;
-        let inputs = [record.user.username.clone(), record.user.email.clone()].into_iter().flatten().collect();
-        self.check_password_policy(&req.new_password, inputs).await?;
-        match self.inner.tokens.take_secret(&purpose, &key, &hash, OnMismatch::CountAttempt, Utc::now()).await? {
-            SecretCheck::Valid => {}
-            SecretCheck::Invalid { .. } | SecretCheck::Missing => return Err(AuthError::InvalidCode),
-        }
+        // Deleted since the code was mailed.
+        let record = record.ok_or(AuthError::InvalidCode)?;
+        let user_id = record.user.id;
         let password_hash = self.inner.hasher.hash(req.new_password.expose()).await?;
         let at = now();
-        let user_id = record.user.id;
         self.inner.users.update_user(user_id, UserUpdate::new().password_hash(password_hash), at).await?;
         let revoked = self.inner.tokens.revoke_user_sessions(user_id, None, at).await?;
         tracing::info!(user_id = %user_id, revoked, "password reset; every session revoked");
         self.inner.events.password_reset(user_id);
         if let Some(email) = record.user.email.as_deref() {
-            // The reset is done; a failed notice must not undo it or look like a failure.
-            if let Err(err) = self.send_mail(email, &MailKind::PasswordChanged).await {
-                tracing::warn!(user_id = %user_id, error = %err, "password-reset notice not delivered");
-            }
+            self.send_notice(email, &MailKind::PasswordChanged { reset: true, at, ip: ctx.ip });
         }
         Ok(())
     }
@@ -200,12 +227,13 @@ impl Auth {
         code: &SecretString,
     ) -> Result<(), AuthError> {
         let hash = self.code_hash(purpose, email, code.expose().trim());
-        let check = self
-            .inner
-            .tokens
-            .take_secret(&code_purpose(purpose), &email_key(email), &hash, OnMismatch::CountAttempt, Utc::now())
-            .await?;
-        match check {
+        self.take_secret(&code_purpose(purpose), &email_key(email), &hash).await
+    }
+
+    /// Spends the one-time secret under (`purpose`, `key`) if `hash` is it; a wrong one counts an
+    /// attempt. Missing, wrong, expired or used up: `invalid_code`.
+    async fn take_secret(&self, purpose: &str, key: &str, hash: &TokenHash) -> Result<(), AuthError> {
+        match self.inner.tokens.take_secret(purpose, key, hash, OnMismatch::CountAttempt, Utc::now()).await? {
             SecretCheck::Valid => Ok(()),
             SecretCheck::Invalid { .. } | SecretCheck::Missing => Err(AuthError::InvalidCode),
         }
@@ -220,10 +248,58 @@ impl Auth {
         Ok(self.inner.users.user_by_email(email).await?.filter(|r| r.user.status == UserStatus::Active))
     }
 
-    async fn send_mail(&self, to: &str, mail: &MailKind<'_>) -> Result<(), AuthError> {
-        let rendered = self.inner.templates.render(mail);
-        let message =
-            EmailMessage { to: to.to_owned(), subject: rendered.subject, text: rendered.text, html: rendered.html };
-        self.inner.mailer.send(&message).await.map_err(AuthError::MailUnavailable)
+    /// The mailer, or `not_found` when the service was built without one (email flows off).
+    fn mailer_for_email_flows(&self) -> Result<&Arc<dyn Mailer>, AuthError> {
+        self.inner.mailer.as_ref().ok_or_else(|| {
+            tracing::info!("email flow requested, but no mailer is configured");
+            AuthError::NotFound
+        })
     }
+
+    fn render(&self, to: &str, mail: &MailKind<'_>) -> EmailMessage {
+        let rendered = self.inner.templates.render(mail);
+        EmailMessage { to: to.to_owned(), subject: rendered.subject, text: rendered.text, html: rendered.html }
+    }
+
+    /// Stores `secret`, then mails `mail` in a task of its own, so the request answers at once
+    /// whether or not a mail is sent. If delivery fails, the secret is withdrawn (spent with a
+    /// wrong candidate) and the failure logged.
+    async fn deliver_secret_in_background(&self, mail: EmailMessage, secret: NewSecret) -> Result<(), AuthError> {
+        let Some(mailer) = self.inner.mailer.clone() else { return Ok(()) };
+        let (purpose, key) = (secret.purpose.clone(), secret.key.clone());
+        self.inner.tokens.put_secret(secret).await?;
+        let tokens = Arc::clone(&self.inner.tokens);
+        tokio::spawn(async move {
+            if let Err(err) = mailer.send(&mail).await {
+                tracing::warn!(%purpose, error = %err, "mail not delivered; its code or link is withdrawn");
+                let nothing = TokenHash::from_bytes([0; 32]);
+                let withdraw = tokens.take_secret(&purpose, &key, &nothing, OnMismatch::Spend, Utc::now()).await;
+                if let Err(err) = withdraw {
+                    tracing::error!(%purpose, error = %err, "an undelivered code or link could not be withdrawn");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Mails a notice (password changed or reset) in the background: the change is done, and a
+    /// failed notice must neither undo it nor delay the answer. Without a mailer, nothing.
+    pub(super) fn send_notice(&self, to: &str, mail: &MailKind<'_>) {
+        let Some(mailer) = self.inner.mailer.clone() else { return };
+        let message = self.render(to, mail);
+        tokio::spawn(async move {
+            if let Err(err) = mailer.send(&message).await {
+                tracing::warn!(subject = %message.subject, error = %err, "notice mail not delivered");
+            }
+        });
+    }
+}
+
+/// What a password reset presents.
+#[derive(Clone, Copy)]
+enum ResetSecret<'a> {
+    /// The token of a reset link.
+    Token(&'a str),
+    /// A mailed code (with the email address).
+    Code(&'a str),
 }

@@ -18,7 +18,8 @@ use crate::config::{AuthConfig, ConfigError};
 use crate::context::RequestContext;
 use crate::error::{AuthError, FieldError};
 use crate::events::{AuthEvents, LoginFailure, NoEvents};
-use crate::mail::{DefaultTemplates, LogMailer, MailTemplates, Mailer};
+use crate::limit::MemoryRateLimiter;
+use crate::mail::{DefaultTemplates, MailKind, MailTemplates, Mailer};
 use crate::password::PasswordHasher;
 use crate::secret::{random_token, HmacKey, SecretString, TokenHash};
 use crate::store::{
@@ -26,7 +27,7 @@ use crate::store::{
 };
 use crate::token::{Claims, JwtCodec, VerifiedTokens};
 use crate::user::{NewUser, Role, User, UserRecord, UserStatus, UserUpdate};
-use crate::validate::{normalize_email, valid_language_tag, valid_username};
+use crate::validate::{identifier_key, normalize_email, valid_language_tag, valid_username};
 
 /// Longest refresh token accepted for lookup, in bytes (ours are 43).
 const MAX_REFRESH_TOKEN_LEN: usize = 256;
@@ -43,7 +44,8 @@ struct Inner {
     tokens: Arc<dyn TokenStore>,
     limiter: Option<Arc<dyn RateLimiter>>,
     captcha: Arc<dyn CaptchaProvider>,
-    mailer: Arc<dyn Mailer>,
+    /// `None`: the email flows are off (`not_found`).
+    mailer: Option<Arc<dyn Mailer>>,
     templates: Arc<dyn MailTemplates>,
     events: Arc<dyn AuthEvents>,
     config: AuthConfig,
@@ -64,8 +66,17 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-/// Builds an [`Auth`]. A user store and a token store are required; the captcha defaults to
-/// [`NoCaptcha`], the mailer to [`LogMailer`], events to [`NoEvents`], and no rate limiter.
+/// Builds an [`Auth`]. A user store and a token store are required. The captcha defaults to
+/// [`NoCaptcha`] and events to [`NoEvents`].
+///
+/// Safe defaults, checked by [`build`](Self::build):
+/// - Rate limits: unless every rule of [`AuthConfig::rate_limits`] is off
+///   ([`RateLimits::off`](crate::RateLimits::off)), a [`MemoryRateLimiter`] (one process) is
+///   installed when no [`rate_limiter`](Self::rate_limiter) is given.
+/// - Mail: there is no default mailer. Without one, the email flows (`/email/code`,
+///   `/password/forgot`) answer `not_found`; with one, [`AuthConfig::public_url`] is required
+///   (reset links are built from it). [`AuthConfig::require_email_verification`] without a mailer
+///   is refused. [`LogMailer`](crate::LogMailer) is for development, given by name.
 #[must_use = "call .build() to get the service"]
 pub struct AuthBuilder {
     config: AuthConfig,
@@ -73,7 +84,7 @@ pub struct AuthBuilder {
     tokens: Option<Arc<dyn TokenStore>>,
     limiter: Option<Arc<dyn RateLimiter>>,
     captcha: Arc<dyn CaptchaProvider>,
-    mailer: Arc<dyn Mailer>,
+    mailer: Option<Arc<dyn Mailer>>,
     templates: Arc<dyn MailTemplates>,
     events: Arc<dyn AuthEvents>,
 }
@@ -96,7 +107,8 @@ impl AuthBuilder {
         self.user_store(store.clone()).token_store(store)
     }
 
-    /// The rate limiter.
+    /// The rate limiter: a shared one (`auth_storage::RedisStore`) for several instances. Without
+    /// it, a [`MemoryRateLimiter`] is used unless every rule is off.
     pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
         self.limiter = Some(limiter);
         self
@@ -108,9 +120,9 @@ impl AuthBuilder {
         self
     }
 
-    /// The mailer.
+    /// The mailer, which turns the email flows on (and then needs [`AuthConfig::public_url`]).
     pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
-        self.mailer = mailer;
+        self.mailer = Some(mailer);
         self
     }
 
@@ -129,13 +141,25 @@ impl AuthBuilder {
     /// Builds the service.
     ///
     /// # Errors
-    /// [`ConfigError`] for a missing store or an out-of-range setting.
+    /// [`ConfigError`] for a missing store, an out-of-range setting, a mailer without
+    /// `public_url`, or `require_email_verification` without a mailer.
     pub fn build(self) -> Result<Auth, ConfigError> {
         let config = self.config;
         config.validate()?;
         let users = self.users.ok_or(ConfigError::MissingStore("user store"))?;
         let tokens = self.tokens.ok_or(ConfigError::MissingStore("token store"))?;
-        let hasher = PasswordHasher::new(config.argon2, config.max_concurrent_hashes)
+        if self.mailer.is_none() && config.require_email_verification {
+            return Err(ConfigError::MissingMailer("AuthConfig::require_email_verification"));
+        }
+        if self.mailer.is_some() && config.public_url.as_deref().is_none_or(|url| url.trim().is_empty()) {
+            return Err(ConfigError::MissingPublicUrl);
+        }
+        let limiter = match self.limiter {
+            Some(limiter) => Some(limiter),
+            None if config.rate_limits.any() => Some(Arc::new(MemoryRateLimiter::new()) as Arc<dyn RateLimiter>),
+            None => None,
+        };
+        let hasher = PasswordHasher::new(config.argon2, config.max_concurrent_hashes, config.max_queued_hashes)
             .map_err(|e| ConfigError::Argon2(e.to_string()))?;
         let jwt = JwtCodec::new(&config.jwt_secret, &config.issuer, &config.audience, config.clock_leeway.as_secs());
         let successor_key = HmacKey::derive(&config.jwt_secret, "auth-core/refresh-token-successor/v1");
@@ -145,7 +169,7 @@ impl AuthBuilder {
             inner: Arc::new(Inner {
                 users,
                 tokens,
-                limiter: self.limiter,
+                limiter,
                 captcha: self.captcha,
                 mailer: self.mailer,
                 templates: self.templates,
@@ -167,9 +191,28 @@ pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
-/// The limiter key of `rule` for `key`: `rl:{rule}:{key}`.
+/// Longest key part kept as it is in a limiter key, in bytes; longer ones are hashed.
+const MAX_PLAIN_LIMIT_KEY: usize = 64;
+
+/// The limiter key of `rule` for `key`: `rl:{rule}:{key}`, or `rl:{rule}:#{sha256 hex}` when
+/// `key` is longer than 64 bytes, so a client cannot make the limiter store arbitrarily long keys
+/// (a hashed key is 65 bytes, so it never equals a plain one).
 fn limit_key(rule: &str, key: &str) -> String {
-    format!("rl:{rule}:{key}")
+    if key.len() <= MAX_PLAIN_LIMIT_KEY {
+        format!("rl:{rule}:{key}")
+    } else {
+        format!("rl:{rule}:#{}", TokenHash::of(key).to_hex())
+    }
+}
+
+/// The bucket of the per-account lockout: `user:{id}` once the account is known, so that its
+/// username, email and their case variants share one count; else `name:{identifier_key}` of
+/// what was typed, so a lockout says nothing about whether the account exists.
+fn account_bucket(user_id: Option<Uuid>, typed: &str) -> String {
+    match user_id {
+        Some(id) => format!("user:{id}"),
+        None => format!("name:{}", identifier_key(typed)),
+    }
 }
 
 pub(crate) fn delta(d: Duration) -> TimeDelta {
@@ -185,7 +228,7 @@ impl Auth {
             tokens: None,
             limiter: None,
             captcha: Arc::new(NoCaptcha),
-            mailer: Arc::new(LogMailer),
+            mailer: None,
             templates: Arc::new(DefaultTemplates::default()),
             events: Arc::new(NoEvents),
         }
@@ -209,10 +252,10 @@ impl Auth {
         &self.inner.tokens
     }
 
-    /// The mailer.
+    /// The mailer; `None` when the email flows are off.
     #[must_use]
-    pub fn mailer(&self) -> &Arc<dyn Mailer> {
-        &self.inner.mailer
+    pub fn mailer(&self) -> Option<&Arc<dyn Mailer>> {
+        self.inner.mailer.as_ref()
     }
 
     /// `POST /register`: checks the captcha, validates username / email, applies the password
@@ -222,8 +265,9 @@ impl Auth {
     /// `captcha_*`, `invalid_request`, `weak_password`, `username_taken`, `email_taken`,
     /// `store_unavailable`.
     pub async fn register(&self, req: RegisterRequest, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
-        let register_rule = self.inner.config.rate_limits.register_per_ip;
-        self.limit_ip("register_per_ip", register_rule, ctx, false).await?;
+        // Every attempt counts, taken or weak or not: the rule bounds what one client can make the
+        // server do, not only the accounts it creates.
+        self.limit_ip("register_per_ip", self.inner.config.rate_limits.register_per_ip, ctx).await?;
         self.check_captcha(&req.captcha, CaptchaAction::Register, ctx).await?;
         let policy = self.inner.config.registration;
         let mut fields = Vec::new();
@@ -258,6 +302,17 @@ impl Auth {
             .chain(email.iter().filter_map(|e| e.split('@').next().map(str::to_owned)))
             .collect();
         self.check_password_policy(&req.password, inputs).await?;
+        // Taken names are refused before Argon2 runs; the store's unique index re-checks at insert.
+        if let Some(name) = username {
+            if self.inner.users.user_by_username(name).await?.is_some() {
+                return Err(AuthError::UsernameTaken);
+            }
+        }
+        if let Some(address) = &email {
+            if self.inner.users.user_by_email(address).await?.is_some() {
+                return Err(AuthError::EmailTaken);
+            }
+        }
         // The code is spent only once everything else about the request is known to be fine.
         if let (true, Some(email), Some(code)) = (verify_email, &email, &req.email_code) {
             self.take_email_code(EmailCodePurpose::Register, email, code).await?;
@@ -278,10 +333,10 @@ impl Auth {
             })
             .await?;
         tracing::info!(user_id = %user.id, "user registered");
-        // The rule counts accounts created, so only a success is counted.
-        self.limit_ip("register_per_ip", register_rule, ctx, true).await.ok();
         self.inner.events.registered(&user, ctx);
-        self.start_session(user, ctx).await
+        let (session, refresh_token) = self.create_session(user.id, ctx, created_at).await?;
+        self.inner.events.logged_in(&user, session.id, ctx);
+        self.token_response(user, &session, refresh_token, created_at)
     }
 
     /// `POST /login`: by username, or by email. An unknown account costs one Argon2 verify
@@ -289,26 +344,23 @@ impl Auth {
     /// wrong password answers like any wrong password. Re-hashes the password when the stored
     /// hash used other Argon2 parameters.
     ///
+    /// Every attempt first takes a slot of `login_failures_per_account` for the account (by user
+    /// id when the account exists, by [`identifier_key`] of what was typed when not), atomically,
+    /// so parallel guesses cannot all pass the check; a successful login clears the account's
+    /// count. The session is kept only if the password hash that was verified is still the
+    /// account's and the account is still active when the login is recorded (one compare-and-set
+    /// store operation after the session is created): a password reset, change or disable that
+    /// lands during the verify wins, and the login answers `invalid_credentials`.
+    ///
     /// # Errors
     /// `captcha_*`, `invalid_request` (no identifier), `invalid_credentials`,
-    /// `account_disabled`, `store_unavailable`.
+    /// `account_disabled`, `rate_limited`, `overloaded`, `store_unavailable`.
     pub async fn login(&self, req: LoginRequest, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
         let limits = &self.inner.config.rate_limits;
-        self.limit_ip("login_per_ip", limits.login_per_ip, ctx, true).await?;
+        self.limit_ip("login_per_ip", limits.login_per_ip, ctx).await?;
         self.check_captcha(&req.captcha, CaptchaAction::Login, ctx).await?;
         let username = req.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
         let email = req.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
-        // Failed logins are counted per account as typed, known or not, so a lockout says
-        // nothing about whether the account exists.
-        let account = username.or(email).unwrap_or_default().to_lowercase();
-        let failures = limits.login_failures_per_account;
-        if let Err(err) = self.limit("login_failures_per_account", failures, &account, ctx, false).await {
-            if matches!(err, AuthError::RateLimited { .. }) {
-                tracing::warn!("login refused: the account is locked after repeated failures");
-                self.inner.events.login_locked(&account, ctx);
-            }
-            return Err(err);
-        }
         let record = match (username, email) {
             (Some(name), _) if !name.contains('@') => self.inner.users.user_by_username(name).await?,
             (Some(address), _) | (None, Some(address)) => match normalize_email(address) {
@@ -318,6 +370,14 @@ impl Auth {
             (None, None) => return Err(AuthError::invalid_field("username", "a username or an email is required")),
         };
         let identifier = username.or(email).unwrap_or_default();
+        let account = account_bucket(record.as_ref().map(|r| r.user.id), identifier);
+        if let Err(err) = self.take_account_attempt(&account, ctx).await {
+            if matches!(err, AuthError::RateLimited { .. }) {
+                tracing::warn!("login refused: the account is locked after repeated failures");
+                self.inner.events.login_locked(&identifier_key(identifier), ctx);
+            }
+            return Err(err);
+        }
         let verified =
             self.inner.hasher.verify(req.password.expose(), record.as_ref().map(|r| r.password_hash.as_str())).await?;
         let failure = match &record {
@@ -329,30 +389,33 @@ impl Auth {
         if let Some(reason) = failure {
             tracing::info!(?reason, ip = ?ctx.ip, "login failed");
             self.inner.events.login_failed(identifier, reason, ctx);
-            if reason != LoginFailure::AccountDisabled {
-                // Counting may itself reach the limit; this attempt still answers as a failure.
-                match self.limit("login_failures_per_account", failures, &account, ctx, true).await {
-                    Ok(()) | Err(AuthError::RateLimited { .. }) => {}
-                    Err(other) => return Err(other),
-                }
-            }
             return Err(match reason {
                 LoginFailure::AccountDisabled => AuthError::AccountDisabled,
                 _ => AuthError::InvalidCredentials,
             });
         }
         let record = record.expect("checked above");
-        if let (Some(limiter), Some(_)) = (&self.inner.limiter, failures) {
-            limiter.reset(&limit_key("login_failures_per_account", &account)).await?;
-        }
+        self.clear_account_attempts(&account).await?;
+        let rehash =
+            if verified.needs_rehash { Some(self.inner.hasher.hash(req.password.expose()).await?) } else { None };
         let at = now();
-        let mut update = UserUpdate::new().last_login_at(at);
-        if verified.needs_rehash {
-            update = update.password_hash(self.inner.hasher.hash(req.password.expose()).await?);
+        let (session, refresh_token) = self.create_session(record.user.id, ctx, at).await?;
+        let mut record_login = UserUpdate::new()
+            .last_login_at(at)
+            .only_if_password_hash(record.password_hash)
+            .only_if_status(UserStatus::Active);
+        if let Some(phc) = rehash {
+            record_login = record_login.password_hash(phc);
         }
-        let user =
-            self.inner.users.update_user(record.user.id, update, at).await?.ok_or(AuthError::InvalidCredentials)?;
-        self.start_session(user, ctx).await
+        let Some(user) = self.inner.users.update_user(record.user.id, record_login, at).await? else {
+            // The password was reset or changed, or the account disabled or deleted, while the
+            // password was being verified: that change wins.
+            tracing::info!(user_id = %record.user.id, "login lost a race with a credential change; session dropped");
+            self.inner.tokens.revoke_session(session.id, at).await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        self.inner.events.logged_in(&user, session.id, ctx);
+        self.token_response(user, &session, refresh_token, at)
     }
 
     /// `POST /refresh`: rotates the refresh token (the presented one is spent, its successor
@@ -456,25 +519,45 @@ impl Auth {
     }
 
     /// `POST /password/change`: verifies the current password, applies the policy to the new
-    /// one, stores its hash and revokes every other session of the user.
+    /// one, stores its hash (compare-and-set on the verified one) and revokes every other session
+    /// of the user, then mails a notice (time and client IP, no secrets) to the account's address.
+    ///
+    /// A wrong current password counts toward the account's failed-login lockout
+    /// (`login_failures_per_account`), like a failed login: a stolen access token does not give
+    /// unlimited guesses at the password.
     ///
     /// # Errors
     /// [`AuthError::CurrentPasswordInvalid`] (403 `invalid_credentials`), `weak_password`,
-    /// `unauthorized`, `store_unavailable`.
-    pub async fn change_password(&self, claims: &Claims, req: ChangePasswordRequest) -> Result<(), AuthError> {
+    /// `rate_limited`, `overloaded`, `unauthorized`, `store_unavailable`.
+    pub async fn change_password(
+        &self,
+        claims: &Claims,
+        req: ChangePasswordRequest,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
         let record = self.caller(claims).await?;
+        let account = account_bucket(Some(record.user.id), "");
+        self.take_account_attempt(&account, ctx).await?;
         let verified = self.inner.hasher.verify(req.current_password.expose(), Some(&record.password_hash)).await?;
         if !verified.valid {
             return Err(AuthError::CurrentPasswordInvalid);
         }
+        self.clear_account_attempts(&account).await?;
         let inputs = [record.user.username.clone(), record.user.email.clone()].into_iter().flatten().collect();
         self.check_password_policy(&req.new_password, inputs).await?;
         let hash = self.inner.hasher.hash(req.new_password.expose()).await?;
         let at = now();
-        self.inner.users.update_user(claims.sub, UserUpdate::new().password_hash(hash), at).await?;
+        let update = UserUpdate::new().password_hash(hash).only_if_password_hash(record.password_hash);
+        if self.inner.users.update_user(claims.sub, update, at).await?.is_none() {
+            // Changed or reset by another request since the verify: that one wins.
+            return Err(AuthError::CurrentPasswordInvalid);
+        }
         let revoked = self.inner.tokens.revoke_user_sessions(claims.sub, Some(claims.sid), at).await?;
         tracing::info!(user_id = %claims.sub, revoked, "password changed; other sessions revoked");
         self.inner.events.password_changed(claims.sub);
+        if let Some(email) = &record.user.email {
+            self.send_notice(email, &MailKind::PasswordChanged { reset: false, at, ip: ctx.ip });
+        }
         Ok(())
     }
 
@@ -633,29 +716,22 @@ impl Auth {
         Ok(self.inner.tokens.purge_expired(now()).await?)
     }
 
-    /// Counts a hit of `rule` for `key`.
+    /// Takes a slot of `rule` for `key` (an atomic check-and-count).
     ///
     /// # Errors
     /// `rate_limited` (logged, and reported to [`AuthEvents::rate_limited`]) or
-    /// `store_unavailable`. Without a limiter, or with the rule off, nothing is counted.
+    /// `store_unavailable`. With the rule off, nothing is counted.
     pub(crate) async fn limit(
         &self,
         name: &'static str,
         rule: Option<RateRule>,
         key: &str,
         ctx: &RequestContext,
-        count: bool,
     ) -> Result<(), AuthError> {
         let (Some(limiter), Some(rule)) = (&self.inner.limiter, rule) else {
             return Ok(());
         };
-        let key = limit_key(name, key);
-        let decision = if count {
-            limiter.check(&key, rule.limit, rule.window).await?
-        } else {
-            limiter.peek(&key, rule.limit, rule.window).await?
-        };
-        match decision {
+        match limiter.check(&limit_key(name, key), rule.limit, rule.window).await? {
             RateLimitDecision::Allowed { .. } => Ok(()),
             RateLimitDecision::Limited { retry_after_seconds } => {
                 tracing::warn!(rule = name, ip = ?ctx.ip, retry_after_seconds, "rate limited");
@@ -665,19 +741,35 @@ impl Auth {
         }
     }
 
-    /// Counts a hit of a per-IP rule; requests whose client IP is unknown (no `ConnectInfo`) are
-    /// not limited per IP.
+    /// Takes a slot of a per-IP rule, keyed by [`RequestContext::rate_limit_key`] (the IPv4
+    /// address or the IPv6 /64); requests whose client IP is unknown (no `ConnectInfo`) are not
+    /// limited per IP.
     pub(crate) async fn limit_ip(
         &self,
         name: &'static str,
         rule: Option<RateRule>,
         ctx: &RequestContext,
-        count: bool,
     ) -> Result<(), AuthError> {
-        match ctx.ip {
-            Some(ip) => self.limit(name, rule, &ip.to_string(), ctx, count).await,
+        match ctx.rate_limit_key() {
+            Some(key) => self.limit(name, rule, &key, ctx).await,
             None => Ok(()),
         }
+    }
+
+    /// Takes a slot of the account's `login_failures_per_account` bucket (see [`account_bucket`]).
+    async fn take_account_attempt(&self, account: &str, ctx: &RequestContext) -> Result<(), AuthError> {
+        let rule = self.inner.config.rate_limits.login_failures_per_account;
+        self.limit("login_failures_per_account", rule, account, ctx).await
+    }
+
+    /// Clears the account's bucket after a proven password: only failures stay counted.
+    async fn clear_account_attempts(&self, account: &str) -> Result<(), AuthError> {
+        if let (Some(limiter), Some(_)) =
+            (&self.inner.limiter, self.inner.config.rate_limits.login_failures_per_account)
+        {
+            limiter.reset(&limit_key("login_failures_per_account", account)).await?;
+        }
+        Ok(())
     }
 
     /// The "every other route" limit (60 per minute per IP by default), for adapters to apply to
@@ -686,7 +778,7 @@ impl Auth {
     /// # Errors
     /// `rate_limited`, `store_unavailable`.
     pub async fn limit_other_request(&self, ctx: &RequestContext) -> Result<(), AuthError> {
-        self.limit_ip("other_per_ip", self.inner.config.rate_limits.other_per_ip, ctx, true).await
+        self.limit_ip("other_per_ip", self.inner.config.rate_limits.other_per_ip, ctx).await
     }
 
     async fn caller(&self, claims: &Claims) -> Result<UserRecord, AuthError> {
@@ -719,12 +811,17 @@ impl Auth {
         .map_err(|reasons| AuthError::WeakPassword { reasons })
     }
 
-    async fn start_session(&self, user: User, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
-        let at = now();
+    /// Stores a new session of `user_id` started at `at` with a fresh refresh token.
+    async fn create_session(
+        &self,
+        user_id: Uuid,
+        ctx: &RequestContext,
+        at: DateTime<Utc>,
+    ) -> Result<(Session, String), AuthError> {
         let refresh_token = random_token();
         let session = Session {
             id: Uuid::new_v4(),
-            user_id: user.id,
+            user_id,
             created_at: at,
             last_used_at: at,
             expires_at: at + delta(self.inner.config.refresh_token_ttl),
@@ -736,9 +833,8 @@ impl Auth {
             .tokens
             .create_session(NewSession { session: session.clone(), refresh_token_hash: TokenHash::of(&refresh_token) })
             .await?;
-        tracing::info!(user_id = %user.id, session_id = %session.id, "session started");
-        self.inner.events.logged_in(&user, session.id, ctx);
-        self.token_response(user, &session, refresh_token, at)
+        tracing::info!(user_id = %user_id, session_id = %session.id, "session started");
+        Ok((session, refresh_token))
     }
 
     fn token_response(

@@ -47,6 +47,26 @@
 //!   bound for changes made behind the scripts' back, such as a `DEL` by hand.
 //!
 //! Set the capacity to 0 to ask Redis on every request instead.
+//!
+//! # Deployment
+//!
+//! What this store keeps is security state, so configure Redis with `maxmemory-policy
+//! noeviction`. Under any other policy Redis drops keys when it reaches `maxmemory`, and with them:
+//! - a user's session index, so a password change or "log out everywhere" misses the sessions
+//!   whose ids it lost;
+//! - a spent refresh token's record, so replaying it is no longer detected as reuse;
+//! - rate-limit windows, so lockouts and limits start over.
+//!
+//! The `volatile-*` policies are no better: every key here has a TTL. With `noeviction` a full
+//! Redis refuses writes instead (requests get `store_unavailable`) and forgets nothing.
+//!
+//! [`RedisStore::connect_with`] reads the policy with `CONFIG GET maxmemory-policy` and logs a
+//! warning naming it when it is not `noeviction`; with [`RedisOptions::require_noeviction`] it
+//! returns an error instead. Managed Redis services often rename or disable `CONFIG`, and an ACL
+//! user may lack `+config`: the policy cannot be read then, which is a warning too, and with
+//! `require_noeviction` an error. In that case confirm the policy some other way (the service's
+//! parameter settings) and turn `require_noeviction` off. The check runs once, against the server
+//! the store connects to; a policy changed later goes unnoticed.
 
 mod live;
 
@@ -83,6 +103,11 @@ pub struct RedisOptions {
     /// The longest a cached answer is used (default 10 s). Revocations reach the cache through
     /// pub/sub at once; this only bounds changes made outside this store's scripts.
     pub session_cache_max_age: Duration,
+    /// Refuse to connect unless Redis's `maxmemory-policy` is `noeviction` (default false: a
+    /// warning only). Also refuses when the policy cannot be read because `CONFIG` is renamed or
+    /// not allowed: then confirm the policy some other way and leave this off. See
+    /// [Deployment](self#deployment).
+    pub require_noeviction: bool,
 }
 
 impl Default for RedisOptions {
@@ -93,6 +118,7 @@ impl Default for RedisOptions {
             revoked_retention: Duration::from_secs(3600),
             session_cache_capacity: 10_000,
             session_cache_max_age: Duration::from_secs(10),
+            require_noeviction: false,
         }
     }
 }
@@ -308,6 +334,41 @@ return {1, limit - n}
     )
 });
 
+/// Reads `maxmemory-policy`: anything but `noeviction`, or a policy that cannot be read, is a
+/// warning, or with `require` an error (see [Deployment](self#deployment)).
+async fn check_eviction_policy(conn: &mut ConnectionManager, require: bool) -> Result<(), StoreError> {
+    const RISK: &str = "under memory pressure Redis may evict session indexes, refresh-token records and \
+                        rate-limit counters";
+    let reply: Result<HashMap<String, String>, _> =
+        redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async(conn).await;
+    let policy = match reply {
+        Ok(mut reply) => reply.remove("maxmemory-policy").ok_or_else(|| "the server does not report it".to_owned()),
+        Err(err) => Err(format!("CONFIG GET refused: {err}")),
+    };
+    match policy {
+        Ok(policy) if policy.eq_ignore_ascii_case("noeviction") => Ok(()),
+        Ok(policy) if require => Err(StoreError::backend(format!(
+            "Redis maxmemory-policy is {policy:?}, not noeviction, and RedisOptions::require_noeviction is set: \
+             {RISK}; set maxmemory-policy noeviction"
+        ))),
+        Ok(policy) => {
+            tracing::warn!(
+                maxmemory_policy = %policy,
+                "Redis maxmemory-policy is {policy:?}: {RISK}; set maxmemory-policy noeviction"
+            );
+            Ok(())
+        }
+        Err(why) if require => Err(StoreError::backend(format!(
+            "could not check Redis maxmemory-policy ({why}), and RedisOptions::require_noeviction is set: confirm \
+             that the policy is noeviction some other way, then turn require_noeviction off"
+        ))),
+        Err(why) => {
+            tracing::warn!("could not check Redis maxmemory-policy ({why}); make sure it is noeviction: {RISK}");
+            Ok(())
+        }
+    }
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://host:6379/`, `rediss://…` is not enabled) with
     /// [`RedisOptions::default`].
@@ -318,10 +379,12 @@ impl RedisStore {
         Self::connect_with(url, RedisOptions::default()).await
     }
 
-    /// [`connect`](Self::connect) with explicit options.
+    /// [`connect`](Self::connect) with explicit options. Logs a warning when Redis's
+    /// `maxmemory-policy` is not `noeviction` or cannot be read (see [Deployment](self#deployment)).
     ///
     /// # Errors
-    /// [`StoreError::Backend`] if the URL is invalid or Redis is unreachable.
+    /// [`StoreError::Backend`] if the URL is invalid or Redis is unreachable, and with
+    /// [`RedisOptions::require_noeviction`] if the policy is not `noeviction` or cannot be read.
     pub async fn connect_with(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(redis_err)?;
         let config = ConnectionManagerConfig::new()
@@ -329,6 +392,7 @@ impl RedisStore {
             .set_response_timeout(Some(options.timeout))
             .set_number_of_retries(1);
         let conn = ConnectionManager::new_with_config(client.clone(), config).await.map_err(redis_err)?;
+        check_eviction_policy(&mut conn.clone(), options.require_noeviction).await?;
         let live = (options.session_cache_capacity > 0).then(|| {
             let live = LiveSessions::new(options.session_cache_capacity, options.session_cache_max_age);
             live::follow(client, format!("{}revoked", options.prefix), &live, options.timeout);

@@ -14,10 +14,10 @@ use anyhow::{bail, Context as _};
 use auth_axum::{auth_router, Claims, CurrentUser, RequireAuth};
 use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, SiteverifyOptions, SiteverifyProvider};
 use auth_core::ipnet::IpNet;
-use auth_core::mail::SmtpMailer;
+use auth_core::mail::{LogMailer, SmtpMailer};
 use auth_core::{
-    Auth, AuthConfig, CaptchaAction, CaptchaProvider, RateLimiter, RateLimits, RateRule, TokenStore, UserStore,
-    MIN_JWT_SECRET_BYTES,
+    Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, RateLimiter, RateLimits, RateRule, TokenStore,
+    UserStore, MIN_JWT_SECRET_BYTES,
 };
 use auth_storage::{MemoryStore, PostgresStore, RedisOptions, RedisStore, SqliteStore};
 use axum::extract::Request;
@@ -46,6 +46,10 @@ pub struct ServerConfig {
     /// (default 10000; `0` asks Redis on every request). Revocations reach every instance's cache
     /// through Redis pub/sub; see `auth_storage::redis`.
     pub redis_session_cache: usize,
+    /// `AUTH_REDIS_REQUIRE_NOEVICTION`: refuse to start unless Redis's `maxmemory-policy` is
+    /// `noeviction`, or when it cannot be read (default false: a warning); see
+    /// `auth_storage::redis`.
+    pub redis_require_noeviction: bool,
     /// `AUTH_JWT_SECRET`: at least 32 bytes; `None` if unset (a random one is generated).
     pub jwt_secret: Option<String>,
     /// `AUTH_ACCESS_TOKEN_TTL`: seconds (default 3600).
@@ -62,11 +66,24 @@ pub struct ServerConfig {
     pub rate_limits: Option<RateLimits>,
     /// `AUTH_TRUSTED_PROXIES`: comma list of CIDRs whose forwarding headers are trusted.
     pub trusted_proxies: Vec<IpNet>,
+    /// `AUTH_CLIENT_IP_HEADER`: the one header that names the client when the peer is a trusted
+    /// proxy: `x-forwarded-for` (default), `forwarded`, `x-real-ip` or `cf-connecting-ip`. Pick
+    /// the one your proxy sets; the others are never read, since a client can send them itself.
+    pub client_ip_header: ClientIpHeader,
+    /// `AUTH_MAX_QUEUED_HASHES`: most password hashes waiting for a hasher thread before
+    /// register, login, password change and reset answer 503 `overloaded` (unset: the core's
+    /// default, 256).
+    pub max_queued_hashes: Option<usize>,
     /// `AUTH_CAPTCHA*`: which captcha provider, and its settings.
     pub captcha: CaptchaSettings,
-    /// `AUTH_SMTP_URL`: `smtps://user:pass@host`, `smtp://user:pass@host?tls=required`, or
-    /// `smtp://host:port` for a local relay; unset → the log mailer (development only).
+    /// `AUTH_SMTP_URL`: `smtps://user:pass@host`, `smtp://user:pass@host?tls=required`,
+    /// `smtp://host:port` for a local relay, or `log` for the log mailer (development: recipients
+    /// and subjects only, unless `AUTH_LOG_MAIL_BODIES=true`). Unset: no mailer, so the email
+    /// flows (`/email/code`, `/password/forgot`) answer 404 and no code is ever logged.
     pub smtp_url: Option<String>,
+    /// `AUTH_LOG_MAIL_BODIES`: with `AUTH_SMTP_URL=log`, also log message bodies, codes and reset
+    /// links included (default false; development only).
+    pub log_mail_bodies: bool,
     /// `AUTH_MAIL_FROM`: the sender (default `Auth <no-reply@localhost>`).
     pub mail_from: String,
     /// `AUTH_PUBLIC_URL`: base of reset links (default `http://127.0.0.1:8080`).
@@ -88,6 +105,7 @@ fn rate_limits(lookup: &impl Fn(&str) -> Option<String>) -> anyhow::Result<RateL
         ("AUTH_RATE_LIMIT_REGISTER", &mut limits.register_per_ip),
         ("AUTH_RATE_LIMIT_EMAIL_CODE", &mut limits.email_code_per_address),
         ("AUTH_RATE_LIMIT_PASSWORD_RESET", &mut limits.password_reset_per_account),
+        ("AUTH_RATE_LIMIT_MAIL", &mut limits.mail_per_ip),
         ("AUTH_RATE_LIMIT_OTHER", &mut limits.other_per_ip),
     ] {
         if let Some(value) = lookup(name) {
@@ -247,6 +265,15 @@ impl std::fmt::Debug for ServerConfig {
     }
 }
 
+/// A `true|1|false|0` variable, false when unset.
+fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<bool> {
+    match lookup(name).as_deref().map(str::trim) {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(other) => bail!("{name} must be true or false, got {other:?}"),
+    }
+}
+
 fn seconds(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: u64) -> anyhow::Result<Duration> {
     match lookup(name) {
         None => Ok(Duration::from_secs(default)),
@@ -304,6 +331,21 @@ impl ServerConfig {
                 })
                 .collect::<anyhow::Result<_>>()?,
         };
+        let client_ip_header = match lookup("AUTH_CLIENT_IP_HEADER") {
+            None => ClientIpHeader::default(),
+            Some(v) => ClientIpHeader::parse(&v).with_context(|| {
+                format!(
+                    "AUTH_CLIENT_IP_HEADER must be x-forwarded-for, forwarded, x-real-ip or cf-connecting-ip, got {v:?}"
+                )
+            })?,
+        };
+        let max_queued_hashes = match lookup("AUTH_MAX_QUEUED_HASHES") {
+            None => None,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => bail!("AUTH_MAX_QUEUED_HASHES must be a positive whole number, got {v:?}"),
+            },
+        };
         Ok(Self {
             bind,
             database_url: lookup("AUTH_DATABASE_URL").unwrap_or_else(|| "sqlite://auth.db".into()),
@@ -315,6 +357,7 @@ impl ServerConfig {
                     format!("AUTH_REDIS_SESSION_CACHE must be a number of sessions (0 = off), got {v:?}")
                 })?,
             },
+            redis_require_noeviction: flag(&lookup, "AUTH_REDIS_REQUIRE_NOEVICTION")?,
             jwt_secret,
             access_token_ttl: seconds(&lookup, "AUTH_ACCESS_TOKEN_TTL", 3600)?,
             refresh_token_ttl: seconds(&lookup, "AUTH_REFRESH_TOKEN_TTL", 2_592_000)?,
@@ -322,15 +365,14 @@ impl ServerConfig {
             log_filter: lookup("AUTH_LOG").unwrap_or_else(|| "info".into()),
             rate_limits,
             trusted_proxies,
+            client_ip_header,
+            max_queued_hashes,
             captcha: CaptchaSettings::from_lookup(&lookup)?,
             smtp_url: lookup("AUTH_SMTP_URL"),
+            log_mail_bodies: flag(&lookup, "AUTH_LOG_MAIL_BODIES")?,
             mail_from: lookup("AUTH_MAIL_FROM").unwrap_or_else(|| "Auth <no-reply@localhost>".into()),
             public_url: lookup("AUTH_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
-            require_email_verification: match lookup("AUTH_REQUIRE_EMAIL_VERIFICATION").as_deref().map(str::trim) {
-                None | Some("false" | "0") => false,
-                Some("true" | "1") => true,
-                Some(other) => bail!("AUTH_REQUIRE_EMAIL_VERIFICATION must be true or false, got {other:?}"),
-            },
+            require_email_verification: flag(&lookup, "AUTH_REQUIRE_EMAIL_VERIFICATION")?,
             email_code_ttl: seconds(&lookup, "AUTH_EMAIL_CODE_TTL", 600)?,
             reset_token_ttl: seconds(&lookup, "AUTH_RESET_TOKEN_TTL", 1800)?,
         })
@@ -359,6 +401,10 @@ impl ServerConfig {
         config.public_url = Some(self.public_url.clone());
         config.rate_limits = self.rate_limits.clone().unwrap_or_else(RateLimits::off);
         config.trusted_proxies.clone_from(&self.trusted_proxies);
+        config.client_ip_header = self.client_ip_header;
+        if let Some(n) = self.max_queued_hashes {
+            config.max_queued_hashes = n;
+        }
         config.require_email_verification = self.require_email_verification;
         config.email_code_ttl = self.email_code_ttl;
         config.reset_token_ttl = self.reset_token_ttl;
@@ -391,6 +437,7 @@ pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
         let mut options = RedisOptions::default();
         options.prefix.clone_from(&config.redis_prefix);
         options.session_cache_capacity = config.redis_session_cache;
+        options.require_noeviction = config.redis_require_noeviction;
         let redis = Arc::new(RedisStore::connect_with(redis_url, options).await.context("cannot connect to Redis")?);
         tokens = redis.clone();
         limiter = Some(redis);
@@ -401,13 +448,19 @@ pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
     if let Some(captcha) = captcha {
         builder = builder.captcha(captcha);
     }
-    if config.rate_limits.is_some() {
-        builder = builder.rate_limiter(limiter.unwrap_or_else(|| Arc::new(MemoryStore::new())));
+    // Without Redis, limits (unless off) are counted in process memory: the core's default.
+    if let (Some(limiter), Some(_)) = (limiter, &config.rate_limits) {
+        builder = builder.rate_limiter(limiter);
     }
-    if let Some(url) = &config.smtp_url {
-        let mailer = SmtpMailer::new(url, &config.mail_from, Duration::from_secs(10))
-            .map_err(|e| anyhow::anyhow!("AUTH_SMTP_URL / AUTH_MAIL_FROM: {e}"))?;
-        builder = builder.mailer(Arc::new(mailer));
+    match config.smtp_url.as_deref() {
+        None => {}
+        Some("log") if config.log_mail_bodies => builder = builder.mailer(Arc::new(LogMailer::with_bodies())),
+        Some("log") => builder = builder.mailer(Arc::new(LogMailer::new())),
+        Some(url) => {
+            let mailer = SmtpMailer::new(url, &config.mail_from, Duration::from_secs(10))
+                .map_err(|e| anyhow::anyhow!("AUTH_SMTP_URL / AUTH_MAIL_FROM: {e}"))?;
+            builder = builder.mailer(Arc::new(mailer));
+        }
     }
     Ok(builder.build()?)
 }
@@ -499,6 +552,57 @@ mod tests {
         assert_eq!(c.refresh_reuse_grace.as_secs(), 10);
         assert_eq!(c.redis_session_cache, 10_000);
         assert!(c.jwt_secret.is_none());
+        assert_eq!(c.client_ip_header, ClientIpHeader::XForwardedFor);
+        assert_eq!(c.max_queued_hashes, None);
+        assert_eq!(c.rate_limits.unwrap().mail_per_ip, RateLimits::default().mail_per_ip);
+    }
+
+    /// A lookup of one variable, for values built in a loop.
+    fn one(name: &'static str, value: &'static str) -> impl Fn(&str) -> Option<String> {
+        move |n| (n == name).then(|| value.to_owned())
+    }
+
+    #[test]
+    fn the_client_ip_header_is_one_of_four_and_anything_else_is_refused() {
+        for (value, header) in [
+            ("x-forwarded-for", ClientIpHeader::XForwardedFor),
+            ("forwarded", ClientIpHeader::Forwarded),
+            ("X-Real-IP", ClientIpHeader::XRealIp),
+            (" cf-connecting-ip ", ClientIpHeader::CfConnectingIp),
+        ] {
+            let c = ServerConfig::from_lookup(one("AUTH_CLIENT_IP_HEADER", value)).unwrap();
+            assert_eq!(c.client_ip_header, header, "{value}");
+            let config = c.auth_config(vec![7; MIN_JWT_SECRET_BYTES]).unwrap();
+            assert_eq!(config.client_ip_header, header);
+        }
+        for bad in ["x-client-ip", "true-client-ip", "x-forwarded-for, forwarded", ""] {
+            let err = ServerConfig::from_lookup(one("AUTH_CLIENT_IP_HEADER", bad)).unwrap_err().to_string();
+            assert!(err.contains("AUTH_CLIENT_IP_HEADER"), "{err}");
+        }
+    }
+
+    #[test]
+    fn queued_hashes_and_the_mail_limit_are_read() {
+        let c =
+            ServerConfig::from_lookup(lookup(&[("AUTH_MAX_QUEUED_HASHES", "32"), ("AUTH_RATE_LIMIT_MAIL", "4/600")]))
+                .unwrap();
+        assert_eq!(c.max_queued_hashes, Some(32));
+        assert_eq!(c.rate_limits.as_ref().unwrap().mail_per_ip, Some(RateRule::new(4, 600)));
+        let config = c.auth_config(vec![7; MIN_JWT_SECRET_BYTES]).unwrap();
+        assert_eq!(config.max_queued_hashes, 32);
+        assert_eq!(config.rate_limits.mail_per_ip, Some(RateRule::new(4, 600)));
+        let c = ServerConfig::from_lookup(lookup(&[("AUTH_RATE_LIMIT_MAIL", "off")])).unwrap();
+        assert_eq!(c.rate_limits.unwrap().mail_per_ip, None);
+        for (name, bad) in [
+            ("AUTH_MAX_QUEUED_HASHES", "0"),
+            ("AUTH_MAX_QUEUED_HASHES", "-1"),
+            ("AUTH_MAX_QUEUED_HASHES", "many"),
+            ("AUTH_RATE_LIMIT_MAIL", "10 per hour"),
+            ("AUTH_RATE_LIMIT_MAIL", "0/60"),
+        ] {
+            let err = ServerConfig::from_lookup(one(name, bad)).unwrap_err().to_string();
+            assert!(err.contains(name), "{name}={bad}: {err}");
+        }
     }
 
     #[test]
@@ -521,6 +625,21 @@ mod tests {
         assert!(err.to_string().contains("AUTH_TRUSTED_PROXIES"), "{err}");
         let err = ServerConfig::from_lookup(lookup(&[("AUTH_REDIS_SESSION_CACHE", "lots")])).unwrap_err();
         assert!(err.to_string().contains("AUTH_REDIS_SESSION_CACHE"), "{err}");
+    }
+
+    #[test]
+    fn redis_require_noeviction_is_true_or_false() {
+        let read = |value: &'static str| {
+            ServerConfig::from_lookup(move |name: &str| (name == "AUTH_REDIS_REQUIRE_NOEVICTION").then(|| value.into()))
+        };
+        assert!(!ServerConfig::from_lookup(lookup(&[])).unwrap().redis_require_noeviction, "off by default");
+        for (value, expected) in [("true", true), ("1", true), ("false", false), ("0", false)] {
+            assert_eq!(read(value).unwrap().redis_require_noeviction, expected, "{value}");
+        }
+        for bad in ["yes", "on", "2", "noeviction"] {
+            let err = read(bad).unwrap_err().to_string();
+            assert!(err.contains("AUTH_REDIS_REQUIRE_NOEVICTION"), "{bad}: {err}");
+        }
     }
 
     #[test]
