@@ -212,3 +212,18 @@ pub fn render_errors_with(
         None => response,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_hasher_queue_is_503_overloaded_with_retry_after() {
+        let response = ApiError::from(AuthError::Overloaded { retry_after_seconds: 1 }).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = response.extensions().get::<ErrorBody>().unwrap();
+        assert_eq!(body.code, "overloaded");
+        assert_eq!(body.details, Some(json!({"retry_after_seconds": 1})));
+    }
+}

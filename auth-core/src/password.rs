@@ -359,6 +359,22 @@ impl PasswordHasher {
 }
 
 impl HasherInner {
+    /// Which cap a stored hash's parameters exceed, if any: memory, iterations, parallelism
+    /// (each at least the floor constant and at least four times the configured cost).
+    fn over_caps(&self, params: &Params) -> Option<&'static str> {
+        let own = self.params;
+        let cap = |floor: u32, configured: u32| floor.max(configured.saturating_mul(4));
+        if params.m_cost() > cap(PasswordHasher::MAX_MEMORY_KIB, own.memory_kib) {
+            Some("memory")
+        } else if params.t_cost() > cap(PasswordHasher::MAX_ITERATIONS, own.iterations) {
+            Some("iterations")
+        } else if params.p_cost() > cap(PasswordHasher::MAX_PARALLELISM, own.parallelism) {
+            Some("parallelism")
+        } else {
+            None
+        }
+    }
+
     /// What `PasswordVerifier::verify_password` does (the PHC string's algorithm, version,
     /// parameters and salt; a constant-time comparison of the output), but in `memory`, the
     /// calling thread's reusable working memory.
@@ -404,24 +420,6 @@ impl HasherInner {
         }
         hashed?;
         Ok(crate::secret::bytes_eq(output, expected.as_bytes()))
-    }
-}
-
-impl HasherInner {
-    /// Which cap a stored hash's parameters exceed, if any: memory, iterations, parallelism
-    /// (each at least the floor constant and at least four times the configured cost).
-    fn over_caps(&self, params: &Params) -> Option<&'static str> {
-        let own = self.params;
-        let cap = |floor: u32, configured: u32| floor.max(configured.saturating_mul(4));
-        if params.m_cost() > cap(PasswordHasher::MAX_MEMORY_KIB, own.memory_kib) {
-            Some("memory")
-        } else if params.t_cost() > cap(PasswordHasher::MAX_ITERATIONS, own.iterations) {
-            Some("iterations")
-        } else if params.p_cost() > cap(PasswordHasher::MAX_PARALLELISM, own.parallelism) {
-            Some("parallelism")
-        } else {
-            None
-        }
     }
 }
 
