@@ -10,14 +10,22 @@
 //! the rounds, and each ratio is the median of its per-round ratios (figures measured seconds
 //! apart), all from the same run. With `AUTH_BENCH_REDIS_URL` set the
 //! Redis-backed variants run too.
+//!
+//! After the rounds, three known-vs-unknown account pairs (login, `/password/reset`,
+//! `/email/code`) are timed sequentially. The server mails through [`SmtpMailer`] to a minimal
+//! SMTP sink on loopback that this process runs on a thread of its own, so mail to a known
+//! account costs what a real SMTP delivery costs the server (MIME building, a pooled connection,
+//! the protocol's round trips), not nothing as with a log mailer.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use auth_axum::{auth_router, RequireAuth};
-use auth_core::{Auth, AuthConfig, RateLimits, RegisterRequest, RequestContext};
+use auth_core::mail::SmtpMailer;
+use auth_core::{Auth, AuthConfig, Mailer, RateLimits, RegisterRequest, RequestContext};
 use auth_storage::{MemoryStore, RedisOptions, RedisStore};
 use axum::body::Bytes;
 use axum::http::StatusCode;
@@ -28,16 +36,47 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 const SECRET: &[u8] = b"auth-bench-secret-0123456789-abcdefghijklmnop";
 const USER: &str = "bench";
 const PASSWORD: &str = "violet-Kettle-93-orbit";
+/// The benchmark account's address, and one no account has.
+const EMAIL: &str = "bench@example.com";
+const UNKNOWN_EMAIL: &str = "nobody@example.com";
+/// The new password of the `/password/reset` pair: passes the policy, so both requests reach the
+/// code check.
+const NEW_PASSWORD: &str = "quartz-Lantern-58-meadow";
+/// The server process reads the sink's URL from this variable.
+const SMTP_URL_VAR: &str = "AUTH_BENCH_SMTP_URL";
+
+const USAGE: &str = "\
+usage: auth-bench [--quick] [--json PATH]
+
+  --quick      6 rounds of 2 s and 80 enumeration pairs (about 3-4 minutes)
+               instead of 20 rounds of 2.5 s and 200 pairs
+  --json PATH  also write the figures to PATH as JSON
+
+AUTH_BENCH_REDIS_URL=redis://... adds the Redis-backed variants.";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
         return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve());
+    }
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            "--quick" => {}
+            "--json" => {
+                rest.next().context("--json needs a path")?;
+            }
+            other => bail!("unknown argument {other:?}\n\n{USAGE}"),
+        }
     }
     let quick = args.iter().any(|a| a == "--quick");
     let json_path = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
@@ -96,16 +135,36 @@ async fn ok() -> &'static str {
     "ok"
 }
 
-fn auth_over(users: Arc<MemoryStore>, tokens: Arc<dyn auth_core::TokenStore>) -> anyhow::Result<Auth> {
+fn auth_over(
+    users: Arc<MemoryStore>,
+    tokens: Arc<dyn auth_core::TokenStore>,
+    mailer: Option<Arc<dyn Mailer>>,
+) -> anyhow::Result<Auth> {
     let mut config = AuthConfig::new(SECRET.to_vec())?;
+    // No limits: the per-IP rules (`other_per_ip` for `/password/reset`, `mail_per_ip` and
+    // `email_code_per_address` for `/email/code`) would stop the enumeration pairs.
     config.rate_limits = RateLimits::off();
-    Ok(Auth::builder(config).user_store(users).token_store(tokens).build()?)
+    config.public_url = Some("http://127.0.0.1".to_owned());
+    let mut builder = Auth::builder(config).user_store(users).token_store(tokens);
+    if let Some(mailer) = mailer {
+        builder = builder.mailer(mailer);
+    }
+    Ok(builder.build()?)
 }
 
 async fn serve() -> anyhow::Result<()> {
+    // Without a mailer the email flows answer 404: the bench always passes its sink.
+    let mailer = match std::env::var(SMTP_URL_VAR) {
+        Ok(url) => Some(Arc::new(
+            SmtpMailer::new(&url, "auth-bench <noreply@example.com>", Duration::from_secs(10))
+                .map_err(|e| anyhow::anyhow!("{SMTP_URL_VAR}: {e}"))?,
+        ) as Arc<dyn Mailer>),
+        Err(_) => None,
+    };
     let users = Arc::new(MemoryStore::new());
-    let memory = auth_over(users.clone(), users.clone())?;
-    let register: RegisterRequest = serde_json::from_value(json!({"username": USER, "password": PASSWORD}))?;
+    let memory = auth_over(users.clone(), users.clone(), mailer.clone())?;
+    let register: RegisterRequest =
+        serde_json::from_value(json!({"username": USER, "email": EMAIL, "password": PASSWORD}))?;
     memory.register(register, &RequestContext::default()).await?;
 
     let mut app = Router::new()
@@ -115,7 +174,7 @@ async fn serve() -> anyhow::Result<()> {
     if let Ok(url) = std::env::var("AUTH_BENCH_REDIS_URL") {
         let mut options = RedisOptions::default();
         options.prefix = format!("bench:{}:", uuid::Uuid::new_v4().simple());
-        let redis = auth_over(users, Arc::new(RedisStore::connect_with(&url, options).await?))?;
+        let redis = auth_over(users, Arc::new(RedisStore::connect_with(&url, options).await?), mailer)?;
         app = app
             .merge(Router::new().route("/protected-redis", get(ok)).route_layer(RequireAuth::new(redis.clone())))
             .nest("/api/auth-redis", auth_router(redis));
@@ -132,6 +191,58 @@ async fn serve() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The SMTP sink the server mails to.
+
+/// Starts a minimal SMTP server on loopback that accepts and discards every message, on a thread
+/// and runtime of its own, so that, like a relay on another host, it does not share the load
+/// generator's worker thread. Returns its `smtp://` URL and the count of messages accepted.
+fn start_smtp_sink() -> anyhow::Result<(String, Arc<AtomicU64>)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let url = format!("smtp://{}", listener.local_addr()?);
+    let accepted = Arc::new(AtomicU64::new(0));
+    let count = accepted.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("smtp-sink".to_owned()).spawn(move || {
+        runtime.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(smtp_session(stream, count.clone()));
+            }
+        });
+    })?;
+    Ok((url, accepted))
+}
+
+/// One SMTP connection: EHLO/HELO, MAIL, RCPT, DATA (read up to the lone dot), RSET, NOOP, QUIT.
+async fn smtp_session(stream: tokio::net::TcpStream, accepted: Arc<AtomicU64>) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    write.write_all(b"220 sink ESMTP\r\n").await?;
+    while let Some(line) = lines.next_line().await? {
+        let verb = line.get(..4).unwrap_or(&line).to_ascii_uppercase();
+        let reply: &[u8] = match verb.as_str() {
+            "EHLO" => b"250-sink\r\n250 8BITMIME\r\n",
+            "DATA" => {
+                write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+                while lines.next_line().await?.is_some_and(|l| l != ".") {}
+                accepted.fetch_add(1, Ordering::Relaxed);
+                b"250 queued\r\n"
+            }
+            "QUIT" => {
+                write.write_all(b"221 bye\r\n").await?;
+                return Ok(());
+            }
+            // HELO, MAIL, RCPT, RSET, NOOP.
+            _ => b"250 OK\r\n",
+        };
+        write.write_all(reply).await?;
+    }
     Ok(())
 }
 
@@ -305,6 +416,42 @@ async fn argon2_capacity(duration: Duration) -> anyhow::Result<f64> {
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Enumeration timing: the median time of requests about an account that does not exist over
+/// the median time of the same requests about one that does. `pairs` pairs are sent back to back
+/// on one connection, unknown then known, after one unmeasured pair (the first unknown-account
+/// login creates the dummy hash; the first mail opens the SMTP connection). Every answer must
+/// have `status`.
+async fn enumeration_ratio(
+    addr: SocketAddr,
+    path: &str,
+    [unknown, known]: [&Value; 2],
+    status: u16,
+    pairs: usize,
+) -> anyhow::Result<f64> {
+    let mut sender = connect(addr).await?;
+    let (mut unknown_s, mut known_s) = (Vec::with_capacity(pairs), Vec::with_capacity(pairs));
+    for pair in 0..=pairs {
+        for (body, out) in [(unknown, &mut unknown_s), (known, &mut known_s)] {
+            let start = Instant::now();
+            let (got, reply, _) = send(&mut sender, request("POST", path, None, Some(body))).await?;
+            let elapsed = start.elapsed().as_secs_f64();
+            if got != status {
+                bail!("enumeration probe {path}: status {got}, expected {status}: {}", String::from_utf8_lossy(&reply));
+            }
+            if pair > 0 {
+                out.push(elapsed);
+            }
+        }
+    }
+    let (unknown, known) = (median(&mut unknown_s), median(&mut known_s));
+    eprintln!(
+        "enumeration {path}: median unknown {:.1} µs, known {:.1} µs over {pairs} pairs",
+        unknown * 1e6,
+        known * 1e6
+    );
+    Ok(unknown / known)
+}
+
 async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> anyhow::Result<(Value, Option<String>)> {
     let mut sender = connect(addr).await?;
     let (status, body, cookie) = send(&mut sender, request("POST", path, None, Some(body))).await?;
@@ -317,8 +464,10 @@ async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> anyhow::Result
 async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     let (rounds, duration, conns) =
         if quick { (6, Duration::from_secs(2), 16) } else { (20, Duration::from_millis(2500), 16) };
+    let (smtp_url, mails) = start_smtp_sink()?;
     let mut server = tokio::process::Command::new(std::env::current_exe()?)
         .arg("serve")
+        .env(SMTP_URL_VAR, smtp_url)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
@@ -393,23 +542,33 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
         p99s.push(p99);
     }
 
-    // Enumeration timing: unknown account vs wrong password, interleaved, sequential.
+    // Enumeration timing: unknown account vs known one, interleaved, sequential.
     let pairs = if quick { 80 } else { 200 };
-    let mut sender = connect(addr).await?;
-    // Unmeasured: the first unknown-account login also creates the dummy hash.
-    let probe = json!({"username": "nobody-at-all", "password": "wrong-password-1"});
-    send(&mut sender, request("POST", "/api/auth/login", None, Some(&probe))).await?;
-    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
-    for _ in 0..pairs {
-        for (user, out) in [("nobody-at-all", &mut unknown), (USER, &mut wrong)] {
-            let body = json!({"username": user, "password": "wrong-password-1"});
-            let start = Instant::now();
-            let (status, _, _) = send(&mut sender, request("POST", "/api/auth/login", None, Some(&body))).await?;
-            out.push(start.elapsed().as_secs_f64());
-            if status != 401 {
-                bail!("enumeration probe: status {status}");
-            }
-        }
+    // Login: unknown account vs wrong password (401 both).
+    let login = |user: &str| json!({"username": user, "password": "wrong-password-1"});
+    let enumeration =
+        enumeration_ratio(addr, "/api/auth/login", [&login("nobody-at-all"), &login(USER)], 401, pairs).await?;
+    // Password reset by code (400 `invalid_code` both). No code exists for either address, so the
+    // 5-attempt cap of a code never applies; this runs before the `/email/code` pair, which
+    // stores a reset code for the known address.
+    let reset = |email: &str| json!({"email": email, "code": "000000", "new_password": NEW_PASSWORD});
+    let reset_enumeration =
+        enumeration_ratio(addr, "/api/auth/password/reset", [&reset(UNKNOWN_EMAIL), &reset(EMAIL)], 400, pairs).await?;
+    // A reset code by mail (202 both; the known address is mailed in the background).
+    let code = |email: &str| json!({"email": email, "purpose": "reset_password"});
+    let sent_before = mails.load(Ordering::Relaxed);
+    let email_code_enumeration =
+        enumeration_ratio(addr, "/api/auth/email/code", [&code(UNKNOWN_EMAIL), &code(EMAIL)], 202, pairs).await?;
+    // Every known-address request (the unmeasured pair's too) mailed a code; none was refused.
+    let expected = sent_before + pairs as u64 + 1;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mails.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let sent = mails.load(Ordering::Relaxed) - sent_before;
+    eprintln!("smtp sink: {sent} mails for {} known-address code requests", pairs + 1);
+    if sent != pairs as u64 + 1 {
+        bail!("the SMTP sink got {sent} mails for {} known-address code requests", pairs + 1);
     }
     let _ = server.kill().await;
 
@@ -432,7 +591,6 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     let refresh = m("refresh_rps").unwrap_or(f64::NAN);
     let protected_redis = m("protected_redis_rps");
     let refresh_redis = m("refresh_redis_rps");
-    let enumeration = median(&mut unknown) / median(&mut wrong);
     let p99 = median(&mut p99s);
     let mut results = json!({
         "bare_rps": bare.round(),
@@ -446,6 +604,8 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
         "cheap_p99_ms_under_login_load": round3(p99),
         "refresh_rps": refresh.round(),
         "enumeration_timing_ratio": round3(enumeration),
+        "reset_enumeration_timing_ratio": round3(reset_enumeration),
+        "email_code_enumeration_timing_ratio": round3(email_code_enumeration),
         "rounds": rounds,
         "seconds_per_measurement": duration.as_secs_f64(),
         "connections": conns,
@@ -470,7 +630,7 @@ fn round3(x: f64) -> f64 {
 
 /// Prints each figure with its target (ratios from this run).
 fn print_table(r: &Value) {
-    let rows: [(&str, &str); 14] = [
+    let rows: [(&str, &str); 16] = [
         ("bare_rps", ""),
         ("protected_rps", ""),
         ("protected_ratio", ">= 0.90"),
@@ -485,6 +645,8 @@ fn print_table(r: &Value) {
         ("refresh_rps", ""),
         ("refresh_redis_rps", ""),
         ("enumeration_timing_ratio", "0.9 to 1.1"),
+        ("reset_enumeration_timing_ratio", "0.9 to 1.1"),
+        ("email_code_enumeration_timing_ratio", "0.9 to 1.1"),
     ];
     println!("| figure | value | target |\n|---|---|---|");
     for (key, target) in rows {

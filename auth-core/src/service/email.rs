@@ -45,12 +45,12 @@ fn valid_email(email: &str) -> Result<String, AuthError> {
 
 impl Auth {
     /// `POST /email/code`: mails a 6-digit code for `purpose`. Answers the same, at the same
-    /// speed, whether or not the address is known: for `verify_email` and `reset_password`
-    /// nothing is mailed unless an active account has the address, and then the mail goes to the
-    /// address stored on the account, in the background (a mail-server failure is logged, and
-    /// the code is withdrawn, rather than answered as `mail_unavailable`, which would tell the
-    /// client that the account exists). `register` codes go to the address given and are sent
-    /// before answering.
+    /// speed, whether or not the address is known. For `verify_email` and `reset_password`
+    /// everything that depends on the account (the lookup, the code, storing it, the mail to the
+    /// address stored on the account) happens in a task of its own after the answer, so neither
+    /// the work done, a mail-server failure nor a store failure can tell the client whether the
+    /// account exists; failures are logged, and a code whose mail was refused is withdrawn.
+    /// `register` codes go to the address given and are sent before answering.
     ///
     /// The captcha is checked first; only requests that pass it are counted, per client IP
     /// (`mail_per_ip`) and per address (`email_code_per_address`), so that garbage requests
@@ -67,39 +67,47 @@ impl Auth {
         let limits = &self.inner.config.rate_limits;
         self.limit_ip("mail_per_ip", limits.mail_per_ip, ctx).await?;
         self.limit("email_code_per_address", limits.email_code_per_address, &email_key(&email), ctx).await?;
-        let recipient = match req.purpose {
-            EmailCodePurpose::Register => email.clone(),
-            EmailCodePurpose::VerifyEmail | EmailCodePurpose::ResetPassword => {
-                match self.active_user_by_email(&email).await?.and_then(|r| r.user.email) {
-                    Some(stored) => stored,
-                    None => {
-                        tracing::info!(
-                            purpose = req.purpose.as_str(),
-                            "no email code sent: no active account has this address"
-                        );
-                        return Ok(());
-                    }
-                }
+        if req.purpose != EmailCodePurpose::Register {
+            let auth = self.clone();
+            tokio::spawn(async move { auth.mail_code_to_account(req.purpose, email).await });
+            return Ok(());
+        }
+        let (mail, secret) = self.code_mail(req.purpose, &email, &email);
+        mailer.send(&mail).await.map_err(AuthError::MailUnavailable)?;
+        self.inner.tokens.put_secret(secret).await?;
+        Ok(())
+    }
+
+    /// The background half of [`send_email_code`](Self::send_email_code) for an account's code.
+    async fn mail_code_to_account(&self, purpose: EmailCodePurpose, email: String) {
+        let recipient = match self.active_user_by_email(&email).await {
+            Ok(Some(UserRecord { user: User { email: Some(stored), .. }, .. })) => stored,
+            Ok(_) => {
+                tracing::info!(purpose = purpose.as_str(), "no email code sent: no active account has this address");
+                return;
+            }
+            Err(err) => {
+                tracing::error!(purpose = purpose.as_str(), error = %err, "no email code sent: the user store failed");
+                return;
             }
         };
+        let (mail, secret) = self.code_mail(purpose, &email, &recipient);
+        self.deliver_secret(mail, secret).await;
+    }
+
+    /// A fresh code for `purpose` keyed under `email`, and its mail to `recipient`.
+    fn code_mail(&self, purpose: EmailCodePurpose, email: &str, recipient: &str) -> (EmailMessage, NewSecret) {
         let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
         let config = &self.inner.config;
         let ttl_minutes = config.email_code_ttl.as_secs().div_ceil(60);
         let secret = NewSecret {
-            purpose: code_purpose(req.purpose),
-            key: email_key(&email),
-            hash: self.code_hash(req.purpose, &email, &code),
+            purpose: code_purpose(purpose),
+            key: email_key(email),
+            hash: self.code_hash(purpose, email, &code),
             expires_at: Utc::now() + delta(config.email_code_ttl),
             max_attempts: config.email_code_max_attempts,
         };
-        let mail = self.render(&recipient, &MailKind::EmailCode { purpose: req.purpose, code: &code, ttl_minutes });
-        if req.purpose == EmailCodePurpose::Register {
-            mailer.send(&mail).await.map_err(AuthError::MailUnavailable)?;
-            self.inner.tokens.put_secret(secret).await?;
-        } else {
-            self.deliver_secret_in_background(mail, secret).await?;
-        }
-        Ok(())
+        (self.render(recipient, &MailKind::EmailCode { purpose, code: &code, ttl_minutes }), secret)
     }
 
     /// `POST /email/verify`: proves the caller's email address with a code of purpose
@@ -126,8 +134,10 @@ impl Auth {
 
     /// `POST /password/forgot`: mails a single-use reset link built from
     /// [`AuthConfig::public_url`](crate::AuthConfig::public_url) to the address stored on the
-    /// active account with this address, if one exists, in the background; answers the same, at
-    /// the same speed, either way. The captcha is checked before anything is counted.
+    /// active account with this address, if one exists; answers the same, at the same speed,
+    /// either way: the lookup, the token and the mail happen in a task of their own after the
+    /// answer (as for [`send_email_code`](Self::send_email_code)). The captcha is checked before
+    /// anything is counted.
     ///
     /// # Errors
     /// `captcha_*`, `invalid_request` (not a bare email address), `rate_limited`, `not_found`
@@ -139,15 +149,28 @@ impl Auth {
         let limits = &self.inner.config.rate_limits;
         self.limit_ip("mail_per_ip", limits.mail_per_ip, ctx).await?;
         self.limit("password_reset_per_account", limits.password_reset_per_account, &email_key(&email), ctx).await?;
+        let auth = self.clone();
+        tokio::spawn(async move { auth.mail_reset_link(email).await });
+        Ok(())
+    }
+
+    /// The background half of [`forgot_password`](Self::forgot_password).
+    async fn mail_reset_link(&self, email: String) {
+        let record = match self.active_user_by_email(&email).await {
+            Ok(Some(UserRecord { user: User { id, email: Some(stored), .. }, .. })) => (id, stored),
+            Ok(_) => {
+                tracing::info!("no reset link sent: no active account has this address");
+                return;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "no reset link sent: the user store failed");
+                return;
+            }
+        };
+        let (user_id, recipient) = record;
         let config = &self.inner.config;
         // `build()` refuses a mailer without a public URL.
         let public_url = config.public_url.as_deref().unwrap_or_default();
-        let Some(record) = self.active_user_by_email(&email).await? else {
-            tracing::info!("no reset link sent: no active account has this address");
-            return Ok(());
-        };
-        let Some(recipient) = record.user.email else { return Ok(()) };
-        let user_id = record.user.id;
         let token = format!("{}.{}", URL_SAFE_NO_PAD.encode(user_id.as_bytes()), random_token());
         let link = format!("{}/reset-password?token={token}", public_url.trim_end_matches('/'));
         let ttl_minutes = config.reset_token_ttl.as_secs().div_ceil(60);
@@ -159,7 +182,7 @@ impl Auth {
             expires_at: Utc::now() + delta(config.reset_token_ttl),
             max_attempts: config.email_code_max_attempts,
         };
-        self.deliver_secret_in_background(mail, secret).await
+        self.deliver_secret(mail, secret).await;
     }
 
     /// `POST /password/reset`: by the link's `token`, or by `email` + `code` (purpose
@@ -261,25 +284,23 @@ impl Auth {
         EmailMessage { to: to.to_owned(), subject: rendered.subject, text: rendered.text, html: rendered.html }
     }
 
-    /// Stores `secret`, then mails `mail` in a task of its own, so the request answers at once
-    /// whether or not a mail is sent. If delivery fails, the secret is withdrawn (spent with a
-    /// wrong candidate) and the failure logged.
-    async fn deliver_secret_in_background(&self, mail: EmailMessage, secret: NewSecret) -> Result<(), AuthError> {
-        let Some(mailer) = self.inner.mailer.clone() else { return Ok(()) };
+    /// Stores `secret`, then mails `mail` (called in a background task: failures are logged). If
+    /// delivery fails, the secret is withdrawn (spent with a candidate that cannot match).
+    async fn deliver_secret(&self, mail: EmailMessage, secret: NewSecret) {
+        let Some(mailer) = &self.inner.mailer else { return };
         let (purpose, key) = (secret.purpose.clone(), secret.key.clone());
-        self.inner.tokens.put_secret(secret).await?;
-        let tokens = Arc::clone(&self.inner.tokens);
-        tokio::spawn(async move {
-            if let Err(err) = mailer.send(&mail).await {
-                tracing::warn!(%purpose, error = %err, "mail not delivered; its code or link is withdrawn");
-                let nothing = TokenHash::from_bytes([0; 32]);
-                let withdraw = tokens.take_secret(&purpose, &key, &nothing, OnMismatch::Spend, Utc::now()).await;
-                if let Err(err) = withdraw {
-                    tracing::error!(%purpose, error = %err, "an undelivered code or link could not be withdrawn");
-                }
+        if let Err(err) = self.inner.tokens.put_secret(secret).await {
+            tracing::error!(%purpose, error = %err, "no mail sent: its code or link could not be stored");
+            return;
+        }
+        if let Err(err) = mailer.send(&mail).await {
+            tracing::warn!(%purpose, error = %err, "mail not delivered; its code or link is withdrawn");
+            let nothing = TokenHash::from_bytes([0; 32]);
+            let withdraw = self.inner.tokens.take_secret(&purpose, &key, &nothing, OnMismatch::Spend, Utc::now()).await;
+            if let Err(err) = withdraw {
+                tracing::error!(%purpose, error = %err, "an undelivered code or link could not be withdrawn");
             }
-        });
-        Ok(())
+        }
     }
 
     /// Mails a notice (password changed or reset) in the background: the change is done, and a
