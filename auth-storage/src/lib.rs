@@ -31,6 +31,8 @@
 //! With the `sqlite` feature, `SqliteStore::connect("sqlite://auth.db")` opens (and creates)
 //! the database; see its docs.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod detached;
 #[cfg(feature = "memory")]
 mod memory;
 #[cfg(feature = "postgres")]

@@ -12,6 +12,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::detached::detached;
+
 /// Connection settings for [`PostgresStore::connect_with`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -38,6 +40,11 @@ impl Default for PostgresOptions {
 /// on non-ASCII text), so concurrent registrations of one name cannot both succeed. Every query binds
 /// its parameters. A database that goes away gives `store_unavailable`; the pool reconnects by
 /// itself when it is back.
+///
+/// Cancellation-safe: an operation that spans several statements (`create_session`,
+/// `rotate_refresh_token`, `take_secret`) runs in a task of its own until it commits or rolls back,
+/// even if the request awaiting it is dropped (a client disconnecting), so no pooled connection is
+/// ever left inside a transaction.
 ///
 /// Our migrations share sqlx's `_sqlx_migrations` table: a host running its own sqlx migrations
 /// on the same database should set `ignore_missing` on its migrator (ours does), or give auth
@@ -275,24 +282,7 @@ impl UserStore for PostgresStore {
 #[async_trait]
 impl TokenStore for PostgresStore {
     async fn create_session(&self, new: NewSession) -> Result<(), StoreError> {
-        let s = &new.session;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(s.id)
-        .bind(s.user_id)
-        .bind(s.created_at)
-        .bind(s.last_used_at)
-        .bind(s.expires_at)
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        insert_refresh_token(&mut tx, &new.refresh_token_hash, s.id, s.created_at).await?;
-        tx.commit().await.map_err(db_err)
+        detached(create_session(self.pool.clone(), new)).await
     }
 
     async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
@@ -302,71 +292,7 @@ impl TokenStore for PostgresStore {
     }
 
     async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
-        let presented = &r.presented.as_bytes()[..];
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        // The UPDATE locks the token's row: a concurrent rotation of the same token waits, then
-        // finds it spent. Exactly one spends it.
-        let spent =
-            sqlx::query("UPDATE auth_refresh_tokens SET spent_at = $1 WHERE token_hash = $2 AND spent_at IS NULL")
-                .bind(r.now)
-                .bind(presented)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected()
-                == 1;
-        let sql = format!(
-            "SELECT s.{}, t.spent_at AS token_spent_at FROM auth_refresh_tokens t \
-             JOIN auth_sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
-            SESSION_COLUMNS.replace(", ", ", s.")
-        );
-        let Some(row) = sqlx::query(&sql).bind(presented).fetch_optional(&mut *tx).await.map_err(db_err)? else {
-            return Ok(Rotation::Unknown);
-        };
-        let mut session = session_from_row(&row)?;
-        if spent {
-            if !session.is_refreshable(r.now, r.idle_timeout) {
-                tx.rollback().await.map_err(db_err)?;
-                return Ok(Rotation::Unknown);
-            }
-            insert_refresh_token(&mut tx, &r.successor, session.id, r.now).await?;
-            sqlx::query("UPDATE auth_sessions SET last_used_at = $1 WHERE id = $2")
-                .bind(r.now)
-                .bind(session.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
-            session.last_used_at = r.now;
-            return Ok(Rotation::Rotated(session));
-        }
-        if !session.is_live(r.now) {
-            return Ok(Rotation::Unknown);
-        }
-        let spent_at: Option<DateTime<Utc>> = row.try_get("token_spent_at").map_err(corrupt)?;
-        let spent_at = spent_at.ok_or_else(|| StoreError::Corrupt("unspent token not rotated".into()))?;
-        let successor_current: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM auth_refresh_tokens WHERE token_hash = $1 AND session_id = $2 \
-             AND spent_at IS NULL)",
-        )
-        .bind(&r.successor.as_bytes()[..])
-        .bind(session.id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if successor_current && r.now - spent_at <= r.reuse_grace {
-            tx.commit().await.map_err(db_err)?;
-            return Ok(Rotation::Grace(session));
-        }
-        sqlx::query("UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(r.now)
-            .bind(session.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        session.revoked_at = Some(r.now);
-        Ok(Rotation::Reused(session))
+        detached(rotate_refresh_token(self.pool.clone(), r)).await
     }
 
     async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -434,40 +360,7 @@ impl TokenStore for PostgresStore {
         on_mismatch: OnMismatch,
         now: DateTime<Utc>,
     ) -> Result<SecretCheck, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        // Counting the attempt locks the row; concurrent takes run one after the other.
-        let row = sqlx::query(
-            "UPDATE auth_one_time_secrets SET attempts = attempts + 1 WHERE purpose = $1 AND key = $2 \
-             RETURNING secret_hash, expires_at, attempts, max_attempts",
-        )
-        .bind(purpose)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(row) = row else {
-            return Ok(SecretCheck::Missing);
-        };
-        let hash: Vec<u8> = row.try_get("secret_hash").map_err(corrupt)?;
-        let expires_at: DateTime<Utc> = row.try_get("expires_at").map_err(corrupt)?;
-        let attempts: i32 = row.try_get("attempts").map_err(corrupt)?;
-        let max_attempts: i32 = row.try_get("max_attempts").map_err(corrupt)?;
-        // `attempts` already counts this try.
-        let failures = u32::try_from(attempts - 1).unwrap_or(u32::MAX);
-        let max_attempts = u32::try_from(max_attempts).unwrap_or(0);
-        let expired = expires_at <= now;
-        let (check, keep) =
-            crate::secret::judge(TokenHash::from_slice(&hash), expired, failures, max_attempts, candidate, on_mismatch);
-        if !keep {
-            sqlx::query("DELETE FROM auth_one_time_secrets WHERE purpose = $1 AND key = $2")
-                .bind(purpose)
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(check)
+        detached(take_secret(self.pool.clone(), purpose.to_owned(), key.to_owned(), *candidate, on_mismatch, now)).await
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -485,4 +378,139 @@ impl TokenStore for PostgresStore {
             .rows_affected();
         Ok(sessions + secrets)
     }
+}
+
+/// [`TokenStore::create_session`] in one transaction; run [`detached`].
+async fn create_session(pool: PgPool, new: NewSession) -> Result<(), StoreError> {
+    let s = &new.session;
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    sqlx::query(
+        "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(s.id)
+    .bind(s.user_id)
+    .bind(s.created_at)
+    .bind(s.last_used_at)
+    .bind(s.expires_at)
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    insert_refresh_token(&mut tx, &new.refresh_token_hash, s.id, s.created_at).await?;
+    tx.commit().await.map_err(db_err)
+}
+
+/// [`TokenStore::rotate_refresh_token`] in one transaction; run [`detached`].
+async fn rotate_refresh_token(pool: PgPool, r: RefreshRotation) -> Result<Rotation, StoreError> {
+    let presented = &r.presented.as_bytes()[..];
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    // The UPDATE locks the token's row: a concurrent rotation of the same token waits, then
+    // finds it spent. Exactly one spends it.
+    let spent = sqlx::query("UPDATE auth_refresh_tokens SET spent_at = $1 WHERE token_hash = $2 AND spent_at IS NULL")
+        .bind(r.now)
+        .bind(presented)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+        == 1;
+    let sql = format!(
+        "SELECT s.{}, t.spent_at AS token_spent_at FROM auth_refresh_tokens t \
+         JOIN auth_sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
+        SESSION_COLUMNS.replace(", ", ", s.")
+    );
+    let Some(row) = sqlx::query(&sql).bind(presented).fetch_optional(&mut *tx).await.map_err(db_err)? else {
+        return Ok(Rotation::Unknown);
+    };
+    let mut session = session_from_row(&row)?;
+    if spent {
+        if !session.is_refreshable(r.now, r.idle_timeout) {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(Rotation::Unknown);
+        }
+        insert_refresh_token(&mut tx, &r.successor, session.id, r.now).await?;
+        sqlx::query("UPDATE auth_sessions SET last_used_at = $1 WHERE id = $2")
+            .bind(r.now)
+            .bind(session.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        session.last_used_at = r.now;
+        return Ok(Rotation::Rotated(session));
+    }
+    if !session.is_live(r.now) {
+        return Ok(Rotation::Unknown);
+    }
+    let spent_at: Option<DateTime<Utc>> = row.try_get("token_spent_at").map_err(corrupt)?;
+    let spent_at = spent_at.ok_or_else(|| StoreError::Corrupt("unspent token not rotated".into()))?;
+    let successor_current: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM auth_refresh_tokens WHERE token_hash = $1 AND session_id = $2 \
+         AND spent_at IS NULL)",
+    )
+    .bind(&r.successor.as_bytes()[..])
+    .bind(session.id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    if successor_current && r.now - spent_at <= r.reuse_grace {
+        tx.commit().await.map_err(db_err)?;
+        return Ok(Rotation::Grace(session));
+    }
+    sqlx::query("UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(r.now)
+        .bind(session.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    session.revoked_at = Some(r.now);
+    Ok(Rotation::Reused(session))
+}
+
+/// [`TokenStore::take_secret`] in one transaction; run [`detached`].
+async fn take_secret(
+    pool: PgPool,
+    purpose: String,
+    key: String,
+    candidate: TokenHash,
+    on_mismatch: OnMismatch,
+    now: DateTime<Utc>,
+) -> Result<SecretCheck, StoreError> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    // Counting the attempt locks the row; concurrent takes run one after the other.
+    let row = sqlx::query(
+        "UPDATE auth_one_time_secrets SET attempts = attempts + 1 WHERE purpose = $1 AND key = $2 \
+         RETURNING secret_hash, expires_at, attempts, max_attempts",
+    )
+    .bind(&purpose)
+    .bind(&key)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let Some(row) = row else {
+        return Ok(SecretCheck::Missing);
+    };
+    let hash: Vec<u8> = row.try_get("secret_hash").map_err(corrupt)?;
+    let expires_at: DateTime<Utc> = row.try_get("expires_at").map_err(corrupt)?;
+    let attempts: i32 = row.try_get("attempts").map_err(corrupt)?;
+    let max_attempts: i32 = row.try_get("max_attempts").map_err(corrupt)?;
+    // `attempts` already counts this try.
+    let failures = u32::try_from(attempts - 1).unwrap_or(u32::MAX);
+    let max_attempts = u32::try_from(max_attempts).unwrap_or(0);
+    let expired = expires_at <= now;
+    let (check, keep) =
+        crate::secret::judge(TokenHash::from_slice(&hash), expired, failures, max_attempts, &candidate, on_mismatch);
+    if !keep {
+        sqlx::query("DELETE FROM auth_one_time_secrets WHERE purpose = $1 AND key = $2")
+            .bind(&purpose)
+            .bind(&key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(check)
 }

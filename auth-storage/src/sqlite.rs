@@ -13,6 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
+use crate::detached::detached;
+
 /// Connection settings for [`SqliteStore::connect_with`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -38,6 +40,11 @@ impl Default for SqliteOptions {
 /// Usernames and emails are unique through unique indexes on their
 /// [`identifier_key`](auth_core::validate::identifier_key) (NFKC + case folding, computed in Rust
 /// and stored beside them), so concurrent registrations of one name cannot both succeed.
+///
+/// Cancellation-safe: an operation that spans several statements (`create_session`,
+/// `rotate_refresh_token`, `take_secret`) runs in a task of its own until it commits or rolls back,
+/// even if the request awaiting it is dropped (a client disconnecting), so no pooled connection is
+/// ever left inside a transaction.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -292,24 +299,7 @@ async fn insert_refresh_token(
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn create_session(&self, new: NewSession) -> Result<(), StoreError> {
-        let s = &new.session;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, revoked_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-        )
-        .bind(s.id.to_string())
-        .bind(s.user_id.to_string())
-        .bind(ts(s.created_at))
-        .bind(ts(s.last_used_at))
-        .bind(ts(s.expires_at))
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        insert_refresh_token(&mut tx, &new.refresh_token_hash, &s.id.to_string(), s.created_at).await?;
-        tx.commit().await.map_err(db_err)
+        detached(create_session(self.pool.clone(), new)).await
     }
 
     async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
@@ -319,72 +309,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
-        let presented = &r.presented.as_bytes()[..];
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        // Write first, so this transaction holds SQLite's write lock from its first statement:
-        // concurrent rotations of one token run one after the other, and exactly one spends it.
-        let spent =
-            sqlx::query("UPDATE auth_refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL")
-                .bind(ts(r.now))
-                .bind(presented)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected()
-                == 1;
-        let sql = format!(
-            "SELECT s.{}, t.spent_at AS token_spent_at FROM auth_refresh_tokens t JOIN auth_sessions s ON s.id = t.session_id \
-             WHERE t.token_hash = ?",
-            SESSION_COLUMNS.replace(", ", ", s.")
-        );
-        let Some(row) = sqlx::query(&sql).bind(presented).fetch_optional(&mut *tx).await.map_err(db_err)? else {
-            return Ok(Rotation::Unknown);
-        };
-        let mut session = session_from_row(&row)?;
-        let id = session.id.to_string();
-        if spent {
-            if !session.is_refreshable(r.now, r.idle_timeout) {
-                tx.rollback().await.map_err(db_err)?;
-                return Ok(Rotation::Unknown);
-            }
-            insert_refresh_token(&mut tx, &r.successor, &id, r.now).await?;
-            sqlx::query("UPDATE auth_sessions SET last_used_at = ? WHERE id = ?")
-                .bind(ts(r.now))
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
-            session.last_used_at = r.now;
-            return Ok(Rotation::Rotated(session));
-        }
-        if !session.is_live(r.now) {
-            return Ok(Rotation::Unknown);
-        }
-        let spent_at: Option<i64> = row.try_get("token_spent_at").map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        // The UPDATE above matched nothing although the token exists: it was spent before.
-        let spent_at = from_ts(spent_at.ok_or_else(|| StoreError::Corrupt("unspent token not rotated".into()))?)?;
-        let successor_current: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM auth_refresh_tokens WHERE token_hash = ? AND session_id = ? AND spent_at IS NULL)",
-        )
-        .bind(&r.successor.as_bytes()[..])
-        .bind(&id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if successor_current && r.now - spent_at <= r.reuse_grace {
-            tx.commit().await.map_err(db_err)?;
-            return Ok(Rotation::Grace(session));
-        }
-        sqlx::query("UPDATE auth_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(ts(r.now))
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        session.revoked_at = Some(r.now);
-        Ok(Rotation::Reused(session))
+        detached(rotate_refresh_token(self.pool.clone(), r)).await
     }
 
     async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -452,41 +377,7 @@ impl TokenStore for SqliteStore {
         on_mismatch: OnMismatch,
         now: DateTime<Utc>,
     ) -> Result<SecretCheck, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        // Count the attempt first (takes the write lock), then decide.
-        let row = sqlx::query(
-            "UPDATE auth_one_time_secrets SET attempts = attempts + 1 WHERE purpose = ? AND key = ? \
-             RETURNING secret_hash, expires_at, attempts, max_attempts",
-        )
-        .bind(purpose)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(row) = row else {
-            return Ok(SecretCheck::Missing);
-        };
-        let corrupt = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
-        let hash: Vec<u8> = row.try_get("secret_hash").map_err(corrupt)?;
-        let expires_at: i64 = row.try_get("expires_at").map_err(corrupt)?;
-        let attempts: i64 = row.try_get("attempts").map_err(corrupt)?;
-        let max_attempts: i64 = row.try_get("max_attempts").map_err(corrupt)?;
-        // `attempts` already counts this try.
-        let failures = u32::try_from(attempts - 1).unwrap_or(u32::MAX);
-        let max_attempts = u32::try_from(max_attempts).unwrap_or(0);
-        let expired = expires_at <= ts(now);
-        let (check, keep) =
-            crate::secret::judge(TokenHash::from_slice(&hash), expired, failures, max_attempts, candidate, on_mismatch);
-        if !keep {
-            sqlx::query("DELETE FROM auth_one_time_secrets WHERE purpose = ? AND key = ?")
-                .bind(purpose)
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(check)
+        detached(take_secret(self.pool.clone(), purpose.to_owned(), key.to_owned(), *candidate, on_mismatch, now)).await
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -505,4 +396,141 @@ impl TokenStore for SqliteStore {
             .rows_affected();
         Ok(auth_sessions + secrets)
     }
+}
+
+/// [`TokenStore::create_session`] in one transaction; run [`detached`].
+async fn create_session(pool: SqlitePool, new: NewSession) -> Result<(), StoreError> {
+    let s = &new.session;
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    sqlx::query(
+        "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, revoked_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+    )
+    .bind(s.id.to_string())
+    .bind(s.user_id.to_string())
+    .bind(ts(s.created_at))
+    .bind(ts(s.last_used_at))
+    .bind(ts(s.expires_at))
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    insert_refresh_token(&mut tx, &new.refresh_token_hash, &s.id.to_string(), s.created_at).await?;
+    tx.commit().await.map_err(db_err)
+}
+
+/// [`TokenStore::rotate_refresh_token`] in one transaction; run [`detached`].
+async fn rotate_refresh_token(pool: SqlitePool, r: RefreshRotation) -> Result<Rotation, StoreError> {
+    let presented = &r.presented.as_bytes()[..];
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    // Write first, so this transaction holds SQLite's write lock from its first statement:
+    // concurrent rotations of one token run one after the other, and exactly one spends it.
+    let spent = sqlx::query("UPDATE auth_refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL")
+        .bind(ts(r.now))
+        .bind(presented)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+        == 1;
+    let sql = format!(
+        "SELECT s.{}, t.spent_at AS token_spent_at FROM auth_refresh_tokens t JOIN auth_sessions s ON s.id = t.session_id \
+         WHERE t.token_hash = ?",
+        SESSION_COLUMNS.replace(", ", ", s.")
+    );
+    let Some(row) = sqlx::query(&sql).bind(presented).fetch_optional(&mut *tx).await.map_err(db_err)? else {
+        return Ok(Rotation::Unknown);
+    };
+    let mut session = session_from_row(&row)?;
+    let id = session.id.to_string();
+    if spent {
+        if !session.is_refreshable(r.now, r.idle_timeout) {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(Rotation::Unknown);
+        }
+        insert_refresh_token(&mut tx, &r.successor, &id, r.now).await?;
+        sqlx::query("UPDATE auth_sessions SET last_used_at = ? WHERE id = ?")
+            .bind(ts(r.now))
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        session.last_used_at = r.now;
+        return Ok(Rotation::Rotated(session));
+    }
+    if !session.is_live(r.now) {
+        return Ok(Rotation::Unknown);
+    }
+    let spent_at: Option<i64> = row.try_get("token_spent_at").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // The UPDATE above matched nothing although the token exists: it was spent before.
+    let spent_at = from_ts(spent_at.ok_or_else(|| StoreError::Corrupt("unspent token not rotated".into()))?)?;
+    let successor_current: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM auth_refresh_tokens WHERE token_hash = ? AND session_id = ? AND spent_at IS NULL)",
+    )
+    .bind(&r.successor.as_bytes()[..])
+    .bind(&id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    if successor_current && r.now - spent_at <= r.reuse_grace {
+        tx.commit().await.map_err(db_err)?;
+        return Ok(Rotation::Grace(session));
+    }
+    sqlx::query("UPDATE auth_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(ts(r.now))
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    session.revoked_at = Some(r.now);
+    Ok(Rotation::Reused(session))
+}
+
+/// [`TokenStore::take_secret`] in one transaction; run [`detached`].
+async fn take_secret(
+    pool: SqlitePool,
+    purpose: String,
+    key: String,
+    candidate: TokenHash,
+    on_mismatch: OnMismatch,
+    now: DateTime<Utc>,
+) -> Result<SecretCheck, StoreError> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    // Count the attempt first (takes the write lock), then decide.
+    let row = sqlx::query(
+        "UPDATE auth_one_time_secrets SET attempts = attempts + 1 WHERE purpose = ? AND key = ? \
+         RETURNING secret_hash, expires_at, attempts, max_attempts",
+    )
+    .bind(&purpose)
+    .bind(&key)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let Some(row) = row else {
+        return Ok(SecretCheck::Missing);
+    };
+    let corrupt = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+    let hash: Vec<u8> = row.try_get("secret_hash").map_err(corrupt)?;
+    let expires_at: i64 = row.try_get("expires_at").map_err(corrupt)?;
+    let attempts: i64 = row.try_get("attempts").map_err(corrupt)?;
+    let max_attempts: i64 = row.try_get("max_attempts").map_err(corrupt)?;
+    // `attempts` already counts this try.
+    let failures = u32::try_from(attempts - 1).unwrap_or(u32::MAX);
+    let max_attempts = u32::try_from(max_attempts).unwrap_or(0);
+    let expired = expires_at <= ts(now);
+    let (check, keep) =
+        crate::secret::judge(TokenHash::from_slice(&hash), expired, failures, max_attempts, &candidate, on_mismatch);
+    if !keep {
+        sqlx::query("DELETE FROM auth_one_time_secrets WHERE purpose = ? AND key = ?")
+            .bind(&purpose)
+            .bind(&key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(check)
 }
