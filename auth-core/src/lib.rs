@@ -61,6 +61,7 @@ pub mod events;
 mod limit;
 pub mod mail;
 pub mod password;
+pub mod rotation;
 pub mod secret;
 mod service;
 pub mod store;

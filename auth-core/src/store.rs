@@ -241,6 +241,9 @@ pub trait TokenStore: Send + Sync + 'static {
     /// - anything else (unknown token, revoked, expired or idle session) → [`Rotation::Unknown`].
     ///
     /// Of concurrent calls with one current token exactly one gets `Rotated`.
+    ///
+    /// The rule is [`rotation::decide`](crate::rotation::decide): read the presented token's
+    /// state under a lock, decide, carry out the step in the same transaction.
     async fn rotate_refresh_token(&self, rotation: RefreshRotation) -> Result<Rotation, StoreError>;
 
     /// Revokes one session at `at`; `false` if it was unknown or already revoked.

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
+use auth_core::rotation::{self, RotationState, RotationStep};
 use auth_core::{
     async_trait, MemoryRateLimiter, NewSecret, NewSession, NewUser, OnMismatch, RateLimitDecision, RateLimiter,
     RefreshRotation, Rotation, SecretCheck, Session, StoreError, TokenHash, TokenStore, User, UserRecord, UserStore,
@@ -158,24 +159,20 @@ impl TokenStore for MemoryStore {
         let Some(session) = tokens.sessions.get_mut(&session_id) else {
             return Ok(Rotation::Unknown);
         };
-        match spent_at {
-            None if session.is_refreshable(r.now, r.idle_timeout) => {
+        let successor_current = tokens.refresh.get(&r.successor) == Some(&(session_id, None));
+        let step = rotation::decide(Some(RotationState { session, spent_at, successor_current }), &r);
+        match step {
+            RotationStep::Rotate => {
                 tokens.refresh.insert(r.presented, (session_id, Some(r.now)));
                 tokens.refresh.insert(r.successor, (session_id, None));
                 session.last_used_at = r.now;
-                Ok(Rotation::Rotated(session.clone()))
             }
-            Some(spent) if session.is_live(r.now) => {
-                let successor_current = tokens.refresh.get(&r.successor) == Some(&(session_id, None));
-                if successor_current && r.now - spent <= r.reuse_grace {
-                    Ok(Rotation::Grace(session.clone()))
-                } else {
-                    session.revoked_at = Some(r.now);
-                    Ok(Rotation::Reused(session.clone()))
-                }
+            RotationStep::Revoke => {
+                session.revoked_at.get_or_insert(r.now);
             }
-            _ => Ok(Rotation::Unknown),
+            RotationStep::Grace | RotationStep::Unknown => {}
         }
+        Ok(step.outcome(session.clone(), r.now))
     }
 
     async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use auth_core::rotation::{self, RotationState, RotationStep};
 use auth_core::validate::identifier_key;
 use auth_core::{
     async_trait, NewSecret, NewSession, NewUser, OnMismatch, Preferences, RefreshRotation, Role, Rotation, SecretCheck,
@@ -406,68 +407,59 @@ async fn create_session(pool: PgPool, new: NewSession) -> Result<(), StoreError>
 async fn rotate_refresh_token(pool: PgPool, r: RefreshRotation) -> Result<Rotation, StoreError> {
     let presented = &r.presented.as_bytes()[..];
     let mut tx = pool.begin().await.map_err(db_err)?;
-    // The UPDATE locks the token's row: a concurrent rotation of the same token waits, then
-    // finds it spent. Exactly one spends it.
-    let spent = sqlx::query("UPDATE auth_refresh_tokens SET spent_at = $1 WHERE token_hash = $2 AND spent_at IS NULL")
-        .bind(r.now)
+    // Lock the presented token's row first: a concurrent rotation of the same token waits here.
+    // The read below is a statement of its own, so (READ COMMITTED) it sees what that rotation
+    // committed — the token spent, its successor current — and exactly one rotates it.
+    sqlx::query("SELECT 1 FROM auth_refresh_tokens WHERE token_hash = $1 FOR UPDATE")
         .bind(presented)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected()
-        == 1;
-    let sql = format!(
-        "SELECT s.{}, t.spent_at AS token_spent_at FROM auth_refresh_tokens t \
-         JOIN auth_sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
-        SESSION_COLUMNS.replace(", ", ", s.")
-    );
-    let Some(row) = sqlx::query(&sql).bind(presented).fetch_optional(&mut *tx).await.map_err(db_err)? else {
-        return Ok(Rotation::Unknown);
-    };
-    let mut session = session_from_row(&row)?;
-    if spent {
-        if !session.is_refreshable(r.now, r.idle_timeout) {
-            tx.rollback().await.map_err(db_err)?;
-            return Ok(Rotation::Unknown);
-        }
-        insert_refresh_token(&mut tx, &r.successor, session.id, r.now).await?;
-        sqlx::query("UPDATE auth_sessions SET last_used_at = $1 WHERE id = $2")
-            .bind(r.now)
-            .bind(session.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        session.last_used_at = r.now;
-        return Ok(Rotation::Rotated(session));
-    }
-    if !session.is_live(r.now) {
-        return Ok(Rotation::Unknown);
-    }
-    let spent_at: Option<DateTime<Utc>> = row.try_get("token_spent_at").map_err(corrupt)?;
-    let spent_at = spent_at.ok_or_else(|| StoreError::Corrupt("unspent token not rotated".into()))?;
-    let successor_current: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM auth_refresh_tokens WHERE token_hash = $1 AND session_id = $2 \
-         AND spent_at IS NULL)",
-    )
-    .bind(&r.successor.as_bytes()[..])
-    .bind(session.id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    if successor_current && r.now - spent_at <= r.reuse_grace {
-        tx.commit().await.map_err(db_err)?;
-        return Ok(Rotation::Grace(session));
-    }
-    sqlx::query("UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-        .bind(r.now)
-        .bind(session.id)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
+    let sql = format!(
+        "SELECT s.{}, t.spent_at AS token_spent_at, EXISTS (SELECT 1 FROM auth_refresh_tokens n \
+         WHERE n.token_hash = $1 AND n.session_id = s.id AND n.spent_at IS NULL) AS successor_current \
+         FROM auth_refresh_tokens t JOIN auth_sessions s ON s.id = t.session_id WHERE t.token_hash = $2",
+        SESSION_COLUMNS.replace(", ", ", s.")
+    );
+    let row = sqlx::query(&sql)
+        .bind(&r.successor.as_bytes()[..])
+        .bind(presented)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let Some(row) = row else { return Ok(Rotation::Unknown) };
+    let session = session_from_row(&row)?;
+    let spent_at: Option<DateTime<Utc>> = row.try_get("token_spent_at").map_err(corrupt)?;
+    let successor_current: bool = row.try_get("successor_current").map_err(corrupt)?;
+    let step = rotation::decide(Some(RotationState { session: &session, spent_at, successor_current }), &r);
+    match step {
+        RotationStep::Rotate => {
+            sqlx::query("UPDATE auth_refresh_tokens SET spent_at = $1 WHERE token_hash = $2")
+                .bind(r.now)
+                .bind(presented)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            insert_refresh_token(&mut tx, &r.successor, session.id, r.now).await?;
+            sqlx::query("UPDATE auth_sessions SET last_used_at = $1 WHERE id = $2")
+                .bind(r.now)
+                .bind(session.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        RotationStep::Revoke => {
+            sqlx::query("UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(r.now)
+                .bind(session.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        RotationStep::Grace | RotationStep::Unknown => {}
+    }
     tx.commit().await.map_err(db_err)?;
-    session.revoked_at = Some(r.now);
-    Ok(Rotation::Reused(session))
+    Ok(step.outcome(session, r.now))
 }
 
 /// [`TokenStore::take_secret`] in one transaction; run [`detached`].

@@ -3,6 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use auth_core::rotation::{self, RotationState, RotationStep};
 use auth_core::validate::identifier_key;
 use auth_core::{
     async_trait, NewSecret, NewSession, NewUser, OnMismatch, Preferences, RefreshRotation, Role, Rotation, SecretCheck,
@@ -424,69 +425,60 @@ async fn create_session(pool: SqlitePool, new: NewSession) -> Result<(), StoreEr
 async fn rotate_refresh_token(pool: SqlitePool, r: RefreshRotation) -> Result<Rotation, StoreError> {
     let presented = &r.presented.as_bytes()[..];
     let mut tx = pool.begin().await.map_err(db_err)?;
-    // Write first, so this transaction holds SQLite's write lock from its first statement:
-    // concurrent rotations of one token run one after the other, and exactly one spends it.
-    let spent = sqlx::query("UPDATE auth_refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL")
-        .bind(ts(r.now))
+    // A write first (changing nothing), so this transaction holds SQLite's write lock from its
+    // first statement: concurrent rotations of one token decide one after the other.
+    sqlx::query("UPDATE auth_refresh_tokens SET spent_at = spent_at WHERE token_hash = ?")
         .bind(presented)
         .execute(&mut *tx)
         .await
-        .map_err(db_err)?
-        .rows_affected()
-        == 1;
+        .map_err(db_err)?;
     let sql = format!(
-        "SELECT s.{}, t.spent_at AS token_spent_at FROM auth_refresh_tokens t JOIN auth_sessions s ON s.id = t.session_id \
-         WHERE t.token_hash = ?",
+        "SELECT s.{}, t.spent_at AS token_spent_at, EXISTS (SELECT 1 FROM auth_refresh_tokens n \
+         WHERE n.token_hash = ? AND n.session_id = s.id AND n.spent_at IS NULL) AS successor_current \
+         FROM auth_refresh_tokens t JOIN auth_sessions s ON s.id = t.session_id WHERE t.token_hash = ?",
         SESSION_COLUMNS.replace(", ", ", s.")
     );
-    let Some(row) = sqlx::query(&sql).bind(presented).fetch_optional(&mut *tx).await.map_err(db_err)? else {
-        return Ok(Rotation::Unknown);
-    };
-    let mut session = session_from_row(&row)?;
-    let id = session.id.to_string();
-    if spent {
-        if !session.is_refreshable(r.now, r.idle_timeout) {
-            tx.rollback().await.map_err(db_err)?;
-            return Ok(Rotation::Unknown);
-        }
-        insert_refresh_token(&mut tx, &r.successor, &id, r.now).await?;
-        sqlx::query("UPDATE auth_sessions SET last_used_at = ? WHERE id = ?")
-            .bind(ts(r.now))
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        session.last_used_at = r.now;
-        return Ok(Rotation::Rotated(session));
-    }
-    if !session.is_live(r.now) {
-        return Ok(Rotation::Unknown);
-    }
-    let spent_at: Option<i64> = row.try_get("token_spent_at").map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    // The UPDATE above matched nothing although the token exists: it was spent before.
-    let spent_at = from_ts(spent_at.ok_or_else(|| StoreError::Corrupt("unspent token not rotated".into()))?)?;
-    let successor_current: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM auth_refresh_tokens WHERE token_hash = ? AND session_id = ? AND spent_at IS NULL)",
-    )
-    .bind(&r.successor.as_bytes()[..])
-    .bind(&id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    if successor_current && r.now - spent_at <= r.reuse_grace {
-        tx.commit().await.map_err(db_err)?;
-        return Ok(Rotation::Grace(session));
-    }
-    sqlx::query("UPDATE auth_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-        .bind(ts(r.now))
-        .bind(&id)
-        .execute(&mut *tx)
+    let row = sqlx::query(&sql)
+        .bind(&r.successor.as_bytes()[..])
+        .bind(presented)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
+    let Some(row) = row else { return Ok(Rotation::Unknown) };
+    let session = session_from_row(&row)?;
+    let corrupt = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+    let spent_at = row.try_get::<Option<i64>, _>("token_spent_at").map_err(corrupt)?.map(from_ts).transpose()?;
+    let successor_current: bool = row.try_get("successor_current").map_err(corrupt)?;
+    let step = rotation::decide(Some(RotationState { session: &session, spent_at, successor_current }), &r);
+    let id = session.id.to_string();
+    match step {
+        RotationStep::Rotate => {
+            sqlx::query("UPDATE auth_refresh_tokens SET spent_at = ? WHERE token_hash = ?")
+                .bind(ts(r.now))
+                .bind(presented)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            insert_refresh_token(&mut tx, &r.successor, &id, r.now).await?;
+            sqlx::query("UPDATE auth_sessions SET last_used_at = ? WHERE id = ?")
+                .bind(ts(r.now))
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        RotationStep::Revoke => {
+            sqlx::query("UPDATE auth_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(ts(r.now))
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        RotationStep::Grace | RotationStep::Unknown => {}
+    }
     tx.commit().await.map_err(db_err)?;
-    session.revoked_at = Some(r.now);
-    Ok(Rotation::Reused(session))
+    Ok(step.outcome(session, r.now))
 }
 
 /// [`TokenStore::take_secret`] in one transaction; run [`detached`].

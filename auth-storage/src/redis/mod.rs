@@ -227,7 +227,9 @@ return revoked
     )
 });
 
-/// Refresh-token rotation with reuse detection (see `TokenStore::rotate_refresh_token`).
+/// Refresh-token rotation with reuse detection (see `TokenStore::rotate_refresh_token`): the rule
+/// of `auth_core::rotation::decide`, mirrored in Lua so that it runs atomically in Redis (the
+/// conformance suite runs the same rotation cases against this and the Rust backends).
 /// KEYS: presented token, successor token. ARGV: prefix, now, grace s, idle s, revoked retention.
 static ROTATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
