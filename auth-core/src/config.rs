@@ -117,7 +117,59 @@ impl Default for RateLimits {
     }
 }
 
+/// One rule of [`RateLimits`], by name: what the service counts, the `rule` reported to
+/// [`AuthEvents::rate_limited`](crate::AuthEvents::rate_limited), and the middle part of limiter
+/// keys (`rl:{rule}:{key}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RateRuleName {
+    /// [`RateLimits::login_per_ip`].
+    LoginPerIp,
+    /// [`RateLimits::login_failures_per_account`].
+    LoginFailuresPerAccount,
+    /// [`RateLimits::register_per_ip`].
+    RegisterPerIp,
+    /// [`RateLimits::email_code_per_address`].
+    EmailCodePerAddress,
+    /// [`RateLimits::password_reset_per_account`].
+    PasswordResetPerAccount,
+    /// [`RateLimits::mail_per_ip`].
+    MailPerIp,
+    /// [`RateLimits::other_per_ip`].
+    OtherPerIp,
+}
+
+impl RateRuleName {
+    /// The rule's name, as the field of [`RateLimits`]: `login_per_ip`, ….
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginPerIp => "login_per_ip",
+            Self::LoginFailuresPerAccount => "login_failures_per_account",
+            Self::RegisterPerIp => "register_per_ip",
+            Self::EmailCodePerAddress => "email_code_per_address",
+            Self::PasswordResetPerAccount => "password_reset_per_account",
+            Self::MailPerIp => "mail_per_ip",
+            Self::OtherPerIp => "other_per_ip",
+        }
+    }
+}
+
 impl RateLimits {
+    /// The rule named `name`; `None` when it is off.
+    #[must_use]
+    pub fn rule(&self, name: RateRuleName) -> Option<RateRule> {
+        match name {
+            RateRuleName::LoginPerIp => self.login_per_ip,
+            RateRuleName::LoginFailuresPerAccount => self.login_failures_per_account,
+            RateRuleName::RegisterPerIp => self.register_per_ip,
+            RateRuleName::EmailCodePerAddress => self.email_code_per_address,
+            RateRuleName::PasswordResetPerAccount => self.password_reset_per_account,
+            RateRuleName::MailPerIp => self.mail_per_ip,
+            RateRuleName::OtherPerIp => self.other_per_ip,
+        }
+    }
+
     /// Whether any rule is on.
     #[must_use]
     pub fn any(&self) -> bool {

@@ -76,7 +76,9 @@ pub use api::{
 };
 pub use async_trait::async_trait;
 pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, NoCaptcha};
-pub use config::{AuthConfig, ConfigError, RateLimits, RateRule, RegistrationPolicy, MIN_JWT_SECRET_BYTES};
+pub use config::{
+    AuthConfig, ConfigError, RateLimits, RateRule, RateRuleName, RegistrationPolicy, MIN_JWT_SECRET_BYTES,
+};
 pub use context::{ClientIpHeader, RequestContext};
 pub use error::{AuthError, BoxError, FieldError, StoreError, WeakPasswordReason};
 pub use events::{AuthEvents, LoginFailure, NoEvents};

@@ -14,14 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::{
-    NewSecret, NewSession, NewUser, OnMismatch, RefreshRotation, Role, Rotation, Session, TokenHash, TokenStore,
-    UserStore,
-};
+use auth_core::{NewSecret, NewUser, OnMismatch, RefreshRotation, Role, Rotation, TokenHash, TokenStore, UserStore};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 mod common;
+use common::new_session;
 
 trait Store: UserStore + TokenStore {}
 impl<T: UserStore + TokenStore> Store for T {}
@@ -66,23 +64,6 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
-fn new_session(user_id: Uuid, refresh: &str) -> NewSession {
-    let at = now();
-    NewSession {
-        session: Session {
-            id: Uuid::new_v4(),
-            user_id,
-            created_at: at,
-            last_used_at: at,
-            expires_at: at + TimeDelta::days(30),
-            ip: None,
-            user_agent: Some("cancellation".into()),
-            revoked_at: None,
-        },
-        refresh_token_hash: TokenHash::of(refresh),
-    }
-}
-
 fn rotation(presented: &str, successor: &str) -> RefreshRotation {
     RefreshRotation {
         presented: TokenHash::of(presented),
@@ -122,7 +103,7 @@ async fn run_task(store: Arc<dyn Store>, user: Uuid, task: u64, seed: u64, tally
         let operation = async {
             match (choice, pick) {
                 (0 | 1, _) | (_, None) => {
-                    let new = new_session(user, &fresh);
+                    let new = new_session(user, &fresh, now());
                     let id = new.session.id;
                     store.create_session(new).await.map(|()| Some((id, fresh)))
                 }
@@ -199,7 +180,7 @@ async fn storm(store: Arc<dyn Store>, user: Uuid) {
 /// stuck in an open transaction), and of concurrent rotations of one token exactly one rotates.
 async fn still_works(store: Arc<dyn Store>, other_client: Arc<dyn Store>, user: Uuid) {
     for n in 0..2 * MAX_CONNECTIONS {
-        let new = new_session(user, &format!("after-{}-{n}", Uuid::new_v4()));
+        let new = new_session(user, &format!("after-{}-{n}", Uuid::new_v4()), now());
         let id = new.session.id;
         store.create_session(new).await.unwrap();
         assert!(store.revoke_session(id, now()).await.unwrap());
@@ -208,7 +189,7 @@ async fn still_works(store: Arc<dyn Store>, other_client: Arc<dyn Store>, user: 
     }
 
     let token = format!("final-{}", Uuid::new_v4());
-    store.create_session(new_session(user, &token)).await.unwrap();
+    store.create_session(new_session(user, &token, now())).await.unwrap();
     let mut rotations = tokio::task::JoinSet::new();
     for n in 0..MAX_CONNECTIONS {
         let (store, token) = (store.clone(), token.clone());
@@ -236,110 +217,94 @@ async fn create_user(store: &dyn Store) -> Uuid {
     store.create_user(user).await.unwrap().id
 }
 
-/// Counts the warnings by which PostgreSQL tells a client that its idea of the transaction state
+/// Records the warnings by which PostgreSQL tells a client that its idea of the transaction state
 /// is wrong: `there is already a transaction in progress` (a `BEGIN` inside a transaction left
 /// open) and `there is no transaction in progress` (a `COMMIT`/`ROLLBACK` outside one). sqlx
-/// reports them as `tracing` events of target `sqlx::postgres::notice`; a left-open transaction
-/// is usually ended by the next `BEGIN`…`COMMIT` on its connection, so these catch it even when
-/// the pool looks clean at the end.
+/// reports them as `tracing` events of target `sqlx::postgres::notice`, on whichever thread runs
+/// the connection, hence a global subscriber; a left-open transaction is usually ended by the next
+/// `BEGIN`…`COMMIT` on its connection, so these catch it even when the pool looks clean at the end.
 #[cfg(feature = "postgres")]
 mod notices {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Once;
+    use std::sync::OnceLock;
 
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Metadata, Subscriber};
+    use super::common::EventRecorder;
 
-    static WRONG_TRANSACTION_STATE: AtomicUsize = AtomicUsize::new(0);
+    static NOTICES: OnceLock<EventRecorder> = OnceLock::new();
 
-    struct Notices;
-
-    struct Message(String);
-
-    impl Visit for Message {
-        fn record_str(&mut self, field: &Field, value: &str) {
-            if field.name() == "message" {
-                self.0 = value.to_owned();
-            }
-        }
-
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            if field.name() == "message" {
-                self.0 = format!("{value:?}");
-            }
-        }
-    }
-
-    impl Subscriber for Notices {
-        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-            metadata.target() == "sqlx::postgres::notice"
-        }
-        fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Id::from_u64(1)
-        }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &Event<'_>) {
-            let mut message = Message(String::new());
-            event.record(&mut message);
-            if message.0.contains("transaction in progress") {
-                eprintln!("PostgreSQL warned: {}", message.0);
-                WRONG_TRANSACTION_STATE.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
-    }
-
-    /// Starts counting (once per process).
+    /// Starts recording (once per process).
     pub fn install() {
-        static ONCE: Once = Once::new();
-        ONCE.call_once(|| tracing::subscriber::set_global_default(Notices).expect("no other subscriber"));
+        NOTICES.get_or_init(|| {
+            let notices = EventRecorder::new(|metadata| metadata.target() == "sqlx::postgres::notice");
+            notices.set_global_default();
+            notices
+        });
     }
 
     /// The warnings so far.
     pub fn wrong_transaction_state() -> usize {
-        WRONG_TRANSACTION_STATE.load(Ordering::Relaxed)
+        let notices = NOTICES.get().map(EventRecorder::lines).unwrap_or_default();
+        let wrong: Vec<_> = notices.into_iter().filter(|notice| notice.contains("transaction in progress")).collect();
+        for notice in &wrong {
+            eprintln!("PostgreSQL warned: {notice}");
+        }
+        wrong.len()
     }
 }
 
-/// Whether `connection` is inside a transaction: there `now()` is the transaction's start, not
-/// the current statement's. (By the simple query protocol: with the extended one, Bind starts the
-/// implicit transaction and Execute restarts the statement clock, so the two differ outside any
-/// transaction too.)
-#[cfg(feature = "postgres")]
-async fn pg_in_transaction(connection: &mut sqlx::PgConnection) -> bool {
-    use sqlx::Row as _;
-    let row = sqlx::raw_sql("SELECT now() = statement_timestamp()").fetch_one(connection).await.unwrap();
-    !row.get::<bool, _>(0)
+/// A database whose connections can be asked whether they are inside a transaction.
+trait InTransaction: sqlx::Database {
+    async fn in_transaction(connection: &mut Self::Connection) -> bool;
 }
 
+/// There `now()` is the transaction's start, not the current statement's. (By the simple query
+/// protocol: with the extended one, Bind starts the implicit transaction and Execute restarts the
+/// statement clock, so the two differ outside any transaction too.)
 #[cfg(feature = "postgres")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_cancelled_operations_leave_no_transaction_open() {
-    use auth_storage::{PostgresOptions, PostgresStore};
+impl InTransaction for sqlx::Postgres {
+    async fn in_transaction(connection: &mut sqlx::PgConnection) -> bool {
+        use sqlx::Row as _;
+        let row = sqlx::raw_sql("SELECT now() = statement_timestamp()").fetch_one(connection).await.unwrap();
+        !row.get::<bool, _>(0)
+    }
+}
+
+/// SQLite has no query for it, but `BEGIN` fails inside one; outside, the probe's own transaction
+/// is rolled back at once.
+#[cfg(feature = "sqlite")]
+impl InTransaction for sqlx::Sqlite {
+    async fn in_transaction(connection: &mut sqlx::SqliteConnection) -> bool {
+        match sqlx::raw_sql("BEGIN").execute(&mut *connection).await {
+            Ok(_) => {
+                sqlx::raw_sql("ROLLBACK").execute(connection).await.unwrap();
+                false
+            }
+            Err(e) => {
+                eprintln!("BEGIN on a pooled connection: {e}");
+                true
+            }
+        }
+    }
+}
+
+/// Checks that [`InTransaction`] tells a transaction from none on `pool`, the pool of `store`,
+/// then creates a user and runs the [`storm`] of its operations; the user.
+async fn checked_storm<DB: InTransaction>(store: Arc<dyn Store>, pool: &sqlx::Pool<DB>) -> Uuid {
     use sqlx::Connection as _;
 
-    let Some(url) = common::fresh_postgres_database().await else { return };
-    notices::install();
-    let mut options = PostgresOptions::default();
-    options.max_connections = MAX_CONNECTIONS;
-    let store = Arc::new(PostgresStore::connect_with(&url, options).await.unwrap());
     let user = create_user(&*store).await;
-    let pool = store.pool();
     {
         let mut connection = pool.acquire().await.unwrap();
-        assert!(!pg_in_transaction(&mut connection).await, "the probe is wrong outside a transaction");
+        assert!(!DB::in_transaction(&mut connection).await, "the probe is wrong outside a transaction");
         let mut tx = connection.begin().await.unwrap();
-        assert!(pg_in_transaction(&mut tx).await, "the probe is wrong inside a transaction");
+        assert!(DB::in_transaction(&mut tx).await, "the probe is wrong inside a transaction");
         tx.rollback().await.unwrap();
     }
+    storm(store, user).await;
+    user
+}
 
-    storm(store.clone(), user).await;
-    let warnings = notices::wrong_transaction_state();
-
-    // Every pooled connection at once.
+/// Every connection of `pool` at once, and how many of them are inside a transaction.
+async fn every_connection<DB: InTransaction>(pool: &sqlx::Pool<DB>) -> (Vec<sqlx::pool::PoolConnection<DB>>, usize) {
     let mut connections = Vec::new();
     for _ in 0..pool.options().get_max_connections() {
         let acquired = tokio::time::timeout(Duration::from_secs(5), pool.acquire()).await;
@@ -347,8 +312,25 @@ async fn postgres_cancelled_operations_leave_no_transaction_open() {
     }
     let mut in_transaction = 0;
     for connection in &mut connections {
-        in_transaction += usize::from(pg_in_transaction(connection).await);
+        in_transaction += usize::from(DB::in_transaction(connection).await);
     }
+    (connections, in_transaction)
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cancelled_operations_leave_no_transaction_open() {
+    use auth_storage::{PostgresOptions, PostgresStore};
+
+    let Some(url) = common::fresh_postgres_database().await else { return };
+    notices::install();
+    let mut options = PostgresOptions::default();
+    options.max_connections = MAX_CONNECTIONS;
+    let store = Arc::new(PostgresStore::connect_with(&url, options).await.unwrap());
+    let user = checked_storm(store.clone(), store.pool()).await;
+    let warnings = notices::wrong_transaction_state();
+
+    let (mut connections, in_transaction) = every_connection(store.pool()).await;
     let idle_in_transaction: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
          AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()",
@@ -368,55 +350,19 @@ async fn postgres_cancelled_operations_leave_no_transaction_open() {
     still_works(store, other_client, user).await;
 }
 
-/// Whether `connection` is inside a transaction. SQLite has no query for it, but `BEGIN` fails
-/// inside one; outside, the probe's own transaction is rolled back at once.
-#[cfg(feature = "sqlite")]
-async fn sqlite_in_transaction(connection: &mut sqlx::SqliteConnection) -> bool {
-    match sqlx::raw_sql("BEGIN").execute(&mut *connection).await {
-        Ok(_) => {
-            sqlx::raw_sql("ROLLBACK").execute(connection).await.unwrap();
-            false
-        }
-        Err(e) => {
-            eprintln!("BEGIN on a pooled connection: {e}");
-            true
-        }
-    }
-}
-
 #[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_cancelled_operations_leave_no_transaction_open() {
     use auth_storage::{SqliteOptions, SqliteStore};
-    use sqlx::Connection as _;
 
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("auth.db").display());
     let mut options = SqliteOptions::default();
     options.max_connections = MAX_CONNECTIONS;
     let store = Arc::new(SqliteStore::connect_with(&url, options).await.unwrap());
-    let user = create_user(&*store).await;
+    let user = checked_storm(store.clone(), store.pool()).await;
 
-    let pool = store.pool();
-    {
-        let mut connection = pool.acquire().await.unwrap();
-        assert!(!sqlite_in_transaction(&mut connection).await, "the probe is wrong outside a transaction");
-        let mut tx = connection.begin().await.unwrap();
-        assert!(sqlite_in_transaction(&mut tx).await, "the probe is wrong inside a transaction");
-        tx.rollback().await.unwrap();
-    }
-
-    storm(store.clone(), user).await;
-
-    let mut connections = Vec::new();
-    for _ in 0..pool.options().get_max_connections() {
-        let acquired = tokio::time::timeout(Duration::from_secs(5), pool.acquire()).await;
-        connections.push(acquired.expect("a pooled connection was never returned").unwrap());
-    }
-    let mut in_transaction = 0;
-    for connection in &mut connections {
-        in_transaction += usize::from(sqlite_in_transaction(connection).await);
-    }
+    let (connections, in_transaction) = every_connection(store.pool()).await;
     drop(connections);
     assert_eq!(in_transaction, 0, "pooled connections inside a transaction after cancelled requests");
 

@@ -14,6 +14,7 @@ use uuid::Uuid;
 mod common;
 #[cfg(feature = "postgres")]
 use common::fresh_postgres_database;
+use common::new_session;
 #[allow(unused_imports)]
 use common::service_url;
 
@@ -107,22 +108,6 @@ fn new_user(username: Option<&str>, email: Option<&str>) -> NewUser {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
         role: Role::user(),
         created_at: now(),
-    }
-}
-
-fn new_session(user_id: Uuid, refresh: &str, at: DateTime<Utc>) -> NewSession {
-    NewSession {
-        session: Session {
-            id: Uuid::new_v4(),
-            user_id,
-            created_at: at,
-            last_used_at: at,
-            expires_at: at + TimeDelta::days(30),
-            ip: Some("127.0.0.1".into()),
-            user_agent: Some("conformance".into()),
-            revoked_at: None,
-        },
-        refresh_token_hash: TokenHash::of(refresh),
     }
 }
 

@@ -4,70 +4,23 @@
 //! Each test runs a `redis-server` of its own with the setting under test.
 #![cfg(feature = "redis")]
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth_core::{RateLimitDecision, RateLimiter as _, StoreError};
 use auth_storage::{RedisOptions, RedisStore};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::Level;
 
 mod common;
-use common::OwnRedis;
+use common::{EventRecorder, OwnRedis};
 
-/// The warnings `auth_storage` logs while the guard of [`Warnings::capture`] lives (on this
-/// thread, where `#[tokio::test]` polls the test).
-#[derive(Clone, Default)]
-struct Warnings(Arc<Mutex<Vec<String>>>);
-
-impl Warnings {
-    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
-        let warnings = Self::default();
-        let guard = tracing::subscriber::set_default(warnings.clone());
-        (warnings, guard)
-    }
-
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-/// Every field of an event, `name=value` joined by spaces.
-struct Line(String);
-
-impl Visit for Line {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!(" {}={value:?}", field.name()));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.push_str(&format!(" {}={value}", field.name()));
-    }
-}
-
-impl Subscriber for Warnings {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+/// Records the warnings `auth_storage` logs while the guard lives (on this thread, where
+/// `#[tokio::test]` polls the test).
+fn capture_warnings() -> (EventRecorder, tracing::subscriber::DefaultGuard) {
+    let warnings = EventRecorder::new(|metadata| {
         *metadata.level() == Level::WARN && metadata.target().starts_with("auth_storage")
-    }
-
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let mut line = Line(String::new());
-        event.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
-    }
-
-    fn enter(&self, _: &Id) {}
-
-    fn exit(&self, _: &Id) {}
+    });
+    let guard = warnings.set_default();
+    (warnings, guard)
 }
 
 fn options(require_noeviction: bool) -> RedisOptions {
@@ -97,7 +50,7 @@ async fn an_evicting_policy_is_a_warning_by_default_and_an_error_when_noeviction
     let Some(redis) = OwnRedis::start(&["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"]).await else {
         return eprintln!("skipped: no redis-server");
     };
-    let (warnings, _guard) = Warnings::capture();
+    let (warnings, _guard) = capture_warnings();
 
     let store = RedisStore::connect_with(&redis.url(), options(false)).await.expect("a warning only");
     works(&store).await;
@@ -118,7 +71,7 @@ async fn noeviction_passes_without_a_warning() {
     let Some(redis) = OwnRedis::start(&["--maxmemory", "64mb", "--maxmemory-policy", "noeviction"]).await else {
         return eprintln!("skipped: no redis-server");
     };
-    let (warnings, _guard) = Warnings::capture();
+    let (warnings, _guard) = capture_warnings();
     for require in [true, false] {
         let store = RedisStore::connect_with(&redis.url(), options(require)).await.expect("noeviction is fine");
         works(&store).await;
@@ -132,7 +85,7 @@ async fn with_config_renamed_away_the_policy_cannot_be_checked() {
     let Some(redis) = OwnRedis::start(&["--rename-command", "CONFIG", ""]).await else {
         return eprintln!("skipped: no redis-server");
     };
-    let (warnings, _guard) = Warnings::capture();
+    let (warnings, _guard) = capture_warnings();
     unchecked(&redis.url(), &warnings).await;
 }
 
@@ -147,13 +100,13 @@ async fn with_config_denied_by_an_acl_the_policy_cannot_be_checked() {
         .query_async(&mut admin)
         .await
         .unwrap();
-    let (warnings, _guard) = Warnings::capture();
+    let (warnings, _guard) = capture_warnings();
     unchecked(&format!("redis://app:app-password@127.0.0.1:{}/", redis.port), &warnings).await;
 }
 
 /// Without `require_noeviction` a warning and a working store; with it an error telling the
 /// operator to confirm the policy some other way and turn the option off.
-async fn unchecked(url: &str, warnings: &Warnings) {
+async fn unchecked(url: &str, warnings: &EventRecorder) {
     let store = RedisStore::connect_with(url, options(false)).await.expect("a warning only");
     works(&store).await;
     let logged = warnings.take();

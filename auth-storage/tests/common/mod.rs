@@ -98,3 +98,106 @@ impl Drop for OwnRedis {
         let _ = self.child.wait();
     }
 }
+
+/// A session of `user_id` created, last used at `at` and expiring 30 days later, whose refresh
+/// token is `refresh`.
+#[allow(dead_code)]
+pub fn new_session(user_id: uuid::Uuid, refresh: &str, at: chrono::DateTime<chrono::Utc>) -> auth_core::NewSession {
+    auth_core::NewSession {
+        session: auth_core::Session {
+            id: uuid::Uuid::new_v4(),
+            user_id,
+            created_at: at,
+            last_used_at: at,
+            expires_at: at + chrono::TimeDelta::days(30),
+            ip: Some("127.0.0.1".into()),
+            user_agent: Some("auth-storage tests".into()),
+            revoked_at: None,
+        },
+        refresh_token_hash: auth_core::TokenHash::of(refresh),
+    }
+}
+
+/// A `tracing` subscriber that records every event its filter lets through as one line, its
+/// fields `name=value` joined by spaces. Clones share the lines.
+#[allow(dead_code)]
+#[derive(Clone)]
+pub struct EventRecorder {
+    filter: fn(&tracing::Metadata<'_>) -> bool,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[allow(dead_code)]
+impl EventRecorder {
+    /// Records the events whose metadata `filter` accepts, once installed.
+    pub fn new(filter: fn(&tracing::Metadata<'_>) -> bool) -> Self {
+        Self { filter, lines: Default::default() }
+    }
+
+    /// Records the events of this thread until the guard is dropped: under a current-thread
+    /// runtime (`#[tokio::test]`), those of the test, and not those of tests running alongside.
+    pub fn set_default(&self) -> tracing::subscriber::DefaultGuard {
+        tracing::subscriber::set_default(self.clone())
+    }
+
+    /// Records the events of every thread without a default of its own, for the rest of the
+    /// process; panics if a global subscriber is already set, so call it once per process.
+    pub fn set_global_default(&self) {
+        tracing::subscriber::set_global_default(self.clone()).expect("no other global subscriber");
+    }
+
+    /// The lines recorded so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// The lines recorded so far, which are forgotten.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lines.lock().unwrap())
+    }
+}
+
+/// Collects an event's fields as `name=value` joined by spaces.
+struct FieldsLine(String);
+
+impl tracing::field::Visit for FieldsLine {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.push(field, format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.push(field, format_args!("{value:?}"));
+    }
+}
+
+impl FieldsLine {
+    fn push(&mut self, field: &tracing::field::Field, value: std::fmt::Arguments<'_>) {
+        use std::fmt::Write as _;
+        let separator = if self.0.is_empty() { "" } else { " " };
+        write!(self.0, "{separator}{}={value}", field.name()).unwrap();
+    }
+}
+
+impl tracing::Subscriber for EventRecorder {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        (self.filter)(metadata)
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = FieldsLine(String::new());
+        event.record(&mut line);
+        self.lines.lock().unwrap().push(line.0);
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}

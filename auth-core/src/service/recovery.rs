@@ -1,4 +1,4 @@
-//! The email flows: mailed codes, email verification, forgotten passwords.
+//! Recovery: the email flows — mailed codes, email verification, forgotten passwords.
 //!
 //! Codes are 6 digits from the OS CSPRNG, stored as `HMAC-SHA-256(key, purpose ‖ address ‖ code)`
 //! under (`email_code:<purpose>`, the address's `identifier_key`), single use, dead after
@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::{delta, now, Auth};
 use crate::api::{EmailCodePurpose, EmailCodeRequest, ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest};
 use crate::captcha::CaptchaAction;
+use crate::config::RateRuleName;
 use crate::context::RequestContext;
 use crate::error::AuthError;
 use crate::mail::{EmailMessage, MailKind, Mailer};
@@ -64,9 +65,8 @@ impl Auth {
         let email = valid_email(&req.email)?;
         let mailer = self.mailer_for_email_flows()?;
         self.check_captcha(&req.captcha, CaptchaAction::EmailCode, ctx).await?;
-        let limits = &self.inner.config.rate_limits;
-        self.limit_ip("mail_per_ip", limits.mail_per_ip, ctx).await?;
-        self.limit("email_code_per_address", limits.email_code_per_address, &email_key(&email), ctx).await?;
+        self.limit_ip(RateRuleName::MailPerIp, ctx).await?;
+        self.limit(RateRuleName::EmailCodePerAddress, &email_key(&email), ctx).await?;
         if req.purpose != EmailCodePurpose::Register {
             let auth = self.clone();
             tokio::spawn(async move { auth.mail_code_to_account(req.purpose, email).await });
@@ -146,9 +146,8 @@ impl Auth {
         let email = valid_email(&req.email)?;
         self.mailer_for_email_flows()?;
         self.check_captcha(&req.captcha, CaptchaAction::PasswordForgot, ctx).await?;
-        let limits = &self.inner.config.rate_limits;
-        self.limit_ip("mail_per_ip", limits.mail_per_ip, ctx).await?;
-        self.limit("password_reset_per_account", limits.password_reset_per_account, &email_key(&email), ctx).await?;
+        self.limit_ip(RateRuleName::MailPerIp, ctx).await?;
+        self.limit(RateRuleName::PasswordResetPerAccount, &email_key(&email), ctx).await?;
         let auth = self.clone();
         tokio::spawn(async move { auth.mail_reset_link(email).await });
         Ok(())

@@ -1,0 +1,269 @@
+//! The account: registration, the profile and preferences, password change, and operator
+//! actions (create an admin, disable, change a role).
+
+use uuid::Uuid;
+
+use crate::api::{
+    ChangePasswordRequest, EmailCodePurpose, PreferencesResponse, PreferencesUpdate, RegisterRequest, TokenResponse,
+};
+use crate::captcha::CaptchaAction;
+use crate::config::RateRuleName;
+use crate::context::RequestContext;
+use crate::error::{AuthError, FieldError};
+use crate::mail::MailKind;
+use crate::secret::SecretString;
+use crate::token::Claims;
+use crate::user::{NewUser, Role, User, UserRecord, UserStatus, UserUpdate};
+use crate::validate::{normalize_email, valid_language_tag, valid_username};
+
+use super::limits::account_bucket;
+use super::{now, Auth};
+
+impl Auth {
+    /// `POST /register`: checks the captcha, validates username / email, applies the password
+    /// policy, hashes with Argon2id, creates the user (role `user`) and a session.
+    ///
+    /// # Errors
+    /// `captcha_*`, `invalid_request`, `weak_password`, `username_taken`, `email_taken`,
+    /// `store_unavailable`.
+    pub async fn register(&self, req: RegisterRequest, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
+        // Every attempt counts, taken or weak or not: the rule bounds what one client can make the
+        // server do, not only the accounts it creates.
+        self.limit_ip(RateRuleName::RegisterPerIp, ctx).await?;
+        self.check_captcha(&req.captcha, CaptchaAction::Register, ctx).await?;
+        let policy = self.inner.config.registration;
+        let mut fields = Vec::new();
+        let username = req.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        if username.is_some_and(|u| !valid_username(u)) {
+            fields.push(FieldError::new("username", "must be 3 to 50 letters, digits, '_', '-' or '.'"));
+        }
+        let email_raw = req.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        let email = email_raw.and_then(normalize_email);
+        if email_raw.is_some() && email.is_none() {
+            fields.push(FieldError::new("email", "must be an email address"));
+        }
+        if policy.require_username && username.is_none() {
+            fields.push(FieldError::new("username", "is required"));
+        }
+        let verify_email = self.inner.config.require_email_verification;
+        if (policy.require_email || verify_email) && email_raw.is_none() {
+            fields.push(FieldError::new("email", "is required"));
+        }
+        if verify_email && req.email_code.as_ref().is_none_or(|c| c.expose().trim().is_empty()) {
+            fields.push(FieldError::new("email_code", "is required: request one with POST /email/code"));
+        }
+        if username.is_none() && email_raw.is_none() && fields.is_empty() {
+            fields.push(FieldError::new("username", "a username or an email is required"));
+        }
+        if !fields.is_empty() {
+            return Err(AuthError::InvalidRequest { fields });
+        }
+        let inputs: Vec<String> = username
+            .into_iter()
+            .map(str::to_owned)
+            .chain(email.iter().filter_map(|e| e.split('@').next().map(str::to_owned)))
+            .collect();
+        self.check_password_policy(&req.password, inputs).await?;
+        // Taken names are refused before Argon2 runs; the store's unique index re-checks at insert.
+        if let Some(name) = username {
+            if self.inner.users.user_by_username(name).await?.is_some() {
+                return Err(AuthError::UsernameTaken);
+            }
+        }
+        if let Some(address) = &email {
+            if self.inner.users.user_by_email(address).await?.is_some() {
+                return Err(AuthError::EmailTaken);
+            }
+        }
+        // The code is spent only once everything else about the request is known to be fine.
+        if let (true, Some(email), Some(code)) = (verify_email, &email, &req.email_code) {
+            self.take_email_code(EmailCodePurpose::Register, email, code).await?;
+        }
+        let password_hash = self.inner.hasher.hash(req.password.expose()).await?;
+        let created_at = now();
+        let user = self
+            .inner
+            .users
+            .create_user(NewUser {
+                id: Uuid::now_v7(),
+                username: username.map(str::to_owned),
+                email,
+                email_verified: verify_email,
+                password_hash,
+                role: Role::user(),
+                created_at,
+            })
+            .await?;
+        tracing::info!(user_id = %user.id, "user registered");
+        self.inner.events.registered(&user, ctx);
+        let (session, refresh_token) = self.create_session(user.id, ctx, created_at).await?;
+        self.inner.events.logged_in(&user, session.id, ctx);
+        self.token_response(user, &session, refresh_token, created_at)
+    }
+
+    /// `GET /me`: the caller.
+    ///
+    /// # Errors
+    /// `unauthorized` if the user no longer exists, `store_unavailable`.
+    pub async fn me(&self, claims: &Claims) -> Result<User, AuthError> {
+        Ok(self.caller(claims).await?.user)
+    }
+
+    /// `PUT /me/preferences`: changes the given fields.
+    ///
+    /// # Errors
+    /// `invalid_request` for a language that is not a BCP 47 tag, `unauthorized`,
+    /// `store_unavailable`.
+    pub async fn update_preferences(
+        &self,
+        claims: &Claims,
+        update: PreferencesUpdate,
+    ) -> Result<PreferencesResponse, AuthError> {
+        if let Some(language) = &update.language {
+            if !valid_language_tag(language) {
+                return Err(AuthError::invalid_field("language", "must be a BCP 47 language tag such as en or zh-CN"));
+            }
+        }
+        let mut preferences = self.caller(claims).await?.user.preferences;
+        if let Some(theme) = update.theme {
+            preferences.theme = theme;
+        }
+        if let Some(language) = update.language {
+            preferences.language = language;
+        }
+        let user = self
+            .inner
+            .users
+            .update_user(claims.sub, UserUpdate::new().preferences(preferences), now())
+            .await?
+            .ok_or(AuthError::Unauthorized)?;
+        Ok(PreferencesResponse { preferences: user.preferences })
+    }
+
+    /// `POST /password/change`: verifies the current password, applies the policy to the new
+    /// one, stores its hash (compare-and-set on the verified one) and revokes every other session
+    /// of the user, then mails a notice (time and client IP, no secrets) to the account's address.
+    ///
+    /// A wrong current password counts toward the account's failed-login lockout
+    /// (`login_failures_per_account`), like a failed login: a stolen access token does not give
+    /// unlimited guesses at the password.
+    ///
+    /// # Errors
+    /// [`AuthError::CurrentPasswordInvalid`] (403 `invalid_credentials`), `weak_password`,
+    /// `rate_limited`, `overloaded`, `unauthorized`, `store_unavailable`.
+    pub async fn change_password(
+        &self,
+        claims: &Claims,
+        req: ChangePasswordRequest,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let record = self.caller(claims).await?;
+        let account = account_bucket(Some(record.user.id), "");
+        self.take_account_attempt(&account, ctx).await?;
+        let verified = self.inner.hasher.verify(req.current_password.expose(), Some(&record.password_hash)).await?;
+        if !verified.valid {
+            return Err(AuthError::CurrentPasswordInvalid);
+        }
+        self.clear_account_attempts(&account).await?;
+        let inputs = [record.user.username.clone(), record.user.email.clone()].into_iter().flatten().collect();
+        self.check_password_policy(&req.new_password, inputs).await?;
+        let hash = self.inner.hasher.hash(req.new_password.expose()).await?;
+        let at = now();
+        let update = UserUpdate::new().password_hash(hash).only_if_password_hash(record.password_hash);
+        if self.inner.users.update_user(claims.sub, update, at).await?.is_none() {
+            // Changed or reset by another request since the verify: that one wins.
+            return Err(AuthError::CurrentPasswordInvalid);
+        }
+        let revoked = self.inner.tokens.revoke_user_sessions(claims.sub, Some(claims.sid), at).await?;
+        tracing::info!(user_id = %claims.sub, revoked, "password changed; other sessions revoked");
+        self.inner.events.password_changed(claims.sub);
+        if let Some(email) = &record.user.email {
+            self.send_notice(email, &MailKind::PasswordChanged { reset: false, at, ip: ctx.ip });
+        }
+        Ok(())
+    }
+
+    /// Creates an administrator, or promotes an existing user of that username: sets role
+    /// `admin` and the given password (revoking the user's sessions). For operator tooling such
+    /// as the example server's `create-admin`.
+    ///
+    /// # Errors
+    /// `invalid_request` (username), `weak_password`, `store_unavailable`.
+    pub async fn create_admin(&self, username: &str, password: &SecretString) -> Result<User, AuthError> {
+        let username = username.trim();
+        if !valid_username(username) {
+            return Err(AuthError::invalid_field("username", "must be 3 to 50 letters, digits, '_', '-' or '.'"));
+        }
+        self.check_password_policy(password, vec![username.to_owned()]).await?;
+        let password_hash = self.inner.hasher.hash(password.expose()).await?;
+        let at = now();
+        if let Some(existing) = self.inner.users.user_by_username(username).await? {
+            let update = UserUpdate::new().role(Role::admin()).password_hash(password_hash);
+            let user = self.inner.users.update_user(existing.user.id, update, at).await?.ok_or(AuthError::NotFound)?;
+            self.inner.tokens.revoke_user_sessions(user.id, None, at).await?;
+            return Ok(user);
+        }
+        Ok(self
+            .inner
+            .users
+            .create_user(NewUser {
+                id: Uuid::now_v7(),
+                username: Some(username.to_owned()),
+                email: None,
+                email_verified: false,
+                password_hash,
+                role: Role::admin(),
+                created_at: at,
+            })
+            .await?)
+    }
+
+    /// Sets a user's status; disabling revokes every session of the user at once.
+    ///
+    /// # Errors
+    /// `not_found`, `store_unavailable`.
+    pub async fn set_user_status(&self, user_id: Uuid, status: UserStatus) -> Result<User, AuthError> {
+        let at = now();
+        let user = self
+            .inner
+            .users
+            .update_user(user_id, UserUpdate::new().status(status), at)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        if status == UserStatus::Disabled {
+            self.inner.tokens.revoke_user_sessions(user_id, None, at).await?;
+        }
+        Ok(user)
+    }
+
+    /// Sets a user's role. Access tokens carry the role they were issued with, so the change
+    /// reaches `RequireAuth::with_role` at the user's next refresh (at most the access-token
+    /// lifetime); revoke the user's sessions for an immediate demotion.
+    ///
+    /// # Errors
+    /// `not_found`, `store_unavailable`.
+    pub async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<User, AuthError> {
+        self.inner.users.update_user(user_id, UserUpdate::new().role(role), now()).await?.ok_or(AuthError::NotFound)
+    }
+
+    pub(super) async fn caller(&self, claims: &Claims) -> Result<UserRecord, AuthError> {
+        self.inner.users.user_by_id(claims.sub).await?.ok_or(AuthError::Unauthorized)
+    }
+
+    /// Runs the password policy (zxcvbn costs milliseconds) on the blocking pool.
+    pub(super) async fn check_password_policy(
+        &self,
+        password: &SecretString,
+        user_inputs: Vec<String>,
+    ) -> Result<(), AuthError> {
+        let policy = self.inner.config.password_policy.clone();
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || {
+            let inputs: Vec<&str> = user_inputs.iter().map(String::as_str).collect();
+            policy.check(password.expose(), &inputs)
+        })
+        .await
+        .map_err(AuthError::internal)?
+        .map_err(|reasons| AuthError::WeakPassword { reasons })
+    }
+}

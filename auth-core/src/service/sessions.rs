@@ -1,0 +1,260 @@
+//! Sessions: login, refresh-token rotation, logout, the session list, and the check behind
+//! every authenticated request.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::api::{LoginRequest, SessionInfo, TokenResponse};
+use crate::captcha::CaptchaAction;
+use crate::config::RateRuleName;
+use crate::context::RequestContext;
+use crate::error::AuthError;
+use crate::events::LoginFailure;
+use crate::secret::{random_token, SecretString, TokenHash};
+use crate::store::{NewSession, RefreshRotation, Rotation, Session};
+use crate::token::Claims;
+use crate::user::{User, UserRecord, UserStatus, UserUpdate};
+use crate::validate::{identifier_key, normalize_email};
+
+use super::limits::account_bucket;
+use super::{delta, now, Auth};
+
+/// Longest refresh token accepted for lookup, in bytes (ours are 43).
+const MAX_REFRESH_TOKEN_LEN: usize = 256;
+
+impl Auth {
+    /// `POST /login`: by username, or by email. An unknown account costs one Argon2 verify
+    /// against a dummy hash, so it takes as long as a wrong password; a disabled account with a
+    /// wrong password answers like any wrong password. Re-hashes the password when the stored
+    /// hash used other Argon2 parameters.
+    ///
+    /// Every attempt first takes a slot of `login_failures_per_account` for the account (by user
+    /// id when the account exists, by [`identifier_key`] of what was typed when not), atomically,
+    /// so parallel guesses cannot all pass the check; a successful login clears the account's
+    /// count. The session is kept only if the password hash that was verified is still the
+    /// account's and the account is still active when the login is recorded (one compare-and-set
+    /// store operation after the session is created): a password reset, change or disable that
+    /// lands during the verify wins, and the login answers `invalid_credentials`.
+    ///
+    /// # Errors
+    /// `captcha_*`, `invalid_request` (no identifier), `invalid_credentials`,
+    /// `account_disabled`, `rate_limited`, `overloaded`, `store_unavailable`.
+    pub async fn login(&self, req: LoginRequest, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
+        self.limit_ip(RateRuleName::LoginPerIp, ctx).await?;
+        self.check_captcha(&req.captcha, CaptchaAction::Login, ctx).await?;
+        let username = req.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        let email = req.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        let record = match (username, email) {
+            (Some(name), _) if !name.contains('@') => self.inner.users.user_by_username(name).await?,
+            (Some(address), _) | (None, Some(address)) => match normalize_email(address) {
+                Some(address) => self.inner.users.user_by_email(&address).await?,
+                None => None,
+            },
+            (None, None) => return Err(AuthError::invalid_field("username", "a username or an email is required")),
+        };
+        let identifier = username.or(email).unwrap_or_default();
+        let account = account_bucket(record.as_ref().map(|r| r.user.id), identifier);
+        if let Err(err) = self.take_account_attempt(&account, ctx).await {
+            if matches!(err, AuthError::RateLimited { .. }) {
+                tracing::warn!("login refused: the account is locked after repeated failures");
+                self.inner.events.login_locked(&identifier_key(identifier), ctx);
+            }
+            return Err(err);
+        }
+        let verified =
+            self.inner.hasher.verify(req.password.expose(), record.as_ref().map(|r| r.password_hash.as_str())).await?;
+        let failure = match &record {
+            None => Some(LoginFailure::UnknownAccount),
+            Some(_) if !verified.valid => Some(LoginFailure::WrongPassword),
+            Some(r) if r.user.status == UserStatus::Disabled => Some(LoginFailure::AccountDisabled),
+            Some(_) => None,
+        };
+        if let Some(reason) = failure {
+            tracing::info!(?reason, ip = ?ctx.ip, "login failed");
+            self.inner.events.login_failed(identifier, reason, ctx);
+            return Err(match reason {
+                LoginFailure::AccountDisabled => AuthError::AccountDisabled,
+                _ => AuthError::InvalidCredentials,
+            });
+        }
+        let record = record.expect("checked above");
+        self.clear_account_attempts(&account).await?;
+        let rehash =
+            if verified.needs_rehash { Some(self.inner.hasher.hash(req.password.expose()).await?) } else { None };
+        let at = now();
+        let (session, refresh_token) = self.create_session(record.user.id, ctx, at).await?;
+        let mut record_login = UserUpdate::new()
+            .last_login_at(at)
+            .only_if_password_hash(record.password_hash)
+            .only_if_status(UserStatus::Active);
+        if let Some(phc) = rehash {
+            record_login = record_login.password_hash(phc);
+        }
+        let Some(user) = self.inner.users.update_user(record.user.id, record_login, at).await? else {
+            // The password was reset or changed, or the account disabled or deleted, while the
+            // password was being verified: that change wins.
+            tracing::info!(user_id = %record.user.id, "login lost a race with a credential change; session dropped");
+            self.inner.tokens.revoke_session(session.id, at).await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        self.inner.events.logged_in(&user, session.id, ctx);
+        self.token_response(user, &session, refresh_token, at)
+    }
+
+    /// `POST /refresh`: rotates the refresh token (the presented one is spent, its successor
+    /// returned) and issues a new access token.
+    ///
+    /// Within the reuse grace window a spent token answers with the *same* successor (two tabs
+    /// refreshing at once stay logged in); after it, the whole session is revoked. The successor
+    /// is `HMAC-SHA-256(server key, presented token)`, so no plaintext token is ever stored.
+    ///
+    /// # Errors
+    /// `invalid_refresh_token` (unknown, expired, idle, revoked, or the account is gone or
+    /// disabled), `refresh_token_reused`, `store_unavailable`.
+    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenResponse, AuthError> {
+        let presented = refresh_token.expose();
+        if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        let successor = self.inner.successor_key.sign(presented.as_bytes());
+        let at = now();
+        let config = &self.inner.config;
+        let rotation = RefreshRotation {
+            presented: TokenHash::of(presented),
+            successor: TokenHash::of(&successor),
+            now: at,
+            reuse_grace: delta(config.refresh_reuse_grace),
+            idle_timeout: delta(config.refresh_idle_timeout),
+        };
+        let session = match self.inner.tokens.rotate_refresh_token(rotation).await? {
+            Rotation::Rotated(session) | Rotation::Grace(session) => session,
+            Rotation::Reused(session) => {
+                tracing::warn!(user_id = %session.user_id, session_id = %session.id,
+                    "spent refresh token reused after the grace window; session revoked");
+                self.inner.events.refresh_token_reused(session.user_id, session.id);
+                return Err(AuthError::RefreshTokenReused);
+            }
+            Rotation::Unknown => return Err(AuthError::InvalidRefreshToken),
+        };
+        let user = match self.inner.users.user_by_id(session.user_id).await? {
+            Some(UserRecord { user, .. }) if user.status == UserStatus::Active => user,
+            _ => {
+                self.inner.tokens.revoke_session(session.id, at).await?;
+                return Err(AuthError::InvalidRefreshToken);
+            }
+        };
+        self.token_response(user, &session, successor, at)
+    }
+
+    /// `POST /logout`: revokes the caller's session, or with `all` every session of the user.
+    /// Access tokens of revoked sessions are refused at once.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub async fn logout(&self, claims: &Claims, all: bool) -> Result<(), AuthError> {
+        let at = now();
+        if all {
+            self.inner.tokens.revoke_user_sessions(claims.sub, None, at).await?;
+        } else {
+            self.inner.tokens.revoke_session(claims.sid, at).await?;
+        }
+        self.inner.events.logged_out(claims.sub, claims.sid, all);
+        Ok(())
+    }
+
+    /// `GET /sessions`: the caller's live sessions, newest first, the current one marked.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub async fn sessions(&self, claims: &Claims) -> Result<Vec<SessionInfo>, AuthError> {
+        let sessions = self.inner.tokens.user_sessions(claims.sub, now()).await?;
+        Ok(sessions.into_iter().map(|s| SessionInfo::new(s, claims.sid)).collect())
+    }
+
+    /// `DELETE /sessions/{id}`: revokes one of the caller's sessions (the current one included).
+    ///
+    /// # Errors
+    /// `not_found` for a session that is not the caller's live session, `store_unavailable`.
+    pub async fn revoke_session(&self, claims: &Claims, session_id: Uuid) -> Result<(), AuthError> {
+        let at = now();
+        match self.inner.tokens.session(session_id).await? {
+            Some(s) if s.user_id == claims.sub && s.is_live(at) => {
+                self.inner.tokens.revoke_session(session_id, at).await?;
+                self.inner.events.session_revoked(claims.sub, session_id);
+                Ok(())
+            }
+            _ => Err(AuthError::NotFound),
+        }
+    }
+
+    /// Verifies an access token for the middleware: signature (HS256 only), `typ` `at+jwt`,
+    /// `exp`, `nbf`, `iss`, `aud`, then that its session is still live in the token store.
+    /// A token seen before skips the signature work (see
+    /// [`AuthConfig::verified_token_cache`](crate::AuthConfig::verified_token_cache)); the
+    /// session check runs every time.
+    ///
+    /// # Errors
+    /// `unauthorized`, `token_expired`, `session_revoked`, `store_unavailable`.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Claims, AuthError> {
+        let now = Utc::now();
+        let claims = match self.inner.verified.get(access_token, now.timestamp()) {
+            Some(cached) => cached?,
+            None => {
+                let claims = self.inner.jwt.verify(access_token)?;
+                self.inner.verified.insert(access_token, &claims);
+                claims
+            }
+        };
+        if self.inner.tokens.session_is_live(claims.sid, claims.sub, now).await? {
+            Ok(claims)
+        } else {
+            Err(AuthError::SessionRevoked)
+        }
+    }
+
+    /// Stores a new session of `user_id` started at `at` with a fresh refresh token.
+    pub(super) async fn create_session(
+        &self,
+        user_id: Uuid,
+        ctx: &RequestContext,
+        at: DateTime<Utc>,
+    ) -> Result<(Session, String), AuthError> {
+        let refresh_token = random_token();
+        let session = Session {
+            id: Uuid::new_v4(),
+            user_id,
+            created_at: at,
+            last_used_at: at,
+            expires_at: at + delta(self.inner.config.refresh_token_ttl),
+            ip: ctx.ip.map(|ip| ip.to_string()),
+            user_agent: ctx.user_agent.clone(),
+            revoked_at: None,
+        };
+        self.inner
+            .tokens
+            .create_session(NewSession { session: session.clone(), refresh_token_hash: TokenHash::of(&refresh_token) })
+            .await?;
+        tracing::info!(user_id = %user_id, session_id = %session.id, "session started");
+        Ok((session, refresh_token))
+    }
+
+    pub(super) fn token_response(
+        &self,
+        user: User,
+        session: &Session,
+        refresh_token: String,
+        at: DateTime<Utc>,
+    ) -> Result<TokenResponse, AuthError> {
+        let ttl = self.inner.config.access_token_ttl.as_secs();
+        let (access_token, _) =
+            self.inner.jwt.issue(user.id, session.id, &user.role, at, i64::try_from(ttl).unwrap_or(i64::MAX))?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            refresh_token,
+            refresh_expires_in: u64::try_from((session.expires_at - at).num_seconds()).unwrap_or(0),
+            user,
+        })
+    }
+}
