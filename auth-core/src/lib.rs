@@ -54,6 +54,7 @@
 
 pub mod api;
 pub mod captcha;
+pub mod clock;
 pub mod config;
 pub mod context;
 pub mod error;
@@ -76,6 +77,7 @@ pub use api::{
 };
 pub use async_trait::async_trait;
 pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, NoCaptcha};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     AuthConfig, ConfigError, RateLimits, RateRule, RateRuleName, RegistrationPolicy, MIN_JWT_SECRET_BYTES,
 };

@@ -2,11 +2,12 @@
 //! installs when rate limits are on and no shared limiter was given.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::store::{RateLimitDecision, RateLimiter};
 
@@ -21,9 +22,16 @@ use crate::store::{RateLimitDecision, RateLimiter};
 ///
 /// (`governor`'s GCRA limiters fix one quota per limiter and offer no per-key reset or dry run,
 /// which the failed-login lockout needs.)
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryRateLimiter {
     limits: Mutex<Limits>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryRateLimiter {
+    fn default() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -32,17 +40,25 @@ struct Limits {
     inserts_since_sweep: u32,
 }
 
+/// The counted hits of one key, as milliseconds since the Unix epoch by the limiter's clock.
 #[derive(Debug)]
 struct HitLog {
-    window: Duration,
-    hits: VecDeque<Instant>,
+    window_ms: i64,
+    hits: VecDeque<i64>,
 }
 
 impl MemoryRateLimiter {
-    /// An empty limiter.
+    /// An empty limiter on the system clock.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty limiter reading the time from `clock` (a [`ManualClock`](crate::ManualClock) in
+    /// tests).
+    #[must_use]
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self { limits: Mutex::default(), clock }
     }
 
     fn limits(&self) -> Result<MutexGuard<'_, Limits>, StoreError> {
@@ -50,25 +66,27 @@ impl MemoryRateLimiter {
     }
 
     fn decide(&self, key: &str, limit: u32, window: Duration, count: bool) -> Result<RateLimitDecision, StoreError> {
-        let now = Instant::now();
+        let now = self.clock.now().timestamp_millis();
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let mut limits = self.limits()?;
         if !limits.logs.contains_key(key) {
             limits.inserts_since_sweep += 1;
             if limits.inserts_since_sweep >= 4096 {
                 limits.inserts_since_sweep = 0;
-                limits.logs.retain(|_, log| log.hits.back().is_some_and(|last| now.duration_since(*last) < log.window));
+                limits.logs.retain(|_, log| log.hits.back().is_some_and(|last| now - last < log.window_ms));
             }
         }
-        let log = limits.logs.entry(key.to_owned()).or_insert_with(|| HitLog { window, hits: VecDeque::new() });
-        log.window = window;
-        while log.hits.front().is_some_and(|first| now.duration_since(*first) >= window) {
+        let log = limits.logs.entry(key.to_owned()).or_insert_with(|| HitLog { window_ms, hits: VecDeque::new() });
+        log.window_ms = window_ms;
+        while log.hits.front().is_some_and(|first| now - first >= window_ms) {
             log.hits.pop_front();
         }
         let used = u32::try_from(log.hits.len()).unwrap_or(u32::MAX);
         if used >= limit {
             let oldest = log.hits.front().copied().unwrap_or(now);
-            let wait = window.saturating_sub(now.duration_since(oldest));
-            return Ok(RateLimitDecision::Limited { retry_after_seconds: (wait.as_secs_f64().ceil() as u64).max(1) });
+            let wait_ms = (window_ms - (now - oldest)).max(0);
+            let retry_after_seconds = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
+            return Ok(RateLimitDecision::Limited { retry_after_seconds });
         }
         if count {
             log.hits.push_back(now);

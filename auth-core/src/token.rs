@@ -50,6 +50,7 @@ pub(crate) struct JwtCodec {
     validation: Validation,
     issuer: String,
     audience: String,
+    leeway: i64,
 }
 
 impl JwtCodec {
@@ -61,9 +62,9 @@ impl JwtCodec {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.leeway = leeway_seconds;
+        // `exp` and `nbf` are checked in `verify` against the service's clock, not the system's.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -71,6 +72,7 @@ impl JwtCodec {
             validation,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            leeway: i64::try_from(leeway_seconds).unwrap_or(i64::MAX),
         }
     }
 
@@ -99,11 +101,12 @@ impl JwtCodec {
         Ok((token, claims))
     }
 
-    /// Verifies signature, algorithm, `typ`, `exp`, `nbf`, `iss` and `aud`.
+    /// Verifies signature, algorithm, `typ`, `iss` and `aud`, and `exp` and `nbf` against `now`
+    /// (Unix seconds) with the leeway.
     ///
     /// Errors: [`AuthError::TokenExpired`] past `exp` (plus leeway), [`AuthError::Unauthorized`]
     /// for anything else.
-    pub(crate) fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+    pub(crate) fn verify(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::TokenExpired,
@@ -117,7 +120,20 @@ impl JwtCodec {
         if !typ_ok {
             return Err(AuthError::Unauthorized);
         }
+        check_times(&data.claims, now, self.leeway)?;
         Ok(data.claims)
+    }
+}
+
+/// `exp` and `nbf` of verified claims at `now` (Unix seconds), with `leeway` seconds of clock
+/// skew: past `exp` is [`AuthError::TokenExpired`], before `nbf` [`AuthError::Unauthorized`].
+fn check_times(claims: &Claims, now: i64, leeway: i64) -> Result<(), AuthError> {
+    if now > claims.exp.saturating_add(leeway) {
+        Err(AuthError::TokenExpired)
+    } else if claims.nbf > now.saturating_add(leeway) {
+        Err(AuthError::Unauthorized)
+    } else {
+        Ok(())
     }
 }
 
@@ -163,13 +179,7 @@ impl VerifiedTokens {
         if !crate::secret::bytes_eq(stored.as_bytes(), token.as_bytes()) {
             return None;
         }
-        Some(if now > claims.exp.saturating_add(self.leeway) {
-            Err(AuthError::TokenExpired)
-        } else if claims.nbf > now.saturating_add(self.leeway) {
-            Err(AuthError::Unauthorized)
-        } else {
-            Ok(claims.clone())
-        })
+        Some(check_times(claims, now, self.leeway).map(|()| claims.clone()))
     }
 
     /// Remembers a token that just passed verification.
@@ -211,7 +221,7 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header["typ"], "at+jwt");
         assert_eq!(header["alg"], "HS256");
-        assert_eq!(codec().verify(&token).unwrap(), claims);
+        assert_eq!(codec().verify(&token, Utc::now().timestamp()).unwrap(), claims);
     }
 
     #[test]
@@ -222,25 +232,25 @@ mod tests {
             b64(&serde_json::json!({"alg":"none","typ":"at+jwt"})),
             b64(&serde_json::to_value(&claims).unwrap())
         );
-        assert!(matches!(codec().verify(&token), Err(AuthError::Unauthorized)));
+        assert!(matches!(codec().verify(&token, Utc::now().timestamp()), Err(AuthError::Unauthorized)));
     }
 
     #[test]
     fn another_key_or_a_tampered_payload_is_refused() {
         let (token, mut claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), Utc::now(), 60).unwrap();
         let other = JwtCodec::new(b"another-secret-another-secret-xx", "iss", "aud", 0);
-        assert!(matches!(other.verify(&token), Err(AuthError::Unauthorized)));
+        assert!(matches!(other.verify(&token, Utc::now().timestamp()), Err(AuthError::Unauthorized)));
         claims.role = Role::admin();
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[1] = b64(&serde_json::to_value(&claims).unwrap());
-        assert!(matches!(codec().verify(&parts.join(".")), Err(AuthError::Unauthorized)));
+        assert!(matches!(codec().verify(&parts.join("."), Utc::now().timestamp()), Err(AuthError::Unauthorized)));
     }
 
     #[test]
     fn expired_tokens_report_token_expired() {
         let then = Utc::now() - chrono::TimeDelta::seconds(120);
         let (token, _) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), then, 60).unwrap();
-        assert!(matches!(codec().verify(&token), Err(AuthError::TokenExpired)));
+        assert!(matches!(codec().verify(&token, Utc::now().timestamp()), Err(AuthError::TokenExpired)));
     }
 
     #[test]
@@ -276,14 +286,17 @@ mod tests {
         let key = EncodingKey::from_secret(SECRET);
         let plain_jwt =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(Utc::now().timestamp().into()), &key).unwrap();
-        assert!(matches!(codec().verify(&plain_jwt), Err(AuthError::Unauthorized)), "typ JWT must be refused");
+        assert!(
+            matches!(codec().verify(&plain_jwt, Utc::now().timestamp()), Err(AuthError::Unauthorized)),
+            "typ JWT must be refused"
+        );
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("at+jwt".into());
         // CVE-2026-25537: a string nbf must not skip the nbf check.
         let string_nbf = jsonwebtoken::encode(&header, &claims("99999999999".into()), &key).unwrap();
-        assert!(matches!(codec().verify(&string_nbf), Err(AuthError::Unauthorized)));
+        assert!(matches!(codec().verify(&string_nbf, Utc::now().timestamp()), Err(AuthError::Unauthorized)));
         let other_aud = JwtCodec::new(SECRET, "iss", "other", 0);
         let (token, _) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), Utc::now(), 60).unwrap();
-        assert!(matches!(other_aud.verify(&token), Err(AuthError::Unauthorized)));
+        assert!(matches!(other_aud.verify(&token, Utc::now().timestamp()), Err(AuthError::Unauthorized)));
     }
 }

@@ -7,8 +7,10 @@ pub mod recording;
 pub mod siteverify;
 pub mod smtp;
 
-use auth_core::Auth;
-use auth_example_server::{app, build_auth, serve, ServerConfig};
+use std::sync::Arc;
+
+use auth_core::{Auth, ManualClock};
+use auth_example_server::{app, build_auth_with_clock, serve, ServerConfig};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -28,6 +30,8 @@ pub struct TestServer {
     pub auth: Auth,
     /// The data directory (SQLite file `auth.db`).
     pub dir: TempDir,
+    /// The server's clock: move it with `advance` instead of sleeping through a window.
+    pub clock: Arc<ManualClock>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     client: reqwest::Client,
@@ -59,7 +63,8 @@ impl TestServer {
         let config =
             ServerConfig::from_lookup(|name| all.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
                 .expect("test configuration");
-        let auth = build_auth(&config).await.expect("build auth");
+        let clock = Arc::new(ManualClock::new());
+        let auth = build_auth_with_clock(&config, clock.clone()).await.expect("build auth");
         let listener = tokio::net::TcpListener::bind(config.bind).await.expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -70,6 +75,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             auth,
             dir,
+            clock,
             stop: Some(stop),
             task: Some(task),
             client: reqwest::Client::builder().user_agent("e2e-tests/1.0").build().expect("client"),

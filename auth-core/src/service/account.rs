@@ -17,7 +17,7 @@ use crate::user::{NewUser, Role, User, UserRecord, UserStatus, UserUpdate};
 use crate::validate::{normalize_email, valid_language_tag, valid_username};
 
 use super::limits::account_bucket;
-use super::{now, Auth};
+use super::Auth;
 
 impl Auth {
     /// `POST /register`: checks the captcha, validates username / email, applies the password
@@ -80,7 +80,7 @@ impl Auth {
             self.take_email_code(EmailCodePurpose::Register, email, code).await?;
         }
         let password_hash = self.inner.hasher.hash(req.password.expose()).await?;
-        let created_at = now();
+        let created_at = self.now();
         let user = self
             .inner
             .users
@@ -134,7 +134,7 @@ impl Auth {
         let user = self
             .inner
             .users
-            .update_user(claims.sub, UserUpdate::new().preferences(preferences), now())
+            .update_user(claims.sub, UserUpdate::new().preferences(preferences), self.now())
             .await?
             .ok_or(AuthError::Unauthorized)?;
         Ok(PreferencesResponse { preferences: user.preferences })
@@ -168,7 +168,7 @@ impl Auth {
         let inputs = [record.user.username.clone(), record.user.email.clone()].into_iter().flatten().collect();
         self.check_password_policy(&req.new_password, inputs).await?;
         let hash = self.inner.hasher.hash(req.new_password.expose()).await?;
-        let at = now();
+        let at = self.now();
         let update = UserUpdate::new().password_hash(hash).only_if_password_hash(record.password_hash);
         if self.inner.users.update_user(claims.sub, update, at).await?.is_none() {
             // Changed or reset by another request since the verify: that one wins.
@@ -196,7 +196,7 @@ impl Auth {
         }
         self.check_password_policy(password, vec![username.to_owned()]).await?;
         let password_hash = self.inner.hasher.hash(password.expose()).await?;
-        let at = now();
+        let at = self.now();
         if let Some(existing) = self.inner.users.user_by_username(username).await? {
             let update = UserUpdate::new().role(Role::admin()).password_hash(password_hash);
             let user = self.inner.users.update_user(existing.user.id, update, at).await?.ok_or(AuthError::NotFound)?;
@@ -223,7 +223,7 @@ impl Auth {
     /// # Errors
     /// `not_found`, `store_unavailable`.
     pub async fn set_user_status(&self, user_id: Uuid, status: UserStatus) -> Result<User, AuthError> {
-        let at = now();
+        let at = self.now();
         let user = self
             .inner
             .users
@@ -243,7 +243,11 @@ impl Auth {
     /// # Errors
     /// `not_found`, `store_unavailable`.
     pub async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<User, AuthError> {
-        self.inner.users.update_user(user_id, UserUpdate::new().role(role), now()).await?.ok_or(AuthError::NotFound)
+        self.inner
+            .users
+            .update_user(user_id, UserUpdate::new().role(role), self.now())
+            .await?
+            .ok_or(AuthError::NotFound)
     }
 
     pub(super) async fn caller(&self, claims: &Claims) -> Result<UserRecord, AuthError> {

@@ -16,6 +16,7 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
 use crate::api::{CaptchaResponse, CaptchaStatus};
 use crate::captcha::{CaptchaAction, CaptchaProof, CaptchaProvider, NoCaptcha};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthConfig, ConfigError};
 use crate::context::RequestContext;
 use crate::error::AuthError;
@@ -43,6 +44,7 @@ struct Inner {
     mailer: Option<Arc<dyn Mailer>>,
     templates: Arc<dyn MailTemplates>,
     events: Arc<dyn AuthEvents>,
+    clock: Arc<dyn Clock>,
     config: AuthConfig,
     jwt: JwtCodec,
     verified: VerifiedTokens,
@@ -82,6 +84,7 @@ pub struct AuthBuilder {
     mailer: Option<Arc<dyn Mailer>>,
     templates: Arc<dyn MailTemplates>,
     events: Arc<dyn AuthEvents>,
+    clock: Arc<dyn Clock>,
 }
 
 impl AuthBuilder {
@@ -133,6 +136,13 @@ impl AuthBuilder {
         self
     }
 
+    /// The clock (default [`SystemClock`]): tests give a [`ManualClock`](crate::ManualClock) and
+    /// move it instead of sleeping. The default rate limiter reads it too.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Builds the service.
     ///
     /// # Errors
@@ -151,7 +161,9 @@ impl AuthBuilder {
         }
         let limiter = match self.limiter {
             Some(limiter) => Some(limiter),
-            None if config.rate_limits.any() => Some(Arc::new(MemoryRateLimiter::new()) as Arc<dyn RateLimiter>),
+            None if config.rate_limits.any() => {
+                Some(Arc::new(MemoryRateLimiter::with_clock(self.clock.clone())) as Arc<dyn RateLimiter>)
+            }
             None => None,
         };
         let hasher = PasswordHasher::new(config.argon2, config.max_concurrent_hashes, config.max_queued_hashes)
@@ -169,6 +181,7 @@ impl AuthBuilder {
                 mailer: self.mailer,
                 templates: self.templates,
                 events: self.events,
+                clock: self.clock,
                 config,
                 jwt,
                 verified,
@@ -178,12 +191,6 @@ impl AuthBuilder {
             }),
         })
     }
-}
-
-/// The current time truncated to whole seconds: every stored and returned time has second
-/// precision, as RFC 3339 `…T10:00:00Z`.
-pub(crate) fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(0)
 }
 
 pub(crate) fn delta(d: Duration) -> TimeDelta {
@@ -202,7 +209,14 @@ impl Auth {
             mailer: None,
             templates: Arc::new(DefaultTemplates::default()),
             events: Arc::new(NoEvents),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The clock's time truncated to whole seconds: every stored and returned time has second
+    /// precision, as RFC 3339 `…T10:00:00Z`.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now().trunc_subsecs(0)
     }
 
     /// The configuration.
@@ -268,7 +282,7 @@ impl Auth {
     /// # Errors
     /// `store_unavailable`.
     pub async fn purge_expired(&self) -> Result<u64, AuthError> {
-        Ok(self.inner.tokens.purge_expired(now()).await?)
+        Ok(self.inner.tokens.purge_expired(self.now()).await?)
     }
 
     async fn check_captcha(

@@ -12,11 +12,10 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chrono::Utc;
 use rand::Rng as _;
 use uuid::Uuid;
 
-use super::{delta, now, Auth};
+use super::{delta, Auth};
 use crate::api::{EmailCodePurpose, EmailCodeRequest, ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest};
 use crate::captcha::CaptchaAction;
 use crate::config::RateRuleName;
@@ -104,7 +103,7 @@ impl Auth {
             purpose: code_purpose(purpose),
             key: email_key(email),
             hash: self.code_hash(purpose, email, &code),
-            expires_at: Utc::now() + delta(config.email_code_ttl),
+            expires_at: self.inner.clock.now() + delta(config.email_code_ttl),
             max_attempts: config.email_code_max_attempts,
         };
         (self.render(recipient, &MailKind::EmailCode { purpose, code: &code, ttl_minutes }), secret)
@@ -125,7 +124,7 @@ impl Auth {
         let user = self
             .inner
             .users
-            .update_user(record.user.id, UserUpdate::new().email_verified(true), now())
+            .update_user(record.user.id, UserUpdate::new().email_verified(true), self.now())
             .await?
             .ok_or(AuthError::Unauthorized)?;
         self.inner.events.email_verified(user.id);
@@ -178,7 +177,7 @@ impl Auth {
             purpose: RESET_TOKEN_PURPOSE.to_owned(),
             key: user_id.to_string(),
             hash: TokenHash::of(&token),
-            expires_at: Utc::now() + delta(config.reset_token_ttl),
+            expires_at: self.inner.clock.now() + delta(config.reset_token_ttl),
             max_attempts: config.email_code_max_attempts,
         };
         self.deliver_secret(mail, secret).await;
@@ -230,7 +229,7 @@ impl Auth {
         let record = record.ok_or(AuthError::InvalidCode)?;
         let user_id = record.user.id;
         let password_hash = self.inner.hasher.hash(req.new_password.expose()).await?;
-        let at = now();
+        let at = self.now();
         self.inner.users.update_user(user_id, UserUpdate::new().password_hash(password_hash), at).await?;
         let revoked = self.inner.tokens.revoke_user_sessions(user_id, None, at).await?;
         tracing::info!(user_id = %user_id, revoked, "password reset; every session revoked");
@@ -255,7 +254,12 @@ impl Auth {
     /// Spends the one-time secret under (`purpose`, `key`) if `hash` is it; a wrong one counts an
     /// attempt. Missing, wrong, expired or used up: `invalid_code`.
     async fn take_secret(&self, purpose: &str, key: &str, hash: &TokenHash) -> Result<(), AuthError> {
-        match self.inner.tokens.take_secret(purpose, key, hash, OnMismatch::CountAttempt, Utc::now()).await? {
+        match self
+            .inner
+            .tokens
+            .take_secret(purpose, key, hash, OnMismatch::CountAttempt, self.inner.clock.now())
+            .await?
+        {
             SecretCheck::Valid => Ok(()),
             SecretCheck::Invalid { .. } | SecretCheck::Missing => Err(AuthError::InvalidCode),
         }
@@ -295,7 +299,11 @@ impl Auth {
         if let Err(err) = mailer.send(&mail).await {
             tracing::warn!(%purpose, error = %err, "mail not delivered; its code or link is withdrawn");
             let nothing = TokenHash::from_bytes([0; 32]);
-            let withdraw = self.inner.tokens.take_secret(&purpose, &key, &nothing, OnMismatch::Spend, Utc::now()).await;
+            let withdraw = self
+                .inner
+                .tokens
+                .take_secret(&purpose, &key, &nothing, OnMismatch::Spend, self.inner.clock.now())
+                .await;
             if let Err(err) = withdraw {
                 tracing::error!(%purpose, error = %err, "an undelivered code or link could not be withdrawn");
             }

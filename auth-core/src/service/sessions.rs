@@ -17,7 +17,7 @@ use crate::user::{User, UserRecord, UserStatus, UserUpdate};
 use crate::validate::{identifier_key, normalize_email};
 
 use super::limits::account_bucket;
-use super::{delta, now, Auth};
+use super::{delta, Auth};
 
 /// Longest refresh token accepted for lookup, in bytes (ours are 43).
 const MAX_REFRESH_TOKEN_LEN: usize = 256;
@@ -81,7 +81,7 @@ impl Auth {
         self.clear_account_attempts(&account).await?;
         let rehash =
             if verified.needs_rehash { Some(self.inner.hasher.hash(req.password.expose()).await?) } else { None };
-        let at = now();
+        let at = self.now();
         let (session, refresh_token) = self.create_session(record.user.id, ctx, at).await?;
         let mut record_login = UserUpdate::new()
             .last_login_at(at)
@@ -117,7 +117,7 @@ impl Auth {
             return Err(AuthError::InvalidRefreshToken);
         }
         let successor = self.inner.successor_key.sign(presented.as_bytes());
-        let at = now();
+        let at = self.now();
         let config = &self.inner.config;
         let rotation = RefreshRotation {
             presented: TokenHash::of(presented),
@@ -152,7 +152,7 @@ impl Auth {
     /// # Errors
     /// `store_unavailable`.
     pub async fn logout(&self, claims: &Claims, all: bool) -> Result<(), AuthError> {
-        let at = now();
+        let at = self.now();
         if all {
             self.inner.tokens.revoke_user_sessions(claims.sub, None, at).await?;
         } else {
@@ -167,7 +167,7 @@ impl Auth {
     /// # Errors
     /// `store_unavailable`.
     pub async fn sessions(&self, claims: &Claims) -> Result<Vec<SessionInfo>, AuthError> {
-        let sessions = self.inner.tokens.user_sessions(claims.sub, now()).await?;
+        let sessions = self.inner.tokens.user_sessions(claims.sub, self.now()).await?;
         Ok(sessions.into_iter().map(|s| SessionInfo::new(s, claims.sid)).collect())
     }
 
@@ -176,7 +176,7 @@ impl Auth {
     /// # Errors
     /// `not_found` for a session that is not the caller's live session, `store_unavailable`.
     pub async fn revoke_session(&self, claims: &Claims, session_id: Uuid) -> Result<(), AuthError> {
-        let at = now();
+        let at = self.now();
         match self.inner.tokens.session(session_id).await? {
             Some(s) if s.user_id == claims.sub && s.is_live(at) => {
                 self.inner.tokens.revoke_session(session_id, at).await?;
@@ -196,11 +196,11 @@ impl Auth {
     /// # Errors
     /// `unauthorized`, `token_expired`, `session_revoked`, `store_unavailable`.
     pub async fn authenticate(&self, access_token: &str) -> Result<Claims, AuthError> {
-        let now = Utc::now();
+        let now = self.inner.clock.now();
         let claims = match self.inner.verified.get(access_token, now.timestamp()) {
             Some(cached) => cached?,
             None => {
-                let claims = self.inner.jwt.verify(access_token)?;
+                let claims = self.inner.jwt.verify(access_token, now.timestamp())?;
                 self.inner.verified.insert(access_token, &claims);
                 claims
             }

@@ -16,8 +16,8 @@ use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, S
 use auth_core::ipnet::IpNet;
 use auth_core::mail::{LogMailer, SmtpMailer};
 use auth_core::{
-    Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, RateLimiter, RateLimits, RateRule, TokenStore,
-    UserStore, MIN_JWT_SECRET_BYTES,
+    Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, Clock, RateLimiter, RateLimits, RateRule,
+    SystemClock, TokenStore, UserStore, MIN_JWT_SECRET_BYTES,
 };
 use auth_storage::{MemoryStore, PostgresStore, RedisOptions, RedisStore, SqliteStore};
 use axum::extract::Request;
@@ -417,6 +417,14 @@ impl ServerConfig {
 /// # Errors
 /// An unsupported `AUTH_DATABASE_URL`, a database that cannot be opened, or a bad setting.
 pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
+    build_auth_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`build_auth`] on `clock` (tests give a `ManualClock` and move it instead of sleeping).
+///
+/// # Errors
+/// As [`build_auth`].
+pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Auth> {
     let url = config.database_url.as_str();
     let (users, mut tokens): (Arc<dyn UserStore>, Arc<dyn TokenStore>) = if url.starts_with("sqlite:") {
         let store = Arc::new(
@@ -444,7 +452,7 @@ pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
     }
     let secret = config.jwt_secret_or_random();
     let captcha = config.captcha.provider(tokens.clone(), &secret)?;
-    let mut builder = Auth::builder(config.auth_config(secret)?).user_store(users).token_store(tokens);
+    let mut builder = Auth::builder(config.auth_config(secret)?).user_store(users).token_store(tokens).clock(clock);
     if let Some(captcha) = captcha {
         builder = builder.captcha(captcha);
     }
