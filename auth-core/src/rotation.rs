@@ -152,7 +152,9 @@ mod tests {
         let long_ago = Some(now - TimeDelta::seconds(11));
         let at_the_edge = Some(now - TimeDelta::seconds(10));
         use RotationStep::*;
-        let table: [(&str, &Session, Option<DateTime<Utc>>, bool, RotationStep); 13] = [
+        // (case, session, spent_at, successor_current, expected)
+        type Case<'a> = (&'a str, &'a Session, Option<DateTime<Utc>>, bool, RotationStep);
+        let table: [Case<'_>; 13] = [
             ("unspent, live", &live, None, false, Rotate),
             ("unspent, successor somehow present", &live, None, true, Rotate),
             ("unspent, idle", &idle, None, false, Unknown),
