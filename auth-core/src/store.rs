@@ -260,10 +260,10 @@ pub trait TokenStore: Send + Sync + 'static {
     /// The user's sessions that are live at `now`, newest first.
     async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError>;
 
-    /// Stores a one-time secret under (`purpose`, `key`). An unexpired secret already there is
-    /// replaced but keeps its failed-attempt count (so re-sending a code does not reset the cap);
-    /// an expired one starts over at zero.
-    async fn put_secret(&self, secret: NewSecret) -> Result<(), StoreError>;
+    /// Stores a one-time secret under (`purpose`, `key`). A secret already there and unexpired at
+    /// `now` is replaced but keeps its failed-attempt count (so re-sending a code does not reset
+    /// the cap); an expired one starts over at zero.
+    async fn put_secret(&self, secret: NewSecret, now: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Atomically checks `candidate` against the secret under (`purpose`, `key`) at `now`:
     /// a match spends it; a mismatch spends it or counts an attempt, per `on_mismatch`.

@@ -211,9 +211,8 @@ impl TokenStore for MemoryStore {
         Ok(list)
     }
 
-    async fn put_secret(&self, new: NewSecret) -> Result<(), StoreError> {
+    async fn put_secret(&self, new: NewSecret, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut tokens = self.tokens_write()?;
-        let now = Utc::now();
         let entry = tokens.secrets.entry((new.purpose, new.key));
         let attempts = match &entry {
             std::collections::hash_map::Entry::Occupied(e) if e.get().expires_at > now => e.get().attempts,

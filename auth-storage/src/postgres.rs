@@ -334,7 +334,7 @@ impl TokenStore for PostgresStore {
         rows.iter().map(session_from_row).collect()
     }
 
-    async fn put_secret(&self, s: NewSecret) -> Result<(), StoreError> {
+    async fn put_secret(&self, s: NewSecret, now: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO auth_one_time_secrets (purpose, key, secret_hash, expires_at, attempts, max_attempts) \
              VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (purpose, key) DO UPDATE SET \
@@ -346,7 +346,7 @@ impl TokenStore for PostgresStore {
         .bind(&s.hash.as_bytes()[..])
         .bind(s.expires_at)
         .bind(i32::try_from(s.max_attempts).unwrap_or(i32::MAX))
-        .bind(Utc::now())
+        .bind(now)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;

@@ -351,7 +351,7 @@ impl TokenStore for SqliteStore {
         rows.iter().map(session_from_row).collect()
     }
 
-    async fn put_secret(&self, s: NewSecret) -> Result<(), StoreError> {
+    async fn put_secret(&self, s: NewSecret, now: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO auth_one_time_secrets (purpose, key, secret_hash, expires_at, attempts, max_attempts) \
              VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (purpose, key) DO UPDATE SET \
@@ -363,7 +363,7 @@ impl TokenStore for SqliteStore {
         .bind(&s.hash.as_bytes()[..])
         .bind(ts(s.expires_at))
         .bind(i64::from(s.max_attempts))
-        .bind(Utc::now().timestamp())
+        .bind(ts(now))
         .execute(&self.pool)
         .await
         .map_err(db_err)?;

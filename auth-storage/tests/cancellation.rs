@@ -119,7 +119,7 @@ async fn run_task(store: Arc<dyn Store>, user: Uuid, task: u64, seed: u64, tally
                         expires_at: now() + TimeDelta::hours(1),
                         max_attempts: 5,
                     };
-                    store.put_secret(secret).await.map(|()| None)
+                    store.put_secret(secret, now()).await.map(|()| None)
                 }
                 (4, _) => {
                     let answer = TokenHash::of(if right_answer { "123456" } else { "654321" });

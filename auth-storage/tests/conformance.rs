@@ -77,8 +77,8 @@ impl<T: TokenStore> TokenStore for TokensOnly<T> {
     async fn user_sessions(&self, u: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
         self.0.user_sessions(u, now).await
     }
-    async fn put_secret(&self, s: NewSecret) -> Result<(), StoreError> {
-        self.0.put_secret(s).await
+    async fn put_secret(&self, s: NewSecret, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.0.put_secret(s, now).await
     }
     async fn take_secret(
         &self,
@@ -399,7 +399,7 @@ async fn case_concurrent_rotations_of_one_token_rotate_exactly_once(s: Arc<dyn S
 
 async fn case_a_secret_is_taken_once(s: Arc<dyn Store>) {
     let at = now();
-    s.put_secret(secret("a@example.com", "123456", at + TimeDelta::minutes(10), 5)).await.unwrap();
+    s.put_secret(secret("a@example.com", "123456", at + TimeDelta::minutes(10), 5), at).await.unwrap();
     let good = TokenHash::of("123456");
     let purpose = "email_code:register";
     assert_eq!(
@@ -415,7 +415,7 @@ async fn case_a_secret_is_taken_once(s: Arc<dyn Store>) {
         SecretCheck::Missing
     );
     // Another purpose is another secret.
-    s.put_secret(secret("a@example.com", "123456", at + TimeDelta::minutes(10), 5)).await.unwrap();
+    s.put_secret(secret("a@example.com", "123456", at + TimeDelta::minutes(10), 5), at).await.unwrap();
     assert_eq!(
         s.take_secret("other", "a@example.com", &good, OnMismatch::CountAttempt, at).await.unwrap(),
         SecretCheck::Missing
@@ -425,7 +425,7 @@ async fn case_a_secret_is_taken_once(s: Arc<dyn Store>) {
 async fn case_wrong_attempts_are_capped(s: Arc<dyn Store>) {
     let at = now();
     let purpose = "email_code:register";
-    s.put_secret(secret("b@example.com", "111111", at + TimeDelta::minutes(10), 3)).await.unwrap();
+    s.put_secret(secret("b@example.com", "111111", at + TimeDelta::minutes(10), 3), at).await.unwrap();
     let bad = TokenHash::of("999999");
     let good = TokenHash::of("111111");
     for left in [2, 1] {
@@ -435,7 +435,7 @@ async fn case_wrong_attempts_are_capped(s: Arc<dyn Store>) {
         );
     }
     // Re-sending a code replaces it but keeps the failure count.
-    s.put_secret(secret("b@example.com", "222222", at + TimeDelta::minutes(10), 3)).await.unwrap();
+    s.put_secret(secret("b@example.com", "222222", at + TimeDelta::minutes(10), 3), at).await.unwrap();
     assert_eq!(
         s.take_secret(purpose, "b@example.com", &good, OnMismatch::CountAttempt, at).await.unwrap(),
         SecretCheck::Invalid { attempts_left: 0 },
@@ -449,7 +449,7 @@ async fn case_wrong_attempts_are_capped(s: Arc<dyn Store>) {
 
 async fn case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer(s: Arc<dyn Store>) {
     let at = now();
-    s.put_secret(NewSecret { purpose: "captcha".into(), ..secret("id-1", "ab12", at + TimeDelta::minutes(5), 1) })
+    s.put_secret(NewSecret { purpose: "captcha".into(), ..secret("id-1", "ab12", at + TimeDelta::minutes(5), 1) }, at)
         .await
         .unwrap();
     assert_eq!(
@@ -465,7 +465,7 @@ async fn case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer(s: Ar
 async fn case_expired_secrets_are_missing_and_restart_their_count(s: Arc<dyn Store>) {
     let at = now();
     let purpose = "email_code:register";
-    s.put_secret(secret("c@example.com", "333333", at + TimeDelta::minutes(10), 5)).await.unwrap();
+    s.put_secret(secret("c@example.com", "333333", at + TimeDelta::minutes(10), 5), at).await.unwrap();
     let late = at + TimeDelta::minutes(11);
     assert_eq!(
         s.take_secret(purpose, "c@example.com", &TokenHash::of("333333"), OnMismatch::CountAttempt, late)
@@ -474,8 +474,8 @@ async fn case_expired_secrets_are_missing_and_restart_their_count(s: Arc<dyn Sto
         SecretCheck::Missing
     );
     // An already expired secret that is replaced starts over at zero failures.
-    s.put_secret(secret("d@example.com", "444444", at - TimeDelta::seconds(1), 2)).await.unwrap();
-    s.put_secret(secret("d@example.com", "555555", at + TimeDelta::minutes(10), 2)).await.unwrap();
+    s.put_secret(secret("d@example.com", "444444", at - TimeDelta::seconds(1), 2), at).await.unwrap();
+    s.put_secret(secret("d@example.com", "555555", at + TimeDelta::minutes(10), 2), at).await.unwrap();
     assert_eq!(
         s.take_secret(purpose, "d@example.com", &TokenHash::of("000000"), OnMismatch::CountAttempt, at).await.unwrap(),
         SecretCheck::Invalid { attempts_left: 1 }
@@ -492,8 +492,8 @@ async fn case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets(
         s.create_session(x.clone()).await.unwrap();
     }
     s.revoke_session(revoked.session.id, at).await.unwrap();
-    s.put_secret(secret("old@example.com", "1", at - TimeDelta::seconds(1), 5)).await.unwrap();
-    s.put_secret(secret("new@example.com", "2", at + TimeDelta::minutes(10), 5)).await.unwrap();
+    s.put_secret(secret("old@example.com", "1", at - TimeDelta::seconds(1), 5), at).await.unwrap();
+    s.put_secret(secret("new@example.com", "2", at + TimeDelta::minutes(10), 5), at).await.unwrap();
     assert_eq!(s.purge_expired(at).await.unwrap(), 3);
     assert!(s.session(revoked.session.id).await.unwrap().is_none());
     assert!(s.session(expired.session.id).await.unwrap().is_none());

@@ -55,9 +55,9 @@ impl TokenStore for RecordingTokenStore {
     async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
         self.inner.user_sessions(user_id, now).await
     }
-    async fn put_secret(&self, secret: NewSecret) -> Result<(), StoreError> {
+    async fn put_secret(&self, secret: NewSecret, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.secrets.lock().unwrap().push(secret.clone());
-        self.inner.put_secret(secret).await
+        self.inner.put_secret(secret, now).await
     }
     async fn take_secret(
         &self,

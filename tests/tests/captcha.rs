@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, CAPTCHA_PURPOSE};
-use auth_core::{Auth, AuthConfig, TokenStore};
+use auth_core::{Auth, AuthConfig, ManualClock, TokenStore};
 use auth_e2e_tests::recording::RecordingTokenStore;
 use auth_e2e_tests::siteverify::Siteverify;
 use auth_e2e_tests::{Resp, TestServer, JWT_SECRET, PASSWORD};
@@ -131,7 +131,17 @@ async fn seed_002_turnstile_variables_enable_turnstile_with_a_hostname() {
 
 /// The example app over SQLite with an image captcha of 4 characters from `ab` (16 possible
 /// answers), whose stored hashes the test can see.
-async fn image_server(ttl: Duration) -> (String, Arc<RecordingTokenStore>, ImageCaptcha, tempfile::TempDir) {
+/// The image-captcha server, its recording token store, a twin provider to recover answers with,
+/// its data directory and its clock.
+struct ImageServer {
+    base: String,
+    tokens: Arc<RecordingTokenStore>,
+    captcha: ImageCaptcha,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+async fn image_server(ttl: Duration) -> ImageServer {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = Arc::new(
         auth_storage::SqliteStore::connect(&format!("sqlite://{}", dir.path().join("auth.db").display()))
@@ -143,8 +153,11 @@ async fn image_server(ttl: Duration) -> (String, Arc<RecordingTokenStore>, Image
     options.length = 4;
     options.alphabet = vec!['a', 'b'];
     options.ttl = ttl;
+    let clock = Arc::new(ManualClock::new());
+    options.clock = clock.clone();
     let captcha = ImageCaptcha::new(tokens.clone(), JWT_SECRET.as_bytes(), options.clone());
     let auth = Auth::builder(AuthConfig::new(JWT_SECRET).unwrap())
+        .clock(clock.clone())
         .user_store(sqlite)
         .token_store(tokens.clone() as Arc<dyn TokenStore>)
         .captcha(Arc::new(ImageCaptcha::new(tokens.clone(), JWT_SECRET.as_bytes(), options)))
@@ -153,7 +166,7 @@ async fn image_server(ttl: Duration) -> (String, Arc<RecordingTokenStore>, Image
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(auth_example_server::serve(listener, auth_example_server::app(auth), std::future::pending()));
-    (base, tokens, captcha, dir)
+    ImageServer { base, tokens, captcha, clock, _dir: dir }
 }
 
 /// Fetches a challenge and recovers its answer from the stored keyed hash (16 candidates).
@@ -186,7 +199,7 @@ async fn post(base: &str, path: &str, body: Value) -> Resp {
 
 #[tokio::test]
 async fn the_image_captcha_is_single_use_case_insensitive_and_guards_register_and_login() {
-    let (base, tokens, captcha, _dir) = image_server(Duration::from_secs(300)).await;
+    let ImageServer { base, tokens, captcha, _dir, .. } = image_server(Duration::from_secs(300)).await;
     let status: Value = reqwest::get(format!("{base}/api/auth/captcha/status")).await.unwrap().json().await.unwrap();
     assert_eq!((status["provider"].clone(), status["captcha_enabled"].clone()), (json!("image"), json!(true)));
 
@@ -234,12 +247,12 @@ async fn the_image_captcha_is_single_use_case_insensitive_and_guards_register_an
 
 #[tokio::test]
 async fn an_image_captcha_expires() {
-    let (base, tokens, captcha, _dir) = image_server(Duration::from_secs(1)).await;
+    let ImageServer { base, tokens, captcha, clock, _dir } = image_server(Duration::from_secs(1)).await;
     let r: Value = reqwest::get(format!("{base}/api/auth/captcha")).await.unwrap().json().await.unwrap();
     assert_eq!(r["expires_in"], 1);
     let id = r["captcha_id"].as_str().unwrap().to_owned();
     let answer = recover_answer(&tokens, &captcha, &id);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_secs(2));
     let r = post(
         &base,
         "/register",

@@ -8,10 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use rand::Rng as _;
 
 use crate::captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider};
+use crate::clock::{Clock, SystemClock};
 use crate::context::RequestContext;
 use crate::error::AuthError;
 use crate::secret::{random_token, HmacKey, TokenHash};
@@ -21,7 +22,7 @@ use crate::store::{NewSecret, OnMismatch, SecretCheck, TokenStore};
 pub const CAPTCHA_PURPOSE: &str = "captcha";
 
 /// Size and difficulty of image captchas.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ImageCaptchaOptions {
     /// Characters in an answer (default 5).
@@ -37,6 +38,8 @@ pub struct ImageCaptchaOptions {
     pub complexity: u32,
     /// How long a challenge can be answered (default 300 s).
     pub ttl: Duration,
+    /// Where expiry reads the time (default [`SystemClock`]; the service's clock in tests).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for ImageCaptchaOptions {
@@ -48,6 +51,7 @@ impl Default for ImageCaptchaOptions {
             height: 50,
             complexity: 2,
             ttl: Duration::from_secs(300),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -128,15 +132,15 @@ impl CaptchaProvider for ImageCaptcha {
         let png =
             tokio::task::spawn_blocking(move || Self::draw(&options, answer)).await.map_err(AuthError::internal)??;
         let ttl = self.options.ttl;
-        self.store
-            .put_secret(NewSecret {
-                purpose: CAPTCHA_PURPOSE.to_owned(),
-                key: captcha_id.clone(),
-                hash,
-                expires_at: Utc::now() + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX),
-                max_attempts: 1,
-            })
-            .await?;
+        let now = self.options.clock.now();
+        let secret = NewSecret {
+            purpose: CAPTCHA_PURPOSE.to_owned(),
+            key: captcha_id.clone(),
+            hash,
+            expires_at: now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX),
+            max_attempts: 1,
+        };
+        self.store.put_secret(secret, now).await?;
         Ok(Some(CaptchaChallenge {
             captcha_id,
             image: format!("data:image/png;base64,{}", STANDARD.encode(png)),
@@ -153,7 +157,7 @@ impl CaptchaProvider for ImageCaptcha {
             return Err(AuthError::CaptchaInvalid);
         }
         let hash = self.answer_hash(&id, &answer);
-        match self.store.take_secret(CAPTCHA_PURPOSE, &id, &hash, OnMismatch::Spend, Utc::now()).await? {
+        match self.store.take_secret(CAPTCHA_PURPOSE, &id, &hash, OnMismatch::Spend, self.options.clock.now()).await? {
             SecretCheck::Valid => Ok(()),
             SecretCheck::Invalid { .. } | SecretCheck::Missing => Err(AuthError::CaptchaInvalid),
         }

@@ -73,7 +73,7 @@ impl Auth {
         }
         let (mail, secret) = self.code_mail(req.purpose, &email, &email);
         mailer.send(&mail).await.map_err(AuthError::MailUnavailable)?;
-        self.inner.tokens.put_secret(secret).await?;
+        self.inner.tokens.put_secret(secret, self.now()).await?;
         Ok(())
     }
 
@@ -292,7 +292,7 @@ impl Auth {
     async fn deliver_secret(&self, mail: EmailMessage, secret: NewSecret) {
         let Some(mailer) = &self.inner.mailer else { return };
         let (purpose, key) = (secret.purpose.clone(), secret.key.clone());
-        if let Err(err) = self.inner.tokens.put_secret(secret).await {
+        if let Err(err) = self.inner.tokens.put_secret(secret, self.now()).await {
             tracing::error!(%purpose, error = %err, "no mail sent: its code or link could not be stored");
             return;
         }

@@ -636,7 +636,7 @@ impl TokenStore for RedisStore {
         Ok(sessions)
     }
 
-    async fn put_secret(&self, s: NewSecret) -> Result<(), StoreError> {
+    async fn put_secret(&self, s: NewSecret, _now: DateTime<Utc>) -> Result<(), StoreError> {
         let key = self.secret_key(&s.purpose, &s.key);
         let args = [s.hash.to_hex(), s.expires_at.timestamp_millis().to_string(), s.max_attempts.to_string()];
         let _: i64 = self.run(&PUT_SECRET, &[&key], &args).await?;

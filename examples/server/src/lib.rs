@@ -216,10 +216,15 @@ impl CaptchaSettings {
         &self,
         tokens: Arc<dyn TokenStore>,
         secret: &[u8],
+        clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Option<Arc<dyn CaptchaProvider>>> {
         Ok(match self.kind {
             CaptchaKind::None => None,
-            CaptchaKind::Image => Some(Arc::new(ImageCaptcha::new(tokens, secret, ImageCaptchaOptions::default()))),
+            CaptchaKind::Image => {
+                let mut options = ImageCaptchaOptions::default();
+                options.clock = clock;
+                Some(Arc::new(ImageCaptcha::new(tokens, secret, options)))
+            }
             CaptchaKind::Token(provider) => {
                 let mut options = SiteverifyOptions::new(provider, self.secret.clone().unwrap_or_default());
                 options.site_key.clone_from(&self.site_key);
@@ -451,7 +456,7 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
         limiter = Some(redis);
     }
     let secret = config.jwt_secret_or_random();
-    let captcha = config.captcha.provider(tokens.clone(), &secret)?;
+    let captcha = config.captcha.provider(tokens.clone(), &secret, clock.clone())?;
     let mut builder = Auth::builder(config.auth_config(secret)?).user_store(users).token_store(tokens).clock(clock);
     if let Some(captcha) = captcha {
         builder = builder.captcha(captcha);
