@@ -18,8 +18,8 @@
 //! - Email flows: mailed 6-digit codes (registration, email verification, password reset) and
 //!   single-use reset links, stored only as keyed hashes, enumeration-safe.
 //! - Security defaults (see [`AuthConfig`]): Argon2id m = 19456 KiB, t = 2, p = 1 on threads of
-//!   the hasher's own, with a bounded queue; HS256 access tokens with `typ: at+jwt` (RFC 9068), 3600 s, whose
-//!   session is checked on every request; 256-bit refresh tokens stored as SHA-256, rotated on
+//!   the hasher's own, with a bounded queue; HS256 access tokens with `typ: at+jwt` (RFC 9068),
+//!   3600 s, whose session is checked on every request; 256-bit refresh tokens stored as SHA-256, rotated on
 //!   every use with a 10 s reuse grace window; NIST SP 800-63B password policy.
 //!
 //! ```
