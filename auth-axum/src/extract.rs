@@ -1,4 +1,4 @@
-//! Extractors: [`Claims`], [`CurrentUser`], [`OptionalUser`] for host routes behind
+//! Extractors: [`AuthClaims`], [`CurrentUser`], [`OptionalUser`] for host routes behind
 //! [`RequireAuth`](crate::RequireAuth) / [`OptionalAuth`](crate::OptionalAuth); [`ClientContext`]
 //! and the JSON body extractors used by the router.
 
@@ -15,28 +15,29 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// The verified claims of the request's access token, put in the request extensions by
+/// The verified [`auth_core::Claims`] of the request's access token (named apart from them so both
+/// can be in scope; it derefs to them), put in the request extensions by
 /// [`RequireAuth`](crate::RequireAuth) (or by [`OptionalAuth`](crate::OptionalAuth) when a token
 /// was sent). Costs nothing beyond the layer's check.
 ///
 /// Rejects with 500 `internal` (and logs why) on a route without either layer: a route that
 /// asks for claims must never run unauthenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claims(pub auth_core::Claims);
+pub struct AuthClaims(pub auth_core::Claims);
 
-impl Deref for Claims {
+impl Deref for AuthClaims {
     type Target = auth_core::Claims;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Claims {
+impl<S: Send + Sync> FromRequestParts<S> for AuthClaims {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Claims>().cloned().ok_or_else(|| {
-            ApiError::misconfigured("the Claims/CurrentUser extractor needs the RequireAuth layer on this route")
+        parts.extensions.get::<AuthClaims>().cloned().ok_or_else(|| {
+            ApiError::misconfigured("the AuthClaims/CurrentUser extractor needs the RequireAuth layer on this route")
         })
     }
 }
@@ -60,7 +61,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let claims = Claims::from_request_parts(parts, state).await?;
+        let claims = AuthClaims::from_request_parts(parts, state).await?;
         let auth = auth_of(parts)?;
         Ok(Self(auth.me(&claims).await?))
     }
@@ -76,7 +77,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalUser {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let auth = auth_of(parts)?;
-        match parts.extensions.get::<Claims>() {
+        match parts.extensions.get::<AuthClaims>() {
             Some(claims) => Ok(Self(Some(auth.me(claims).await?))),
             None => Ok(Self(None)),
         }

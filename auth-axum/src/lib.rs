@@ -11,7 +11,7 @@
 //!   rejections.
 //! - [`RequireAuth`] (with [`RequireAuth::with_role`]) and [`OptionalAuth`]: tower layers that
 //!   verify `Authorization: Bearer` access tokens and their session on every request.
-//! - Extractors: [`Claims`] (free), [`CurrentUser`] (one user lookup), [`OptionalUser`],
+//! - Extractors: [`AuthClaims`] (free), [`CurrentUser`] (one user lookup), [`OptionalUser`],
 //!   [`ClientContext`].
 //! - [`render_errors_with`]: swap the error envelope for clients that expect another shape.
 //!
@@ -43,6 +43,6 @@ mod middleware;
 mod router;
 
 pub use error::{render_errors_with, status_of, ApiError, ErrorBody, ErrorRenderer};
-pub use extract::{client_ip, Claims, ClientContext, CurrentUser, JsonBody, OptionalJsonBody, OptionalUser};
-pub use middleware::{AuthService, OptionalAuth, RequireAuth};
+pub use extract::{client_ip, AuthClaims, ClientContext, CurrentUser, JsonBody, OptionalJsonBody, OptionalUser};
+pub use middleware::{AuthMiddleware, OptionalAuth, RequireAuth};
 pub use router::{auth_router, AuthRouter, DEFAULT_BODY_LIMIT};

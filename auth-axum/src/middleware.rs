@@ -12,14 +12,14 @@ use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
 use crate::error::ApiError;
-use crate::extract::Claims;
+use crate::extract::AuthClaims;
 
 /// Requires a valid access token (and optionally a role) on every request to the wrapped routes.
 ///
 /// Per request it verifies the JWT (HS256, `typ` `at+jwt`, `exp`, `nbf`, `iss`, `aud`) and then
 /// that its session is still live in the token store, so logout, password change and disabled
-/// accounts take effect at once. On success it inserts [`Claims`] and the [`Auth`] handle into
-/// the request extensions for the [`Claims`], [`CurrentUser`](crate::CurrentUser) and
+/// accounts take effect at once. On success it inserts [`AuthClaims`] and the [`Auth`] handle into
+/// the request extensions for the [`AuthClaims`], [`CurrentUser`](crate::CurrentUser) and
 /// [`OptionalUser`](crate::OptionalUser) extractors.
 ///
 /// Rejections use the API's error body: 401 `unauthorized` (missing or bad token),
@@ -85,22 +85,22 @@ enum Mode {
 }
 
 impl<S> Layer<S> for RequireAuth {
-    type Service = AuthService<S>;
+    type Service = AuthMiddleware<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, auth: self.auth.clone(), mode: Mode::Required(self.role.clone()) }
+        AuthMiddleware { inner, auth: self.auth.clone(), mode: Mode::Required(self.role.clone()) }
     }
 }
 
 impl<S> Layer<S> for OptionalAuth {
-    type Service = AuthService<S>;
+    type Service = AuthMiddleware<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, auth: self.auth.clone(), mode: Mode::Optional }
+        AuthMiddleware { inner, auth: self.auth.clone(), mode: Mode::Optional }
     }
 }
 
 /// The service of [`RequireAuth`] and [`OptionalAuth`].
 #[derive(Debug, Clone)]
-pub struct AuthService<S> {
+pub struct AuthMiddleware<S> {
     inner: S,
     auth: Auth,
     mode: Mode,
@@ -121,7 +121,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     }
 }
 
-async fn authorize(auth: &Auth, mode: &Mode, headers: &HeaderMap) -> Result<Option<Claims>, AuthError> {
+async fn authorize(auth: &Auth, mode: &Mode, headers: &HeaderMap) -> Result<Option<AuthClaims>, AuthError> {
     let token = match (bearer_token(headers)?, mode) {
         (Some(token), _) => token,
         (None, Mode::Optional) => return Ok(None),
@@ -133,10 +133,10 @@ async fn authorize(auth: &Auth, mode: &Mode, headers: &HeaderMap) -> Result<Opti
             return Err(AuthError::Forbidden);
         }
     }
-    Ok(Some(Claims(claims)))
+    Ok(Some(AuthClaims(claims)))
 }
 
-impl<S> Service<Request> for AuthService<S>
+impl<S> Service<Request> for AuthMiddleware<S>
 where
     S: Service<Request, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,

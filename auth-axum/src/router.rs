@@ -15,7 +15,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Claims, ClientContext, JsonBody, OptionalJsonBody};
+use crate::extract::{AuthClaims, ClientContext, JsonBody, OptionalJsonBody};
 use crate::middleware::RequireAuth;
 
 /// Default largest request body: 64 KiB.
@@ -144,20 +144,20 @@ async fn refresh(State(auth): State<Auth>, JsonBody(req): JsonBody<RefreshReques
 
 async fn logout(
     State(auth): State<Auth>,
-    claims: Claims,
+    claims: AuthClaims,
     OptionalJsonBody(req): OptionalJsonBody<LogoutRequest>,
 ) -> ApiResult<StatusCode> {
     auth.logout(&claims, req.all).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(State(auth): State<Auth>, claims: Claims) -> ApiResult<Json<User>> {
+async fn me(State(auth): State<Auth>, claims: AuthClaims) -> ApiResult<Json<User>> {
     Ok(Json(auth.me(&claims).await?))
 }
 
 async fn update_preferences(
     State(auth): State<Auth>,
-    claims: Claims,
+    claims: AuthClaims,
     JsonBody(update): JsonBody<PreferencesUpdate>,
 ) -> ApiResult<Json<PreferencesResponse>> {
     Ok(Json(auth.update_preferences(&claims, update).await?))
@@ -165,7 +165,7 @@ async fn update_preferences(
 
 async fn change_password(
     State(auth): State<Auth>,
-    claims: Claims,
+    claims: AuthClaims,
     ClientContext(ctx): ClientContext,
     JsonBody(req): JsonBody<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
@@ -173,11 +173,11 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn sessions(State(auth): State<Auth>, claims: Claims) -> ApiResult<Json<SessionsResponse>> {
+async fn sessions(State(auth): State<Auth>, claims: AuthClaims) -> ApiResult<Json<SessionsResponse>> {
     Ok(Json(SessionsResponse { sessions: auth.sessions(&claims).await? }))
 }
 
-async fn revoke_session(State(auth): State<Auth>, claims: Claims, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn revoke_session(State(auth): State<Auth>, claims: AuthClaims, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = Uuid::parse_str(&id).map_err(|_| AuthError::NotFound)?;
     auth.revoke_session(&claims, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -194,7 +194,7 @@ async fn email_code(
 
 async fn verify_email(
     State(auth): State<Auth>,
-    claims: Claims,
+    claims: AuthClaims,
     JsonBody(req): JsonBody<VerifyEmailRequest>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(auth.verify_email(&claims, req).await?))

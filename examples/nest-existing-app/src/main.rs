@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use auth_axum::{auth_router, Claims, CurrentUser, OptionalAuth, OptionalUser, RequireAuth};
+use auth_axum::{auth_router, AuthClaims, CurrentUser, OptionalAuth, OptionalUser, RequireAuth};
 use auth_core::{Auth, AuthConfig};
 use auth_storage::MemoryStore;
 use axum::extract::State;
@@ -37,7 +37,7 @@ async fn greeting(OptionalUser(user): OptionalUser) -> String {
 }
 
 /// Protected: the claims identify the caller without a database lookup.
-async fn list_notes(State(state): State<AppState>, claims: Claims) -> Json<Value> {
+async fn list_notes(State(state): State<AppState>, claims: AuthClaims) -> Json<Value> {
     let me = claims.sub.to_string();
     let notes: Vec<String> =
         state.notes.lock().unwrap().iter().filter(|(owner, _)| *owner == me).map(|(_, n)| n.clone()).collect();

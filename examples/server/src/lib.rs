@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use auth_axum::{auth_router, Claims, CurrentUser, RequireAuth};
+use auth_axum::{auth_router, AuthClaims, CurrentUser, RequireAuth};
 use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, SiteverifyOptions, SiteverifyProvider};
 use auth_core::ipnet::IpNet;
 use auth_core::mail::{LogMailer, SmtpMailer};
@@ -506,7 +506,7 @@ async fn protected(CurrentUser(user): CurrentUser) -> Json<Value> {
     Json(json!({ "user_id": user.id, "username": user.name(), "role": user.role }))
 }
 
-async fn admin_ping(claims: Claims) -> Json<Value> {
+async fn admin_ping(claims: AuthClaims) -> Json<Value> {
     Json(json!({ "pong": true, "user_id": claims.sub }))
 }
 
