@@ -23,34 +23,27 @@
 //!   every use with a 10 s reuse grace window; NIST SP 800-63B password policy.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use auth_core::{Auth, AuthConfig, LoginRequest, RegisterRequest, RequestContext};
-//! use auth_storage::MemoryStore;
+//! use auth_core::{Argon2Params, AuthConfig, PasswordHasher, PasswordPolicy, WeakPasswordReason};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The configuration refuses what is unsafe (a JWT secret under 32 bytes) and starts from the
+//! // API contract's defaults: Argon2id m = 19456 KiB, t = 2, p = 1, every rate limit on, …
 //! let config = AuthConfig::new(b"a secret of at least thirty-two bytes!".to_vec())?;
-//! let auth = Auth::builder(config).stores(Arc::new(MemoryStore::new())).build()?;
-//! let ctx = RequestContext::default();
+//! assert_eq!(config.argon2, Argon2Params::default());
 //!
-//! let register: RegisterRequest =
-//!     serde_json::from_value(serde_json::json!({"username": "alice", "password": "violet-Kettle-93"}))?;
-//! let tokens = auth.register(register, &ctx).await?;
-//!
-//! // What a middleware does with `Authorization: Bearer …`:
-//! let claims = auth.authenticate(&tokens.access_token).await?;
-//! assert_eq!(claims.sub, tokens.user.id);
-//!
-//! let login: LoginRequest =
-//!     serde_json::from_value(serde_json::json!({"username": "ALICE", "password": "wrong password"}))?;
-//! let err = auth.login(login, &ctx).await.unwrap_err();
-//! assert_eq!(err.code(), "invalid_credentials");
-//!
-//! // Rotation: the refresh token is spent and its successor returned.
-//! let next = auth.refresh(&tokens.refresh_token.as_str().into()).await?;
-//! assert_ne!(next.refresh_token, tokens.refresh_token);
+//! // The password rules (NIST SP 800-63B) and the hasher the service runs them with.
+//! let policy = PasswordPolicy::default();
+//! assert_eq!(policy.check("password1", &[]), Err(vec![WeakPasswordReason::TooCommon]));
+//! let hasher = PasswordHasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }, 1, 8)?;
+//! let phc = hasher.hash("violet-Kettle-93").await?;
+//! assert!(phc.starts_with("$argon2id$"));
+//! assert!(hasher.verify("violet-Kettle-93", Some(&phc)).await?.valid);
 //! # Ok(()) }
 //! ```
+//!
+//! The whole service over a store (`Auth::builder(config).stores(…).build()`) is shown in the
+//! `auth-storage` crate, whose backends implement the traits; the HTTP API is `auth-axum`.
 
 pub mod api;
 pub mod captcha;

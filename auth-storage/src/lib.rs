@@ -16,16 +16,35 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use auth_core::{Auth, AuthConfig};
+//! use auth_core::{Auth, AuthConfig, LoginRequest, RegisterRequest, RequestContext};
 //! use auth_storage::MemoryStore;
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = AuthConfig::new(b"a secret of at least thirty-two bytes!".to_vec())?;
 //! let store = Arc::new(MemoryStore::new());
-//! let auth = Auth::builder(AuthConfig::new(vec![7u8; 32]).unwrap())
-//!     .stores(store.clone())
-//!     .rate_limiter(store)
-//!     .build()
-//!     .unwrap();
-//! # let _ = auth;
+//! // The store as users, sessions and secrets, and as the rate limiter (shared with every
+//! // instance when it is a `RedisStore`).
+//! let auth = Auth::builder(config).stores(store.clone()).rate_limiter(store).build()?;
+//! let ctx = RequestContext::default();
+//!
+//! let register: RegisterRequest =
+//!     serde_json::from_value(serde_json::json!({"username": "alice", "password": "violet-Kettle-93"}))?;
+//! let tokens = auth.register(register, &ctx).await?;
+//!
+//! // What a middleware does with `Authorization: Bearer …`:
+//! let claims = auth.authenticate(&tokens.access_token).await?;
+//! assert_eq!(claims.sub, tokens.user.id);
+//!
+//! let login: LoginRequest =
+//!     serde_json::from_value(serde_json::json!({"username": "ALICE", "password": "wrong password"}))?;
+//! let err = auth.login(login, &ctx).await.unwrap_err();
+//! assert_eq!(err.code(), "invalid_credentials");
+//!
+//! // Rotation: the refresh token is spent and its successor returned.
+//! let next = auth.refresh(&tokens.refresh_token.as_str().into()).await?;
+//! assert_ne!(next.refresh_token, tokens.refresh_token);
+//! # Ok(()) }
 //! ```
 //!
 //! With the `sqlite` feature, `SqliteStore::connect("sqlite://auth.db")` opens (and creates)

@@ -1,5 +1,5 @@
-//! The security-hardening behaviour of the service flows, on the memory store: the atomic
-//! per-account lockout and its buckets, registration counting, recovery that an attacker cannot
+//! The security-hardening behaviour of the `auth_core::Auth` service flows, on the memory store:
+//! the atomic per-account lockout and its buckets, registration counting, recovery that an attacker cannot
 //! block or use to enumerate accounts, mail that goes only where it should, bounded limiter keys,
 //! and the builder's safe defaults.
 
