@@ -17,8 +17,10 @@ mod image;
 mod siteverify;
 
 #[cfg(feature = "captcha-image")]
+#[cfg_attr(docsrs, doc(cfg(feature = "captcha-image")))]
 pub use image::{ImageCaptcha, ImageCaptchaOptions, CAPTCHA_PURPOSE};
 #[cfg(feature = "captcha-siteverify")]
+#[cfg_attr(docsrs, doc(cfg(feature = "captcha-siteverify")))]
 pub use siteverify::{SiteverifyCaptcha, SiteverifyOptions, SiteverifyProvider};
 
 /// The routes a captcha can guard, by their action name (also the expected `action` of token

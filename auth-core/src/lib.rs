@@ -45,6 +45,8 @@
 //! The whole service over a store (`Auth::builder(config).stores(…).build()`) is shown in the
 //! `auth-storage` crate, whose backends implement the traits; the HTTP API is `auth-axum`.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod api;
 pub mod captcha;
 pub mod clock;

@@ -50,6 +50,8 @@
 //! With the `sqlite` feature, `SqliteStore::connect("sqlite://auth.db")` opens (and creates)
 //! the database; see its docs.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod detached;
 #[cfg(feature = "memory")]
@@ -57,6 +59,7 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 #[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]
 mod secret;
@@ -64,10 +67,14 @@ mod secret;
 mod sqlite;
 
 #[cfg(feature = "memory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisOptions, RedisStore, SessionCacheStatistics};
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteOptions, SqliteStore};

@@ -14,6 +14,7 @@ use crate::error::BoxError;
 #[cfg(feature = "mail-smtp")]
 mod smtp;
 #[cfg(feature = "mail-smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mail-smtp")))]
 pub use smtp::SmtpMailer;
 
 /// One message with a plain-text and an HTML part.
