@@ -40,7 +40,8 @@ pub trait AuthEvents: Send + Sync + 'static {
     /// A request was refused by the rate-limit rule `rule` (`login_per_ip`,
     /// `login_failures_per_account`, …) for `retry_after_seconds`.
     fn rate_limited(&self, rule: &'static str, retry_after_seconds: u64, ctx: &RequestContext) {}
-    /// A login was refused because the account (as typed) reached its failed-login limit.
+    /// A login was refused because the account reached its failed-login limit. `identifier` is
+    /// the `identifier_key` (NFKC + case folding) of the username or email typed.
     fn login_locked(&self, identifier: &str, ctx: &RequestContext) {}
     /// A spent refresh token came back after the grace window; the session was revoked.
     fn refresh_token_reused(&self, user_id: Uuid, session_id: Uuid) {}

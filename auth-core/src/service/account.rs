@@ -16,7 +16,7 @@ use crate::token::Claims;
 use crate::user::{NewUser, Role, User, UserRecord, UserStatus, UserUpdate};
 use crate::validate::{normalize_email, valid_language_tag, valid_username};
 
-use super::limits::account_bucket;
+use super::limits::user_bucket;
 use super::Auth;
 
 impl Auth {
@@ -158,7 +158,7 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let record = self.caller(claims).await?;
-        let account = account_bucket(Some(record.user.id), "");
+        let account = user_bucket(record.user.id);
         self.take_account_attempt(&account, ctx).await?;
         let verified = self.inner.hasher.verify(req.current_password.expose(), Some(&record.password_hash)).await?;
         if !verified.valid {

@@ -30,9 +30,14 @@ fn limit_key(rule: &str, key: &str) -> String {
 /// what was typed, so a lockout says nothing about whether the account exists.
 pub(super) fn account_bucket(user_id: Option<Uuid>, typed: &str) -> String {
     match user_id {
-        Some(id) => format!("user:{id}"),
+        Some(id) => user_bucket(id),
         None => format!("name:{}", identifier_key(typed)),
     }
+}
+
+/// The lockout bucket of a known account: `user:{id}`.
+pub(super) fn user_bucket(user_id: Uuid) -> String {
+    format!("user:{user_id}")
 }
 
 impl Auth {
