@@ -13,7 +13,9 @@
 //!   verify `Authorization: Bearer` access tokens and their session on every request.
 //! - Extractors: [`AuthClaims`] (free), [`CurrentUser`] (one user lookup), [`OptionalUser`],
 //!   [`ClientContext`].
-//! - [`render_errors_with`]: swap the error envelope for clients that expect another shape.
+//! - [`AuthRouter::dialect`]: serve another wire contract ([`Dialect`], from `auth-http`, which
+//!   holds everything here that is not axum: the route table, parsing, rendering, errors, the
+//!   client IP); [`render_errors_with`]: swap only the error envelope.
 //!
 //! ```
 //! use std::{net::SocketAddr, sync::Arc};
@@ -42,7 +44,8 @@ mod extract;
 mod middleware;
 mod router;
 
-pub use error::{render_errors_with, status_of, ApiError, ErrorBody, ErrorRenderer};
-pub use extract::{client_ip, AuthClaims, ClientContext, CurrentUser, JsonBody, OptionalJsonBody, OptionalUser};
+pub use auth_http::{client_ip, status_of, Canonical, Dialect, ErrorBody};
+pub use error::{render_errors_with, ApiError, ErrorRenderer};
+pub use extract::{AuthClaims, ClientContext, CurrentUser, JsonBody, OptionalJsonBody, OptionalUser};
 pub use middleware::{AuthMiddleware, OptionalAuth, RequireAuth};
 pub use router::{auth_router, AuthRouter, DEFAULT_BODY_LIMIT};

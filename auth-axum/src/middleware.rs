@@ -6,8 +6,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use auth_core::{Auth, AuthError, Role};
+use auth_http::bearer_token;
 use axum::extract::Request;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
@@ -106,21 +107,6 @@ pub struct AuthMiddleware<S> {
     mode: Mode,
 }
 
-/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 6750).
-/// `Err` for another scheme or an empty token; `Ok(None)` without the header.
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value.to_str().map_err(|_| AuthError::Unauthorized)?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(Some(token.trim()))
-        }
-        _ => Err(AuthError::Unauthorized),
-    }
-}
-
 async fn authorize(auth: &Auth, mode: &Mode, headers: &HeaderMap) -> Result<Option<AuthClaims>, AuthError> {
     let token = match (bearer_token(headers)?, mode) {
         (Some(token), _) => token,
@@ -167,26 +153,5 @@ where
                 Err(err) => Ok(ApiError::from(err).into_response()),
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, value.parse().unwrap());
-        h
-    }
-
-    #[test]
-    fn bearer_tokens_are_parsed_per_rfc_6750() {
-        assert_eq!(bearer_token(&HeaderMap::new()).unwrap(), None);
-        assert_eq!(bearer_token(&headers("Bearer abc.def")).unwrap(), Some("abc.def"));
-        assert_eq!(bearer_token(&headers("bearer abc")).unwrap(), Some("abc"));
-        assert!(bearer_token(&headers("Basic dXNlcjpwdw==")).is_err());
-        assert!(bearer_token(&headers("Bearer ")).is_err());
-        assert!(bearer_token(&headers("Bearer")).is_err());
     }
 }

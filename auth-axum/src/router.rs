@@ -1,34 +1,38 @@
 //! The HTTP API router: [`AuthRouter`] and [`auth_router`].
 
-use auth_core::{
-    Auth, AuthError, CaptchaResponse, CaptchaStatus, ChangePasswordRequest, EmailCodeRequest, ForgotPasswordRequest,
-    LoginRequest, LogoutRequest, PreferencesResponse, PreferencesUpdate, RefreshRequest, RegisterRequest,
-    ResetPasswordRequest, SentResponse, SessionsResponse, TokenResponse, User, VerifyEmailRequest,
-};
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use auth_core::Auth;
+use auth_http::{handle, request_context, Canonical, Dialect, Operation, RequestParts};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequestParts, RawPathParams, Request, State};
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
-use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::extract::{AuthClaims, ClientContext, JsonBody, OptionalJsonBody};
+use crate::error::{rerender, to_axum, ApiError};
+use crate::extract::{read_body, AuthClaims, ClientContext};
 use crate::middleware::RequireAuth;
 
 /// Default largest request body: 64 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
-/// Builds the router of the HTTP API (`docs/API.md`), to be nested by the host, usually at
-/// `/api/auth`.
+/// Builds the router of the HTTP API, to be nested by the host, usually at `/api/auth`: the
+/// routes of a [`Dialect`] (default [`Canonical`], `docs/API.md`), each running its operation
+/// through `auth_http::handle`.
 ///
-/// Unknown routes answer 404 `not_found` and wrong methods 405 `method_not_allowed`, in the
-/// API's error body. Every response, success or error, carries `Cache-Control: no-store` and
-/// `Pragma: no-cache` (RFC 6749 §5.1): bodies hold tokens and account data that no browser or
-/// shared cache may keep. Serve the app with
-/// `into_make_service_with_connect_info::<SocketAddr>()` so sessions record the client IP.
+/// Unknown routes answer 404 `not_found` and wrong methods 405 `method_not_allowed`; every error
+/// (bad JSON, 413, 415, a refused access token, a rate limit) is rendered by the dialect. Every
+/// response, success or error, carries `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749
+/// §5.1): bodies hold tokens and account data that no browser or shared cache may keep. Routes
+/// whose [`Operation::requires_auth`] are behind [`RequireAuth`]; routes without a rate rule of
+/// their own share the per-IP "every other route" rule, applied before authentication. Serve
+/// the app with `into_make_service_with_connect_info::<SocketAddr>()` so sessions record the
+/// client IP.
 ///
 /// ```
 /// use auth_axum::AuthRouter;
@@ -43,12 +47,13 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub struct AuthRouter {
     auth: Auth,
     body_limit: usize,
+    dialect: Arc<dyn Dialect>,
 }
 
 impl AuthRouter {
-    /// A router serving `auth`, with the default 64 KiB body limit.
+    /// A router serving `auth` in the canonical dialect, with the default 64 KiB body limit.
     pub fn new(auth: Auth) -> Self {
-        Self { auth, body_limit: DEFAULT_BODY_LIMIT }
+        Self { auth, body_limit: DEFAULT_BODY_LIMIT, dialect: Arc::new(Canonical) }
     }
 
     /// Largest accepted request body in bytes; larger ones get 413 `payload_too_large`.
@@ -57,41 +62,74 @@ impl AuthRouter {
         self
     }
 
+    /// The wire contract served (default [`Canonical`]): its routes, request shapes, response
+    /// bodies and error envelope. The flows and rules behind it are the same.
+    pub fn dialect(mut self, dialect: Arc<dyn Dialect>) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
     /// The router, for any host state `S`.
+    ///
+    /// # Panics
+    /// If the dialect has a route whose method axum cannot route (not one of the standard
+    /// methods), or two routes with one method and path: a programming error, found at startup.
     pub fn build<S: Clone + Send + Sync + 'static>(self) -> Router<S> {
-        let protected = Router::new()
-            .route("/logout", post(logout))
-            .route("/me", get(me))
-            .route("/me/preferences", put(update_preferences))
-            .route("/password/change", post(change_password))
-            .route("/sessions", get(sessions))
-            .route("/sessions/{id}", delete(revoke_session))
-            .route("/email/verify", post(verify_email))
-            .route_layer(RequireAuth::new(self.auth.clone()));
-        // Routes without a rate rule of their own share "every other route" (per IP); it runs
-        // before authentication. `/password/reset` is one of them: the core does not count reset
-        // attempts per account (that would let anyone block a victim's recovery), so they are
-        // limited here per IP.
-        let other = Router::new()
-            .route("/captcha/status", get(captcha_status))
-            .route("/captcha", get(captcha))
-            .route("/refresh", post(refresh))
-            .route("/password/reset", post(reset_password))
-            .merge(protected)
-            .route_layer(middleware::from_fn_with_state(self.auth.clone(), limit_other_routes));
-        Router::new()
-            .route("/register", post(register))
-            .route("/login", post(login))
-            .route("/email/code", post(email_code))
-            .route("/password/forgot", post(forgot_password))
-            .merge(other)
+        let state = RouterState { auth: self.auth.clone(), dialect: self.dialect.clone() };
+        let mut paths: BTreeMap<&'static str, MethodRouter<RouterState>> = BTreeMap::new();
+        for route in self.dialect.routes() {
+            let operation = route.operation;
+            let filter = MethodFilter::try_from(route.method.clone()).unwrap_or_else(|err| {
+                panic!("dialect {}: route {} {}: {err}", self.dialect.name(), route.method, route.path)
+            });
+            let mut method_router =
+                on(filter, move |State(state): State<RouterState>, request: Request| serve(state, operation, request));
+            if operation.requires_auth() {
+                method_router = method_router.route_layer(RequireAuth::new(self.auth.clone()));
+            }
+            if !operation.has_own_rate_rule() {
+                // Outside the access-token check: it runs first.
+                method_router =
+                    method_router.route_layer(middleware::from_fn_with_state(self.auth.clone(), limit_other_routes));
+            }
+            let merged = match paths.remove(route.path) {
+                Some(existing) => existing.merge(method_router),
+                None => method_router,
+            };
+            paths.insert(route.path, merged);
+        }
+        let mut router = Router::new();
+        for (path, method_router) in paths {
+            router = router.route(path, method_router);
+        }
+        let dialect = self.dialect;
+        router
             .fallback(|| async { ApiError::route_not_found() })
             .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
             .layer(DefaultBodyLimit::max(self.body_limit))
+            // Every error of the router, its layers and extractors, in the dialect's envelope.
+            .layer(tower::util::MapResponseLayer::new(move |response| rerender(&*dialect, response)))
             // Outermost, so that rejections, rate-limit answers and fallbacks carry them too.
             .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")))
-            .with_state(self.auth)
+            .with_state(state)
+    }
+}
+
+/// [`AuthRouter::new(auth).build()`](AuthRouter::build).
+pub fn auth_router<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
+    AuthRouter::new(auth).build()
+}
+
+#[derive(Clone)]
+struct RouterState {
+    auth: Auth,
+    dialect: Arc<dyn Dialect>,
+}
+
+impl FromRef<RouterState> for Auth {
+    fn from_ref(state: &RouterState) -> Self {
+        state.auth.clone()
     }
 }
 
@@ -107,113 +145,23 @@ async fn limit_other_routes(
     }
 }
 
-/// [`AuthRouter::new(auth).build()`](AuthRouter::build).
-pub fn auth_router<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
-    AuthRouter::new(auth).build()
-}
-
-type ApiResult<T> = Result<T, ApiError>;
-
-async fn captcha_status(State(auth): State<Auth>) -> Json<CaptchaStatus> {
-    Json(auth.captcha_status())
-}
-
-async fn captcha(State(auth): State<Auth>) -> ApiResult<Json<CaptchaResponse>> {
-    Ok(Json(auth.captcha_challenge().await?))
-}
-
-async fn register(
-    State(auth): State<Auth>,
-    ClientContext(ctx): ClientContext,
-    JsonBody(req): JsonBody<RegisterRequest>,
-) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
-    Ok((StatusCode::CREATED, Json(auth.register(req, &ctx).await?)))
-}
-
-async fn login(
-    State(auth): State<Auth>,
-    ClientContext(ctx): ClientContext,
-    JsonBody(req): JsonBody<LoginRequest>,
-) -> ApiResult<Json<TokenResponse>> {
-    Ok(Json(auth.login(req, &ctx).await?))
-}
-
-async fn refresh(State(auth): State<Auth>, JsonBody(req): JsonBody<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
-    Ok(Json(auth.refresh(&req.refresh_token).await?))
-}
-
-async fn logout(
-    State(auth): State<Auth>,
-    claims: AuthClaims,
-    OptionalJsonBody(req): OptionalJsonBody<LogoutRequest>,
-) -> ApiResult<StatusCode> {
-    auth.logout(&claims, req.all).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn me(State(auth): State<Auth>, claims: AuthClaims) -> ApiResult<Json<User>> {
-    Ok(Json(auth.me(&claims).await?))
-}
-
-async fn update_preferences(
-    State(auth): State<Auth>,
-    claims: AuthClaims,
-    JsonBody(update): JsonBody<PreferencesUpdate>,
-) -> ApiResult<Json<PreferencesResponse>> {
-    Ok(Json(auth.update_preferences(&claims, update).await?))
-}
-
-async fn change_password(
-    State(auth): State<Auth>,
-    claims: AuthClaims,
-    ClientContext(ctx): ClientContext,
-    JsonBody(req): JsonBody<ChangePasswordRequest>,
-) -> ApiResult<StatusCode> {
-    auth.change_password(&claims, req, &ctx).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn sessions(State(auth): State<Auth>, claims: AuthClaims) -> ApiResult<Json<SessionsResponse>> {
-    Ok(Json(SessionsResponse { sessions: auth.sessions(&claims).await? }))
-}
-
-async fn revoke_session(State(auth): State<Auth>, claims: AuthClaims, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let id = Uuid::parse_str(&id).map_err(|_| AuthError::NotFound)?;
-    auth.revoke_session(&claims, id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn email_code(
-    State(auth): State<Auth>,
-    ClientContext(ctx): ClientContext,
-    JsonBody(req): JsonBody<EmailCodeRequest>,
-) -> ApiResult<(StatusCode, Json<SentResponse>)> {
-    auth.send_email_code(req, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(SentResponse { sent: true })))
-}
-
-async fn verify_email(
-    State(auth): State<Auth>,
-    claims: AuthClaims,
-    JsonBody(req): JsonBody<VerifyEmailRequest>,
-) -> ApiResult<Json<User>> {
-    Ok(Json(auth.verify_email(&claims, req).await?))
-}
-
-async fn forgot_password(
-    State(auth): State<Auth>,
-    ClientContext(ctx): ClientContext,
-    JsonBody(req): JsonBody<ForgotPasswordRequest>,
-) -> ApiResult<(StatusCode, Json<SentResponse>)> {
-    auth.forgot_password(req, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(SentResponse { sent: true })))
-}
-
-async fn reset_password(
-    State(auth): State<Auth>,
-    ClientContext(ctx): ClientContext,
-    JsonBody(req): JsonBody<ResetPasswordRequest>,
-) -> ApiResult<StatusCode> {
-    auth.reset_password(req, &ctx).await?;
-    Ok(StatusCode::NO_CONTENT)
+/// One request of `operation`: the client, the path parameters, the claims put there by
+/// [`RequireAuth`] and the body, handed to `auth_http::handle`.
+async fn serve(state: RouterState, operation: Operation, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let ctx = request_context(state.auth.config(), peer, &parts.headers);
+    let claims = parts.extensions.get::<AuthClaims>().map(|c| c.0.clone());
+    // A parameter that is not UTF-8 is no id of ours: the dialect answers as for a missing one.
+    let path_params: Vec<(String, String)> = match RawPathParams::from_request_parts(&mut parts, &()).await {
+        Ok(params) => params.iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect(),
+        Err(_) => Vec::new(),
+    };
+    let headers = std::mem::take(&mut parts.headers);
+    let body = match read_body(Request::from_parts(parts, body), &()).await {
+        Ok(body) => body,
+        Err(err) => return err.into_response(),
+    };
+    let request = RequestParts { headers: &headers, body: &body, path_params: &path_params };
+    to_axum(handle(&state.auth, &*state.dialect, operation, &request, &ctx, claims.as_ref()).await)
 }

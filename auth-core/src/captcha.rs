@@ -83,6 +83,22 @@ impl fmt::Debug for CaptchaProof {
     }
 }
 
+/// What the service's captcha and related protections are (`GET /captcha/status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CaptchaStatus {
+    /// Whether a captcha provider is enabled.
+    pub captcha_enabled: bool,
+    /// The provider's name: `none`, `image`, `turnstile`, `recaptcha` or `hcaptcha`.
+    pub provider: &'static str,
+    /// The public site key for the browser widget, if any.
+    pub site_key: Option<String>,
+    /// Whether login attempts are rate limited.
+    pub login_rate_limit_enabled: bool,
+    /// Whether registration needs a mailed code.
+    pub email_verification_required: bool,
+}
+
 /// A fresh image challenge (`GET /captcha`).
 #[derive(Debug, Clone, Serialize)]
 pub struct CaptchaChallenge {

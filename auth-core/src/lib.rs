@@ -47,15 +47,16 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod api;
 pub mod captcha;
 pub mod clock;
 pub mod config;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod input;
 mod limit;
 pub mod mail;
+pub mod outcome;
 pub mod password;
 pub mod rotation;
 pub mod secret;
@@ -65,13 +66,8 @@ pub mod token;
 pub mod user;
 pub mod validate;
 
-pub use api::{
-    CaptchaResponse, CaptchaStatus, ChangePasswordRequest, EmailCodePurpose, EmailCodeRequest, ForgotPasswordRequest,
-    LoginRequest, LogoutRequest, PreferencesResponse, PreferencesUpdate, RefreshRequest, RegisterRequest,
-    ResetPasswordRequest, SentResponse, SessionInfo, SessionsResponse, TokenResponse, VerifyEmailRequest,
-};
 pub use async_trait::async_trait;
-pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, NoCaptcha};
+pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, CaptchaStatus, NoCaptcha};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     AuthConfig, ConfigError, RateLimits, RateRule, RateRuleName, RegistrationPolicy, MIN_JWT_SECRET_BYTES,
@@ -79,17 +75,22 @@ pub use config::{
 pub use context::{ClientIpHeader, RequestContext};
 pub use error::{AuthError, BoxError, FieldError, StoreError, WeakPasswordReason};
 pub use events::{AuthEvents, LoginFailure, NoEvents};
+pub use input::{
+    ChangePasswordRequest, EmailCodePurpose, EmailCodeRequest, ForgotPasswordRequest, LoginRequest, LogoutRequest,
+    PreferencesUpdate, RefreshRequest, RegisterRequest, ResetPasswordRequest, VerifyEmailRequest,
+};
 pub use ipnet;
 pub use limit::MemoryRateLimiter;
 pub use mail::{
     DefaultTemplates, EmailMessage, LogMailer, MailKind, MailTemplates, Mailer, MemoryMailer, RenderedMail,
 };
+pub use outcome::{IssuedTokens, LoginOutcome, SecondFactorChallenge};
 pub use password::{Argon2Params, PasswordHasher, PasswordPolicy, Verified};
 pub use secret::{random_token, SecretString, TokenHash};
 pub use service::{Auth, AuthBuilder};
 pub use store::{
-    NewSecret, NewSession, OnMismatch, RateLimitDecision, RateLimiter, RefreshRotation, Rotation, SecretCheck, Session,
-    TokenStore, UserStore,
+    AuthMethod, NewSecret, NewSession, OnMismatch, RateLimitDecision, RateLimiter, RefreshRotation, Rotation,
+    SecretCheck, Session, TokenStore, UserStore,
 };
 pub use token::Claims;
 pub use user::{NewUser, Preferences, Role, Theme, User, UserRecord, UserStatus, UserUpdate};

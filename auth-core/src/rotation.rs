@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use auth_core::rotation::{decide, RotationState, RotationStep};
-//! use auth_core::{RefreshRotation, Rotation, Session, TokenHash};
+//! use auth_core::{AuthMethod, RefreshRotation, Rotation, Session, TokenHash};
 //! use chrono::{TimeDelta, Utc};
 //! use uuid::Uuid;
 //!
@@ -23,6 +23,7 @@
 //!     expires_at: now + TimeDelta::days(30),
 //!     ip: None,
 //!     user_agent: None,
+//!     auth_method: AuthMethod::Password,
 //!     revoked_at: None,
 //! };
 //! let rotation = RefreshRotation {
@@ -120,6 +121,7 @@ mod tests {
 
     use super::*;
     use crate::secret::TokenHash;
+    use crate::store::AuthMethod;
 
     fn session(now: DateTime<Utc>) -> Session {
         Session {
@@ -130,6 +132,7 @@ mod tests {
             expires_at: now + TimeDelta::days(29),
             ip: None,
             user_agent: None,
+            auth_method: AuthMethod::Password,
             revoked_at: None,
         }
     }

@@ -56,6 +56,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -114,8 +115,46 @@ pub struct Session {
     pub ip: Option<String>,
     /// Client user agent at login.
     pub user_agent: Option<String>,
+    /// How the user proved who they were when the session was created. Refreshes continue the
+    /// session and keep it.
+    pub auth_method: AuthMethod,
     /// When the session was revoked (logout, password change, reuse detection), if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// How a user authenticated to start a [`Session`], recorded on it (`auth_method` in the
+/// stores: `password`, `email_code`, `external`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// A password: `POST /login`, or registration with a password. Sessions stored before the
+    /// method was recorded read as this.
+    #[default]
+    Password,
+    /// A one-time code or link mailed to the account's address (email OTP, magic link).
+    EmailCode,
+    /// An identity the host verified its own way (an OAuth 2.0 / OpenID Connect provider, SSO,
+    /// a passkey library) and handed to [`Auth::issue_session`](crate::Auth::issue_session).
+    External,
+}
+
+impl AuthMethod {
+    /// The stored name: `password`, `email_code` or `external`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::EmailCode => "email_code",
+            Self::External => "external",
+        }
+    }
+
+    /// The method of a stored name; `None` for a name this version does not know.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Password, Self::EmailCode, Self::External].into_iter().find(|m| m.as_str() == name)
+    }
 }
 
 impl Session {

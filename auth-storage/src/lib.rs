@@ -66,6 +66,14 @@ mod secret;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+/// The [`AuthMethod`](auth_core::AuthMethod) of a stored name; an unknown name is
+/// [`StoreError::Corrupt`](auth_core::StoreError::Corrupt).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+fn auth_method(name: &str) -> Result<auth_core::AuthMethod, auth_core::StoreError> {
+    auth_core::AuthMethod::parse(name)
+        .ok_or_else(|| auth_core::StoreError::Corrupt(format!("unknown session auth_method {name:?}")))
+}
+
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::MemoryStore;

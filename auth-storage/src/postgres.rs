@@ -101,7 +101,8 @@ fn user_from_row(row: &PgRow) -> Result<UserRecord, StoreError> {
     })
 }
 
-const SESSION_COLUMNS: &str = "id, user_id, created_at, last_used_at, expires_at, ip, user_agent, revoked_at";
+const SESSION_COLUMNS: &str =
+    "id, user_id, created_at, last_used_at, expires_at, ip, user_agent, auth_method, revoked_at";
 
 fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
     Ok(Session {
@@ -112,6 +113,7 @@ fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
         expires_at: row.try_get("expires_at").map_err(corrupt)?,
         ip: row.try_get("ip").map_err(corrupt)?,
         user_agent: row.try_get("user_agent").map_err(corrupt)?,
+        auth_method: crate::auth_method(&row.try_get::<String, _>("auth_method").map_err(corrupt)?)?,
         revoked_at: row.try_get("revoked_at").map_err(corrupt)?,
     })
 }
@@ -386,8 +388,8 @@ async fn create_session(pool: PgPool, new: NewSession) -> Result<(), StoreError>
     let s = &new.session;
     let mut tx = pool.begin().await.map_err(db_err)?;
     sqlx::query(
-        "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, auth_method) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(s.id)
     .bind(s.user_id)
@@ -396,6 +398,7 @@ async fn create_session(pool: PgPool, new: NewSession) -> Result<(), StoreError>
     .bind(s.expires_at)
     .bind(&s.ip)
     .bind(&s.user_agent)
+    .bind(s.auth_method.as_str())
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;

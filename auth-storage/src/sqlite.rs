@@ -110,7 +110,8 @@ fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
     })
 }
 
-const SESSION_COLUMNS: &str = "id, user_id, created_at, last_used_at, expires_at, ip, user_agent, revoked_at";
+const SESSION_COLUMNS: &str =
+    "id, user_id, created_at, last_used_at, expires_at, ip, user_agent, auth_method, revoked_at";
 
 fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
     let get = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
@@ -123,6 +124,7 @@ fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
         expires_at: from_ts(row.try_get("expires_at").map_err(get)?)?,
         ip: row.try_get("ip").map_err(get)?,
         user_agent: row.try_get("user_agent").map_err(get)?,
+        auth_method: crate::auth_method(&row.try_get::<String, _>("auth_method").map_err(get)?)?,
         revoked_at: revoked.map(from_ts).transpose()?,
     })
 }
@@ -404,8 +406,9 @@ async fn create_session(pool: SqlitePool, new: NewSession) -> Result<(), StoreEr
     let s = &new.session;
     let mut tx = pool.begin().await.map_err(db_err)?;
     sqlx::query(
-        "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, revoked_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+        "INSERT INTO auth_sessions \
+         (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, auth_method, revoked_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
     )
     .bind(s.id.to_string())
     .bind(s.user_id.to_string())
@@ -414,6 +417,7 @@ async fn create_session(pool: SqlitePool, new: NewSession) -> Result<(), StoreEr
     .bind(ts(s.expires_at))
     .bind(&s.ip)
     .bind(&s.user_agent)
+    .bind(s.auth_method.as_str())
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;

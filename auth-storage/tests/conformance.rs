@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use auth_core::{
-    NewSecret, NewSession, NewUser, OnMismatch, RefreshRotation, Role, Rotation, SecretCheck, Session, StoreError,
-    TokenHash, TokenStore, UserStatus, UserStore, UserUpdate,
+    AuthMethod, NewSecret, NewSession, NewUser, OnMismatch, RefreshRotation, Role, Rotation, SecretCheck, Session,
+    StoreError, TokenHash, TokenStore, UserStatus, UserStore, UserUpdate,
 };
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
@@ -288,6 +288,23 @@ async fn case_sessions_are_created_listed_and_revoked(s: Arc<dyn Store>) {
     assert!(s.session(Uuid::new_v4()).await.unwrap().is_none());
 }
 
+async fn case_a_session_keeps_how_it_was_authenticated(s: Arc<dyn Store>) {
+    let user = Uuid::now_v7();
+    let at = now();
+    for (n, method) in [AuthMethod::Password, AuthMethod::EmailCode, AuthMethod::External].into_iter().enumerate() {
+        let mut new = new_session(user, &format!("rt-method-{n}"), at);
+        new.session.auth_method = method;
+        s.create_session(new.clone()).await.unwrap();
+        assert_eq!(s.session(new.session.id).await.unwrap().unwrap().auth_method, method);
+        // Rotation continues the session: the method stays.
+        let rotated = s.rotate_refresh_token(rotation(&format!("rt-method-{n}"), &format!("rt-next-{n}"), at)).await;
+        match rotated.unwrap() {
+            Rotation::Rotated(session) => assert_eq!(session.auth_method, method),
+            other => panic!("expected a rotation, got {other:?}"),
+        }
+    }
+}
+
 async fn case_revoking_all_of_a_users_sessions_can_keep_one(s: Arc<dyn Store>) {
     let user = Uuid::now_v7();
     let at = now();
@@ -536,6 +553,7 @@ macro_rules! conformance {
     (@token_cases $make:expr) => {
         conformance!(@cases $make;
             case_sessions_are_created_listed_and_revoked,
+            case_a_session_keeps_how_it_was_authenticated,
             case_revoking_all_of_a_users_sessions_can_keep_one,
             case_rotation_spends_the_token_and_makes_the_successor_current,
             case_a_spent_token_within_the_grace_window_returns_grace,

@@ -105,7 +105,11 @@ async fn a_change_during_the_verify_wins(users: Arc<dyn UserStore>, tokens: Arc<
     let login = Auth::builder(config(128)).user_store(racing).token_store(tokens.clone()).build().unwrap();
     let request: LoginRequest = json(serde_json::json!({"username": "alice", "password": PASSWORD}));
     let outcome = login.login(request, &ctx).await;
-    assert!(matches!(outcome, Err(AuthError::InvalidCredentials)), "{change:?}: {:?}", outcome.map(|t| t.user.id));
+    assert!(
+        matches!(outcome, Err(AuthError::InvalidCredentials)),
+        "{change:?}: {:?}",
+        outcome.map(|o| o.tokens().map(|t| t.user.id))
+    );
     assert!(tokens.user_sessions(user_id, Utc::now()).await.unwrap().is_empty(), "{change:?}: no session survives");
     let stored = users.user_by_id(user_id).await.unwrap().unwrap();
     match change {
@@ -118,7 +122,7 @@ async fn a_change_during_the_verify_wins(users: Arc<dyn UserStore>, tokens: Arc<
     if let Change::Reset = change {
         let request: LoginRequest =
             json(serde_json::json!({"username": "alice", "password": "a-brand-new-Password-42"}));
-        let tokens_now = login.login(request, &ctx).await.unwrap();
+        let tokens_now = login.login(request, &ctx).await.unwrap().tokens().expect("no second factor");
         assert_eq!(tokens_now.user.id, user_id);
         let rehashed = users.user_by_id(user_id).await.unwrap().unwrap().password_hash;
         assert!(rehashed.contains("m=128,"), "{rehashed}");

@@ -36,6 +36,7 @@ async fn new_session(store: &RedisStore, user_id: Uuid, refresh: &str) -> Uuid {
         expires_at: at + TimeDelta::days(1),
         ip: None,
         user_agent: None,
+        auth_method: auth_core::AuthMethod::Password,
         revoked_at: None,
     };
     store.create_session(NewSession { session, refresh_token_hash: TokenHash::of(refresh) }).await.unwrap();

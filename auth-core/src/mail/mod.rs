@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::api::EmailCodePurpose;
 use crate::error::BoxError;
+use crate::input::EmailCodePurpose;
 
 #[cfg(feature = "mail-smtp")]
 mod smtp;

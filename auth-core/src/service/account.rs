@@ -3,17 +3,17 @@
 
 use uuid::Uuid;
 
-use crate::api::{
-    ChangePasswordRequest, EmailCodePurpose, PreferencesResponse, PreferencesUpdate, RegisterRequest, TokenResponse,
-};
 use crate::captcha::CaptchaAction;
 use crate::config::RateRuleName;
 use crate::context::RequestContext;
 use crate::error::{AuthError, FieldError};
+use crate::input::{ChangePasswordRequest, EmailCodePurpose, PreferencesUpdate, RegisterRequest};
 use crate::mail::MailKind;
+use crate::outcome::IssuedTokens;
 use crate::secret::SecretString;
+use crate::store::AuthMethod;
 use crate::token::Claims;
-use crate::user::{NewUser, Role, User, UserRecord, UserStatus, UserUpdate};
+use crate::user::{NewUser, Preferences, Role, User, UserRecord, UserStatus, UserUpdate};
 use crate::validate::{normalize_email, valid_language_tag, valid_username};
 
 use super::limits::user_bucket;
@@ -26,7 +26,7 @@ impl Auth {
     /// # Errors
     /// `captcha_*`, `invalid_request`, `weak_password`, `username_taken`, `email_taken`,
     /// `store_unavailable`.
-    pub async fn register(&self, req: RegisterRequest, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
+    pub async fn register(&self, req: RegisterRequest, ctx: &RequestContext) -> Result<IssuedTokens, AuthError> {
         // Every attempt counts, taken or weak or not: the rule bounds what one client can make the
         // server do, not only the accounts it creates.
         self.limit_ip(RateRuleName::RegisterPerIp, ctx).await?;
@@ -96,9 +96,9 @@ impl Auth {
             .await?;
         tracing::info!(user_id = %user.id, "user registered");
         self.inner.events.registered(&user, ctx);
-        let (session, refresh_token) = self.create_session(user.id, ctx, created_at).await?;
+        let (session, refresh_token) = self.create_session(user.id, AuthMethod::Password, ctx, created_at).await?;
         self.inner.events.logged_in(&user, session.id, ctx);
-        self.token_response(user, &session, refresh_token, created_at)
+        self.issue_tokens(user, session, refresh_token, created_at)
     }
 
     /// `GET /me`: the caller.
@@ -109,7 +109,7 @@ impl Auth {
         Ok(self.caller(claims).await?.user)
     }
 
-    /// `PUT /me/preferences`: changes the given fields.
+    /// `PUT /me/preferences`: changes the given fields; returns the preferences after the update.
     ///
     /// # Errors
     /// `invalid_request` for a language that is not a BCP 47 tag, `unauthorized`,
@@ -118,7 +118,7 @@ impl Auth {
         &self,
         claims: &Claims,
         update: PreferencesUpdate,
-    ) -> Result<PreferencesResponse, AuthError> {
+    ) -> Result<Preferences, AuthError> {
         if let Some(language) = &update.language {
             if !valid_language_tag(language) {
                 return Err(AuthError::invalid_field("language", "must be a BCP 47 language tag such as en or zh-CN"));
@@ -137,7 +137,7 @@ impl Auth {
             .update_user(claims.sub, UserUpdate::new().preferences(preferences), self.now())
             .await?
             .ok_or(AuthError::Unauthorized)?;
-        Ok(PreferencesResponse { preferences: user.preferences })
+        Ok(user.preferences)
     }
 
     /// `POST /password/change`: verifies the current password, applies the policy to the new

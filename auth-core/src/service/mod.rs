@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
-use crate::api::{CaptchaResponse, CaptchaStatus};
-use crate::captcha::{CaptchaAction, CaptchaProof, CaptchaProvider, NoCaptcha};
+use crate::captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, CaptchaStatus, NoCaptcha};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthConfig, ConfigError};
 use crate::context::RequestContext;
@@ -258,22 +257,12 @@ impl Auth {
         }
     }
 
-    /// `GET /captcha`: a fresh image challenge, or the disabled answer.
+    /// `GET /captcha`: a fresh image challenge, or `None` when no image captcha is in use.
     ///
     /// # Errors
     /// `store_unavailable`.
-    pub async fn captcha_challenge(&self) -> Result<CaptchaResponse, AuthError> {
-        Ok(match self.inner.captcha.challenge().await? {
-            Some(c) => CaptchaResponse {
-                enabled: true,
-                captcha_id: c.captcha_id,
-                image: c.image,
-                expires_in: Some(c.expires_in),
-            },
-            None => {
-                CaptchaResponse { enabled: false, captcha_id: String::new(), image: String::new(), expires_in: None }
-            }
-        })
+    pub async fn captcha_challenge(&self) -> Result<Option<CaptchaChallenge>, AuthError> {
+        self.inner.captcha.challenge().await
     }
 
     /// Deletes revoked and expired sessions (with their refresh tokens) and expired one-time

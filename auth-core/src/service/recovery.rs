@@ -16,11 +16,13 @@ use rand::Rng as _;
 use uuid::Uuid;
 
 use super::{delta, Auth};
-use crate::api::{EmailCodePurpose, EmailCodeRequest, ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest};
 use crate::captcha::CaptchaAction;
 use crate::config::RateRuleName;
 use crate::context::RequestContext;
 use crate::error::AuthError;
+use crate::input::{
+    EmailCodePurpose, EmailCodeRequest, ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest,
+};
 use crate::mail::{EmailMessage, MailKind, Mailer};
 use crate::secret::{random_token, SecretString, TokenHash};
 use crate::store::{NewSecret, OnMismatch, SecretCheck};

@@ -4,14 +4,15 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::api::{LoginRequest, SessionInfo, TokenResponse};
 use crate::captcha::CaptchaAction;
 use crate::config::RateRuleName;
 use crate::context::RequestContext;
 use crate::error::AuthError;
 use crate::events::LoginFailure;
+use crate::input::LoginRequest;
+use crate::outcome::{IssuedTokens, LoginOutcome};
 use crate::secret::{random_token, SecretString, TokenHash};
-use crate::store::{NewSession, RefreshRotation, Rotation, Session};
+use crate::store::{AuthMethod, NewSession, RefreshRotation, Rotation, Session};
 use crate::token::Claims;
 use crate::user::{User, UserRecord, UserStatus, UserUpdate};
 use crate::validate::{identifier_key, normalize_email};
@@ -36,10 +37,14 @@ impl Auth {
     /// store operation after the session is created): a password reset, change or disable that
     /// lands during the verify wins, and the login answers `invalid_credentials`.
     ///
+    /// The outcome is [`LoginOutcome::Authenticated`] with a new session (its
+    /// [`AuthMethod::Password`]); [`LoginOutcome::SecondFactorRequired`] is the seam for accounts
+    /// with a second factor.
+    ///
     /// # Errors
     /// `captcha_*`, `invalid_request` (no identifier), `invalid_credentials`,
     /// `account_disabled`, `rate_limited`, `overloaded`, `store_unavailable`.
-    pub async fn login(&self, req: LoginRequest, ctx: &RequestContext) -> Result<TokenResponse, AuthError> {
+    pub async fn login(&self, req: LoginRequest, ctx: &RequestContext) -> Result<LoginOutcome, AuthError> {
         self.limit_ip(RateRuleName::LoginPerIp, ctx).await?;
         self.check_captcha(&req.captcha, CaptchaAction::Login, ctx).await?;
         let username = req.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
@@ -82,7 +87,7 @@ impl Auth {
         let rehash =
             if verified.needs_rehash { Some(self.inner.hasher.hash(req.password.expose()).await?) } else { None };
         let at = self.now();
-        let (session, refresh_token) = self.create_session(record.user.id, ctx, at).await?;
+        let (session, refresh_token) = self.create_session(record.user.id, AuthMethod::Password, ctx, at).await?;
         let mut record_login = UserUpdate::new()
             .last_login_at(at)
             .only_if_password_hash(record.password_hash)
@@ -98,7 +103,40 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         };
         self.inner.events.logged_in(&user, session.id, ctx);
-        self.token_response(user, &session, refresh_token, at)
+        Ok(LoginOutcome::Authenticated(Box::new(self.issue_tokens(user, session, refresh_token, at)?)))
+    }
+
+    /// Starts a session for `user`, who the host authenticated its own way (`method`, usually
+    /// [`AuthMethod::External`]: an OAuth 2.0 / OpenID Connect provider, SSO, a passkey library),
+    /// and issues its tokens, exactly as a password login would: the session is stored with
+    /// `method`, the client's IP and user agent, the user's `last_login_at` is set, and the
+    /// `logged_in` event fires. Rate limits and captcha are the caller's business.
+    ///
+    /// The user is re-read from the store, so a stale `user` value cannot resurrect a deleted or
+    /// disabled account.
+    ///
+    /// # Errors
+    /// `not_found` (no such user), `account_disabled`, `store_unavailable`.
+    pub async fn issue_session(
+        &self,
+        user: &User,
+        method: AuthMethod,
+        ctx: &RequestContext,
+    ) -> Result<IssuedTokens, AuthError> {
+        let record = self.inner.users.user_by_id(user.id).await?.ok_or(AuthError::NotFound)?;
+        if record.user.status != UserStatus::Active {
+            return Err(AuthError::AccountDisabled);
+        }
+        let at = self.now();
+        let (session, refresh_token) = self.create_session(record.user.id, method, ctx, at).await?;
+        let update = UserUpdate::new().last_login_at(at).only_if_status(UserStatus::Active);
+        let Some(user) = self.inner.users.update_user(record.user.id, update, at).await? else {
+            // Disabled or deleted since the read: that change wins.
+            self.inner.tokens.revoke_session(session.id, at).await?;
+            return Err(AuthError::AccountDisabled);
+        };
+        self.inner.events.logged_in(&user, session.id, ctx);
+        self.issue_tokens(user, session, refresh_token, at)
     }
 
     /// `POST /refresh`: rotates the refresh token (the presented one is spent, its successor
@@ -111,7 +149,7 @@ impl Auth {
     /// # Errors
     /// `invalid_refresh_token` (unknown, expired, idle, revoked, or the account is gone or
     /// disabled), `refresh_token_reused`, `store_unavailable`.
-    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenResponse, AuthError> {
+    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<IssuedTokens, AuthError> {
         let presented = refresh_token.expose();
         if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
             return Err(AuthError::InvalidRefreshToken);
@@ -143,7 +181,7 @@ impl Auth {
                 return Err(AuthError::InvalidRefreshToken);
             }
         };
-        self.token_response(user, &session, successor, at)
+        self.issue_tokens(user, session, successor, at)
     }
 
     /// `POST /logout`: revokes the caller's session, or with `all` every session of the user.
@@ -162,13 +200,13 @@ impl Auth {
         Ok(())
     }
 
-    /// `GET /sessions`: the caller's live sessions, newest first, the current one marked.
+    /// `GET /sessions`: the caller's live sessions, newest first (the current one is the one
+    /// whose id is `claims.sid`).
     ///
     /// # Errors
     /// `store_unavailable`.
-    pub async fn sessions(&self, claims: &Claims) -> Result<Vec<SessionInfo>, AuthError> {
-        let sessions = self.inner.tokens.user_sessions(claims.sub, self.now()).await?;
-        Ok(sessions.into_iter().map(|s| SessionInfo::new(s, claims.sid)).collect())
+    pub async fn sessions(&self, claims: &Claims) -> Result<Vec<Session>, AuthError> {
+        Ok(self.inner.tokens.user_sessions(claims.sub, self.now()).await?)
     }
 
     /// `DELETE /sessions/{id}`: revokes one of the caller's sessions (the current one included).
@@ -212,10 +250,12 @@ impl Auth {
         }
     }
 
-    /// Stores a new session of `user_id` started at `at` with a fresh refresh token.
+    /// Stores a new session of `user_id`, authenticated by `method`, started at `at`, with a
+    /// fresh refresh token.
     pub(super) async fn create_session(
         &self,
         user_id: Uuid,
+        method: AuthMethod,
         ctx: &RequestContext,
         at: DateTime<Utc>,
     ) -> Result<(Session, String), AuthError> {
@@ -228,6 +268,7 @@ impl Auth {
             expires_at: at + delta(self.inner.config.refresh_token_ttl),
             ip: ctx.ip.map(|ip| ip.to_string()),
             user_agent: ctx.user_agent.clone(),
+            auth_method: method,
             revoked_at: None,
         };
         self.inner
@@ -238,23 +279,17 @@ impl Auth {
         Ok((session, refresh_token))
     }
 
-    pub(super) fn token_response(
+    /// Signs the access token of `session` and bundles it with `refresh_token`.
+    pub(super) fn issue_tokens(
         &self,
         user: User,
-        session: &Session,
+        session: Session,
         refresh_token: String,
         at: DateTime<Utc>,
-    ) -> Result<TokenResponse, AuthError> {
+    ) -> Result<IssuedTokens, AuthError> {
         let ttl = self.inner.config.access_token_ttl.as_secs();
         let (access_token, _) =
             self.inner.jwt.issue(user.id, session.id, &user.role, at, i64::try_from(ttl).unwrap_or(i64::MAX))?;
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: ttl,
-            refresh_token,
-            refresh_expires_in: u64::try_from((session.expires_at - at).num_seconds()).unwrap_or(0),
-            user,
-        })
+        Ok(IssuedTokens { access_token, expires_in: ttl, refresh_token, issued_at: at, session, user })
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! | key | type | fields / members | TTL |
 //! |---|---|---|---|
-//! | `{prefix}session:{sid}` | hash | `user_id`, `created_at`, `last_used_at`, `expires_at` (Unix s), `ip`, `user_agent`, `revoked_at` | the session's expiry; one hour once revoked |
+//! | `{prefix}session:{sid}` | hash | `user_id`, `created_at`, `last_used_at`, `expires_at` (Unix s), `ip`, `user_agent`, `auth_method`, `revoked_at` | the session's expiry; one hour once revoked |
 //! | `{prefix}user_sessions:{user_id}` | set | session ids | the latest session expiry |
 //! | `{prefix}refresh:{sha256 hex}` | hash | `sid`, `spent_at` | the session's expiry |
 //! | `{prefix}secret:{purpose}:{key}` | hash | `hash` (hex digest), `expires_at` (Unix ms), `attempts`, `max` | the secret's expiry |
@@ -75,8 +75,8 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use auth_core::{
-    async_trait, NewSecret, NewSession, OnMismatch, RateLimitDecision, RateLimiter, RefreshRotation, Rotation,
-    SecretCheck, Session, StoreError, TokenHash, TokenStore,
+    async_trait, AuthMethod, NewSecret, NewSession, OnMismatch, RateLimitDecision, RateLimiter, RefreshRotation,
+    Rotation, SecretCheck, Session, StoreError, TokenHash, TokenStore,
 };
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -178,7 +178,8 @@ fn from_ts(field: Option<&String>) -> Result<Option<DateTime<Utc>>, StoreError> 
 static CREATE_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'created_at', ARGV[2], 'last_used_at', ARGV[3], 'expires_at', ARGV[4])
+redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'created_at', ARGV[2], 'last_used_at', ARGV[3], 'expires_at', ARGV[4],
+  'auth_method', ARGV[8])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'ip', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'user_agent', ARGV[6]) end
 redis.call('EXPIREAT', KEYS[1], ARGV[4])
@@ -470,6 +471,8 @@ impl RedisStore {
             expires_at: required("expires_at")?,
             ip: map.get("ip").cloned(),
             user_agent: map.get("user_agent").cloned(),
+            // Sessions stored before the method was recorded were password logins.
+            auth_method: map.get("auth_method").map_or(Ok(AuthMethod::Password), |m| crate::auth_method(m))?,
             revoked_at: from_ts(map.get("revoked_at"))?,
         }))
     }
@@ -516,6 +519,7 @@ impl TokenStore for RedisStore {
             s.ip.clone().unwrap_or_default(),
             s.user_agent.clone().unwrap_or_default(),
             s.id.to_string(),
+            s.auth_method.as_str().to_owned(),
         ];
         let _: i64 = self.run(&CREATE_SESSION, &[&keys[0], &keys[1], &keys[2]], &args).await?;
         Ok(())

@@ -112,6 +112,7 @@ pub fn new_session(user_id: uuid::Uuid, refresh: &str, at: chrono::DateTime<chro
             expires_at: at + chrono::TimeDelta::days(30),
             ip: Some("127.0.0.1".into()),
             user_agent: Some("auth-storage tests".into()),
+            auth_method: auth_core::AuthMethod::Password,
             revoked_at: None,
         },
         refresh_token_hash: auth_core::TokenHash::of(refresh),

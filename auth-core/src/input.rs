@@ -1,16 +1,14 @@
-//! Inputs and outputs of the [`Auth`](crate::Auth) flows, shaped as the HTTP API's bodies
-//! (`serde`, `snake_case`). Secrets in inputs are [`SecretString`]s, redacted in `Debug`.
+//! The inputs of the [`Auth`](crate::Auth) flows. They are plain data with public fields, so
+//! any HTTP dialect can build them from its own request shapes; they also derive `Deserialize`
+//! in the canonical API's shape (`snake_case`), which `auth-http`'s canonical dialect parses
+//! bodies into directly. What the flows return is in [`outcome`](crate::outcome) and the
+//! domain types. Secrets are [`SecretString`]s, redacted in `Debug`.
 
-use std::fmt;
-
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::captcha::CaptchaProof;
 use crate::secret::SecretString;
-use crate::store::Session;
-use crate::user::{Preferences, Theme, User};
+use crate::user::Theme;
 
 /// `POST /register`.
 #[derive(Debug, Clone, Deserialize)]
@@ -74,13 +72,6 @@ pub struct PreferencesUpdate {
     pub language: Option<String>,
 }
 
-/// The answer of `PUT /me/preferences`: `{"preferences":{…}}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct PreferencesResponse {
-    /// The preferences after the update.
-    pub preferences: Preferences,
-}
-
 /// `POST /password/change`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChangePasswordRequest {
@@ -88,105 +79,6 @@ pub struct ChangePasswordRequest {
     pub current_password: SecretString,
     /// The new password.
     pub new_password: SecretString,
-}
-
-/// The **Tokens** answer of register, login and refresh. `Debug` redacts the tokens.
-#[derive(Clone, Serialize)]
-pub struct TokenResponse {
-    /// A JWT access token (`typ: at+jwt`).
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// The opaque refresh token (256 bits, base64url).
-    pub refresh_token: String,
-    /// Seconds until the session's absolute expiry (the refresh token dies earlier if the
-    /// session goes unused for the idle timeout).
-    pub refresh_expires_in: u64,
-    /// The user.
-    pub user: User,
-}
-
-impl fmt::Debug for TokenResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenResponse")
-            .field("access_token", &"[redacted]")
-            .field("expires_in", &self.expires_in)
-            .field("refresh_token", &"[redacted]")
-            .field("refresh_expires_in", &self.refresh_expires_in)
-            .field("user", &self.user.id)
-            .finish()
-    }
-}
-
-/// One entry of `GET /sessions`.
-#[derive(Debug, Clone, Serialize)]
-pub struct SessionInfo {
-    /// Session id (the `sid` of its access tokens).
-    pub id: Uuid,
-    /// Login time.
-    pub created_at: DateTime<Utc>,
-    /// Last refresh (or the login).
-    pub last_used_at: DateTime<Utc>,
-    /// Absolute expiry.
-    pub expires_at: DateTime<Utc>,
-    /// Client IP at login.
-    pub ip: Option<String>,
-    /// Client user agent at login.
-    pub user_agent: Option<String>,
-    /// Whether this is the session of the access token making the request.
-    pub current: bool,
-}
-
-impl SessionInfo {
-    pub(crate) fn new(session: Session, current_sid: Uuid) -> Self {
-        Self {
-            current: session.id == current_sid,
-            id: session.id,
-            created_at: session.created_at,
-            last_used_at: session.last_used_at,
-            expires_at: session.expires_at,
-            ip: session.ip,
-            user_agent: session.user_agent,
-        }
-    }
-}
-
-/// `GET /sessions`: `{"sessions":[…]}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct SessionsResponse {
-    /// The caller's live sessions, newest first.
-    pub sessions: Vec<SessionInfo>,
-}
-
-/// `GET /captcha/status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaptchaStatus {
-    /// Whether a captcha provider is enabled.
-    pub captcha_enabled: bool,
-    /// `none`, `image`, `turnstile`, `recaptcha` or `hcaptcha`.
-    pub provider: &'static str,
-    /// The public site key for the browser widget, if any.
-    pub site_key: Option<String>,
-    /// Whether login attempts are rate limited.
-    pub login_rate_limit_enabled: bool,
-    /// Whether registration needs a mailed code.
-    pub email_verification_required: bool,
-}
-
-/// `GET /captcha`: a challenge, or `{"enabled":false,"captcha_id":"","image":""}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaptchaResponse {
-    /// Whether an image captcha is in use.
-    pub enabled: bool,
-    /// The challenge id ("" when disabled).
-    pub captcha_id: String,
-    /// `data:image/png;base64,…` ("" when disabled).
-    pub image: String,
-    /// Seconds until the challenge expires (absent when disabled).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_in: Option<u64>,
 }
 
 /// What an email code is for.
@@ -257,12 +149,4 @@ pub struct ResetPasswordRequest {
     pub code: Option<SecretString>,
     /// The new password.
     pub new_password: SecretString,
-}
-
-/// `{"sent":true}`: the answer of `POST /email/code` and `POST /password/forgot`, whether or not
-/// the address is known.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct SentResponse {
-    /// Always `true`.
-    pub sent: bool,
 }

@@ -1,0 +1,113 @@
+//! What the session flows return: [`IssuedTokens`] (a session's access and refresh tokens),
+//! [`LoginOutcome`] (tokens, or a second step to take first) and [`SecondFactorChallenge`].
+//!
+//! These are domain values, not response bodies: an HTTP dialect (`auth-http`) renders them in
+//! its own envelope and casing.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::store::Session;
+use crate::user::User;
+
+/// The tokens of a session that has just been created ([`Auth::register`], a completed
+/// [`Auth::login`], [`Auth::issue_session`]) or refreshed ([`Auth::refresh`]). `Debug` redacts
+/// both tokens.
+///
+/// [`Auth::register`]: crate::Auth::register
+/// [`Auth::login`]: crate::Auth::login
+/// [`Auth::issue_session`]: crate::Auth::issue_session
+/// [`Auth::refresh`]: crate::Auth::refresh
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct IssuedTokens {
+    /// The JWT access token (`typ: at+jwt`, RFC 9068), sent as `Authorization: Bearer`.
+    pub access_token: String,
+    /// Seconds until the access token expires (its `exp - iat`).
+    pub expires_in: u64,
+    /// The opaque refresh token: 256 bits from the OS CSPRNG, base64url, stored only as its
+    /// SHA-256.
+    pub refresh_token: String,
+    /// When the tokens were issued (the access token's `iat`), whole seconds.
+    pub issued_at: DateTime<Utc>,
+    /// The session the tokens belong to (`sid` of the access token).
+    pub session: Session,
+    /// The user, as stored when the tokens were issued.
+    pub user: User,
+}
+
+impl IssuedTokens {
+    /// Seconds from [`issued_at`](Self::issued_at) until the session's absolute expiry (the
+    /// refresh token dies earlier if the session goes unused for the idle timeout); 0 if past.
+    #[must_use]
+    pub fn refresh_expires_in(&self) -> u64 {
+        u64::try_from((self.session.expires_at - self.issued_at).num_seconds()).unwrap_or(0)
+    }
+}
+
+impl fmt::Debug for IssuedTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedTokens")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &"[redacted]")
+            .field("issued_at", &self.issued_at)
+            .field("session", &self.session.id)
+            .field("user", &self.user.id)
+            .finish()
+    }
+}
+
+/// What a password login led to.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum LoginOutcome {
+    /// The user is logged in: a new session and its tokens.
+    Authenticated(Box<IssuedTokens>),
+    /// The password was right, but the account needs a second step before a session is
+    /// created; no token was issued.
+    SecondFactorRequired(SecondFactorChallenge),
+}
+
+impl LoginOutcome {
+    /// The tokens, if the login is complete.
+    #[must_use]
+    pub fn tokens(self) -> Option<IssuedTokens> {
+        match self {
+            Self::Authenticated(tokens) => Some(*tokens),
+            Self::SecondFactorRequired(_) => None,
+        }
+    }
+}
+
+/// A pending second step of a login: an opaque, short-lived, single-use challenge that the
+/// client sends back with its second factor. `Debug` redacts the token.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SecondFactorChallenge {
+    /// The opaque challenge token.
+    pub token: String,
+    /// The second factors the account accepts, e.g. `totp`, `recovery_code`.
+    pub methods: Vec<&'static str>,
+    /// Seconds until the challenge expires.
+    pub expires_in: u64,
+}
+
+impl SecondFactorChallenge {
+    /// A challenge: `token`, the accepted `methods`, and its lifetime in seconds.
+    #[must_use]
+    pub fn new(token: String, methods: Vec<&'static str>, expires_in: u64) -> Self {
+        Self { token, methods, expires_in }
+    }
+}
+
+impl fmt::Debug for SecondFactorChallenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecondFactorChallenge")
+            .field("token", &"[redacted]")
+            .field("methods", &self.methods)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}

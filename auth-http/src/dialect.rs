@@ -1,0 +1,481 @@
+//! The seam between the core's flows and a wire contract: the [`Operation`]s of the API, the
+//! [`Route`] table that maps them to method and path, the typed [`Input`] of each and its
+//! [`Reply`], and the [`Dialect`] trait that parses requests and renders replies and errors.
+//! [`Canonical`] is the API of `docs/API.md`.
+
+use std::fmt;
+
+use auth_core::{
+    CaptchaChallenge, CaptchaStatus, ChangePasswordRequest, EmailCodeRequest, ForgotPasswordRequest, IssuedTokens,
+    LoginOutcome, LoginRequest, LogoutRequest, Preferences, PreferencesUpdate, RefreshRequest, RegisterRequest,
+    ResetPasswordRequest, Session, User, VerifyEmailRequest,
+};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use crate::body::{json_body, optional_json_body};
+use crate::error::ErrorBody;
+use crate::wire::{
+    CaptchaResponse, CaptchaStatusResponse, PreferencesResponse, SecondFactorResponse, SentResponse, SessionInfo,
+    SessionsResponse, TokenResponse,
+};
+
+/// A response as bytes, for any framework to send.
+pub type HttpResponse = http::Response<Vec<u8>>;
+
+/// One operation of the API, whatever the dialect calls its route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Captcha and protection settings.
+    CaptchaStatus,
+    /// A new image captcha.
+    Captcha,
+    /// Registration.
+    Register,
+    /// Password login.
+    Login,
+    /// Refresh-token rotation.
+    Refresh,
+    /// Logout (this session, or all).
+    Logout,
+    /// The caller's profile.
+    Me,
+    /// Change UI preferences.
+    UpdatePreferences,
+    /// Change password.
+    ChangePassword,
+    /// The caller's sessions.
+    Sessions,
+    /// Revoke one of the caller's sessions.
+    RevokeSession,
+    /// Mail a 6-digit code.
+    EmailCode,
+    /// Verify the caller's email address with a code.
+    VerifyEmail,
+    /// Mail a password-reset link.
+    ForgotPassword,
+    /// Reset the password with a link token or a code.
+    ResetPassword,
+}
+
+impl Operation {
+    /// Whether the operation needs an authenticated caller: adapters put their access-token
+    /// check (e.g. `auth_axum::RequireAuth`) in front of these routes, and
+    /// [`execute`](crate::execute) refuses them without claims.
+    #[must_use]
+    pub fn requires_auth(self) -> bool {
+        matches!(
+            self,
+            Self::Logout
+                | Self::Me
+                | Self::UpdatePreferences
+                | Self::ChangePassword
+                | Self::Sessions
+                | Self::RevokeSession
+                | Self::VerifyEmail
+        )
+    }
+
+    /// Whether the core applies a rate rule of its own (register, login, email code, forgot
+    /// password). The others share the per-IP "every other route" rule
+    /// ([`Auth::limit_other_request`](auth_core::Auth::limit_other_request)), which adapters
+    /// apply before authentication.
+    #[must_use]
+    pub fn has_own_rate_rule(self) -> bool {
+        matches!(self, Self::Register | Self::Login | Self::EmailCode | Self::ForgotPassword)
+    }
+}
+
+/// A route of a dialect, relative to where the host mounts the router. Path parameters are
+/// written `{name}` (the syntax of axum 0.8 and actix-web).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path, e.g. `/sessions/{id}`.
+    pub path: &'static str,
+    /// What the route does.
+    pub operation: Operation,
+}
+
+impl Route {
+    /// A route.
+    #[must_use]
+    pub const fn new(method: Method, path: &'static str, operation: Operation) -> Self {
+        Self { method, path, operation }
+    }
+}
+
+/// The canonical API's routes (`docs/API.md`).
+pub static CANONICAL_ROUTES: &[Route] = &[
+    Route::new(Method::GET, "/captcha/status", Operation::CaptchaStatus),
+    Route::new(Method::GET, "/captcha", Operation::Captcha),
+    Route::new(Method::POST, "/register", Operation::Register),
+    Route::new(Method::POST, "/login", Operation::Login),
+    Route::new(Method::POST, "/refresh", Operation::Refresh),
+    Route::new(Method::POST, "/logout", Operation::Logout),
+    Route::new(Method::GET, "/me", Operation::Me),
+    Route::new(Method::PUT, "/me/preferences", Operation::UpdatePreferences),
+    Route::new(Method::POST, "/password/change", Operation::ChangePassword),
+    Route::new(Method::GET, "/sessions", Operation::Sessions),
+    Route::new(Method::DELETE, "/sessions/{id}", Operation::RevokeSession),
+    Route::new(Method::POST, "/email/code", Operation::EmailCode),
+    Route::new(Method::POST, "/email/verify", Operation::VerifyEmail),
+    Route::new(Method::POST, "/password/forgot", Operation::ForgotPassword),
+    Route::new(Method::POST, "/password/reset", Operation::ResetPassword),
+];
+
+/// What a [`Dialect`] parses from a request: its headers, its body (empty for none) and the
+/// values of its path parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The request body.
+    pub body: &'a [u8],
+    /// The path parameters, `(name, value)`, percent-decoded.
+    pub path_params: &'a [(String, String)],
+}
+
+impl RequestParts<'_> {
+    /// The value of path parameter `name`.
+    #[must_use]
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.path_params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The typed input of an [`Operation`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Input {
+    /// [`Operation::CaptchaStatus`].
+    CaptchaStatus,
+    /// [`Operation::Captcha`].
+    Captcha,
+    /// [`Operation::Register`].
+    Register(RegisterRequest),
+    /// [`Operation::Login`].
+    Login(LoginRequest),
+    /// [`Operation::Refresh`].
+    Refresh(RefreshRequest),
+    /// [`Operation::Logout`].
+    Logout(LogoutRequest),
+    /// [`Operation::Me`].
+    Me,
+    /// [`Operation::UpdatePreferences`].
+    UpdatePreferences(PreferencesUpdate),
+    /// [`Operation::ChangePassword`].
+    ChangePassword(ChangePasswordRequest),
+    /// [`Operation::Sessions`].
+    Sessions,
+    /// [`Operation::RevokeSession`]: the session id.
+    RevokeSession(Uuid),
+    /// [`Operation::EmailCode`].
+    EmailCode(EmailCodeRequest),
+    /// [`Operation::VerifyEmail`].
+    VerifyEmail(VerifyEmailRequest),
+    /// [`Operation::ForgotPassword`].
+    ForgotPassword(ForgotPasswordRequest),
+    /// [`Operation::ResetPassword`].
+    ResetPassword(ResetPasswordRequest),
+}
+
+impl Input {
+    /// The operation this is the input of.
+    #[must_use]
+    pub fn operation(&self) -> Operation {
+        match self {
+            Self::CaptchaStatus => Operation::CaptchaStatus,
+            Self::Captcha => Operation::Captcha,
+            Self::Register(_) => Operation::Register,
+            Self::Login(_) => Operation::Login,
+            Self::Refresh(_) => Operation::Refresh,
+            Self::Logout(_) => Operation::Logout,
+            Self::Me => Operation::Me,
+            Self::UpdatePreferences(_) => Operation::UpdatePreferences,
+            Self::ChangePassword(_) => Operation::ChangePassword,
+            Self::Sessions => Operation::Sessions,
+            Self::RevokeSession(_) => Operation::RevokeSession,
+            Self::EmailCode(_) => Operation::EmailCode,
+            Self::VerifyEmail(_) => Operation::VerifyEmail,
+            Self::ForgotPassword(_) => Operation::ForgotPassword,
+            Self::ResetPassword(_) => Operation::ResetPassword,
+        }
+    }
+}
+
+/// The domain result of an operation, for a [`Dialect`] to render.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Reply {
+    /// [`Operation::CaptchaStatus`].
+    CaptchaStatus(CaptchaStatus),
+    /// [`Operation::Captcha`]: `None` when no image captcha is in use.
+    Captcha(Option<CaptchaChallenge>),
+    /// [`Operation::Register`]: the new account's session.
+    Registered(Box<IssuedTokens>),
+    /// [`Operation::Login`].
+    LoggedIn(LoginOutcome),
+    /// [`Operation::Refresh`].
+    Refreshed(Box<IssuedTokens>),
+    /// [`Operation::Logout`].
+    LoggedOut,
+    /// [`Operation::Me`].
+    Me(User),
+    /// [`Operation::UpdatePreferences`]: the preferences after the update.
+    Preferences(Preferences),
+    /// [`Operation::ChangePassword`].
+    PasswordChanged,
+    /// [`Operation::Sessions`]: live sessions, newest first, and the caller's session id.
+    Sessions {
+        /// The sessions.
+        sessions: Vec<Session>,
+        /// The id of the session making the request.
+        current: Uuid,
+    },
+    /// [`Operation::RevokeSession`].
+    SessionRevoked,
+    /// [`Operation::EmailCode`]: accepted (whether or not the address is known).
+    CodeSent,
+    /// [`Operation::VerifyEmail`]: the user, now verified.
+    EmailVerified(User),
+    /// [`Operation::ForgotPassword`]: accepted (whether or not the address is known).
+    ResetLinkSent,
+    /// [`Operation::ResetPassword`].
+    PasswordReset,
+}
+
+/// A wire contract: the routes, how requests are parsed and how successes and errors are
+/// rendered. The core's flows and rules are the same under every dialect; only the wire changes.
+///
+/// Implement it to serve clients written against another auth API; adapters
+/// (`auth_axum::AuthRouter::dialect`) serve any dialect. Parse and render only: never call the
+/// service from a dialect.
+///
+/// ```
+/// use auth_http::{Canonical, Dialect, ErrorBody, HttpResponse, Input, Operation, Reply, RequestParts, Route};
+///
+/// /// The canonical API, with errors as `{"success":false,"code":…,"message":…}`.
+/// #[derive(Debug)]
+/// struct Flat;
+///
+/// impl Dialect for Flat {
+///     fn name(&self) -> &'static str { "flat" }
+///     fn routes(&self) -> &[Route] { Canonical.routes() }
+///     fn parse(&self, op: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody> {
+///         Canonical.parse(op, request)
+///     }
+///     fn render(&self, reply: Reply) -> HttpResponse { Canonical.render(reply) }
+///     fn render_error(&self, e: &ErrorBody) -> HttpResponse {
+///         let body = serde_json::json!({"success": false, "code": e.code, "message": e.message});
+///         let mut response = auth_http::json_response(e.status, &body);
+///         e.add_headers(response.headers_mut());
+///         response
+///     }
+/// }
+///
+/// let response = Flat.render_error(&ErrorBody::route_not_found());
+/// assert_eq!(response.status(), 404);
+/// ```
+pub trait Dialect: fmt::Debug + Send + Sync + 'static {
+    /// A short name, e.g. `canonical`.
+    fn name(&self) -> &'static str;
+
+    /// The routes served, relative to the mount.
+    fn routes(&self) -> &[Route];
+
+    /// The input of `operation` from `request`.
+    ///
+    /// # Errors
+    /// The error to answer with: 400 `invalid_request`, 415, 404 for a bad path parameter.
+    fn parse(&self, operation: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody>;
+
+    /// The response of a success.
+    fn render(&self, reply: Reply) -> HttpResponse;
+
+    /// The response of an error, with [`ErrorBody::add_headers`]'s headers.
+    fn render_error(&self, error: &ErrorBody) -> HttpResponse;
+}
+
+/// The canonical API (`docs/API.md`): `snake_case` JSON bodies, errors as
+/// `{"error":{"code","message","details"?}}`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Canonical;
+
+impl Dialect for Canonical {
+    fn name(&self) -> &'static str {
+        "canonical"
+    }
+
+    fn routes(&self) -> &[Route] {
+        CANONICAL_ROUTES
+    }
+
+    fn parse(&self, operation: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody> {
+        let (headers, body) = (request.headers, request.body);
+        Ok(match operation {
+            Operation::CaptchaStatus => Input::CaptchaStatus,
+            Operation::Captcha => Input::Captcha,
+            Operation::Register => Input::Register(json_body(headers, body)?),
+            Operation::Login => Input::Login(json_body(headers, body)?),
+            Operation::Refresh => Input::Refresh(json_body(headers, body)?),
+            Operation::Logout => Input::Logout(optional_json_body(headers, body)?),
+            Operation::Me => Input::Me,
+            Operation::UpdatePreferences => Input::UpdatePreferences(json_body(headers, body)?),
+            Operation::ChangePassword => Input::ChangePassword(json_body(headers, body)?),
+            Operation::Sessions => Input::Sessions,
+            Operation::RevokeSession => Input::RevokeSession(session_id(request)?),
+            Operation::EmailCode => Input::EmailCode(json_body(headers, body)?),
+            Operation::VerifyEmail => Input::VerifyEmail(json_body(headers, body)?),
+            Operation::ForgotPassword => Input::ForgotPassword(json_body(headers, body)?),
+            Operation::ResetPassword => Input::ResetPassword(json_body(headers, body)?),
+        })
+    }
+
+    fn render(&self, reply: Reply) -> HttpResponse {
+        match reply {
+            Reply::CaptchaStatus(status) => json_response(StatusCode::OK, &CaptchaStatusResponse::from(status)),
+            Reply::Captcha(challenge) => json_response(StatusCode::OK, &CaptchaResponse::from(challenge)),
+            Reply::Registered(tokens) => json_response(StatusCode::CREATED, &TokenResponse::from(*tokens)),
+            Reply::LoggedIn(LoginOutcome::Authenticated(tokens)) | Reply::Refreshed(tokens) => {
+                json_response(StatusCode::OK, &TokenResponse::from(*tokens))
+            }
+            Reply::LoggedIn(LoginOutcome::SecondFactorRequired(challenge)) => {
+                json_response(StatusCode::OK, &SecondFactorResponse::from(challenge))
+            }
+            Reply::Me(user) | Reply::EmailVerified(user) => json_response(StatusCode::OK, &user),
+            Reply::Preferences(preferences) => json_response(StatusCode::OK, &PreferencesResponse { preferences }),
+            Reply::Sessions { sessions, current } => {
+                let sessions = sessions.into_iter().map(|s| SessionInfo::new(s, current)).collect();
+                json_response(StatusCode::OK, &SessionsResponse { sessions })
+            }
+            Reply::CodeSent | Reply::ResetLinkSent => json_response(StatusCode::ACCEPTED, &SentResponse { sent: true }),
+            Reply::LoggedOut | Reply::PasswordChanged | Reply::SessionRevoked | Reply::PasswordReset => {
+                empty_response(StatusCode::NO_CONTENT)
+            }
+            other => {
+                self.render_error(&ErrorBody::misconfigured(&format!("the canonical dialect cannot render {other:?}")))
+            }
+        }
+    }
+
+    fn render_error(&self, error: &ErrorBody) -> HttpResponse {
+        let mut body = Map::new();
+        body.insert("code".into(), Value::from(error.code));
+        body.insert("message".into(), Value::from(error.message.clone()));
+        if let Some(details) = &error.details {
+            body.insert("details".into(), details.clone());
+        }
+        let mut response = json_response(error.status, &json!({ "error": body }));
+        error.add_headers(response.headers_mut());
+        response
+    }
+}
+
+/// The session id of `DELETE /sessions/{id}`: one that is not a UUID is no session of the
+/// caller's, `not_found`.
+fn session_id(request: &RequestParts<'_>) -> Result<Uuid, ErrorBody> {
+    request
+        .path_param("id")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| ErrorBody::from(&auth_core::AuthError::NotFound))
+}
+
+/// `value` as a JSON response with `status` and `Content-Type: application/json`; a value that
+/// cannot be serialized (a bug) is logged and answered 500 `internal`.
+#[must_use]
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> HttpResponse {
+    let (status, body) = match serde_json::to_vec(value) {
+        Ok(body) => (status, body),
+        Err(err) => {
+            tracing::error!(error = %err, "a response body could not be serialized");
+            (StatusCode::INTERNAL_SERVER_ERROR, br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec())
+        }
+    };
+    let mut response = http::Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// An empty response with `status` (204 and the like).
+#[must_use]
+pub fn empty_response(status: StatusCode) -> HttpResponse {
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auth_core::{AuthMethod, SecondFactorChallenge};
+    use chrono::{TimeDelta, Utc};
+
+    fn body(response: &HttpResponse) -> Value {
+        serde_json::from_slice(response.body()).unwrap()
+    }
+
+    fn session(id: Uuid) -> Session {
+        let now = Utc::now();
+        Session {
+            id,
+            user_id: Uuid::nil(),
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + TimeDelta::days(30),
+            ip: None,
+            user_agent: None,
+            auth_method: AuthMethod::Password,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn a_login_that_needs_a_second_factor_renders_no_token() {
+        let challenge = SecondFactorChallenge::new("opaque".into(), vec!["totp", "recovery_code"], 300);
+        let response = Canonical.render(Reply::LoggedIn(LoginOutcome::SecondFactorRequired(challenge)));
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            body(&response),
+            json!({"mfa_required": true, "mfa_token": "opaque", "methods": ["totp", "recovery_code"], "expires_in": 300})
+        );
+    }
+
+    #[test]
+    fn the_session_list_marks_the_callers_session() {
+        let (mine, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let reply = Reply::Sessions { sessions: vec![session(other), session(mine)], current: mine };
+        let listed = body(&Canonical.render(reply));
+        let current: Vec<bool> =
+            listed["sessions"].as_array().unwrap().iter().map(|s| s["current"].as_bool().unwrap()).collect();
+        assert_eq!(current, [false, true]);
+        assert!(listed["sessions"][0].get("auth_method").is_none(), "the canonical contract is unchanged");
+    }
+
+    #[test]
+    fn errors_use_the_canonical_envelope_and_bad_session_ids_are_not_found() {
+        let headers = HeaderMap::new();
+        let params = [("id".to_owned(), "not-a-uuid".to_owned())];
+        let request = RequestParts { headers: &headers, body: b"", path_params: &params };
+        let error = Canonical.parse(Operation::RevokeSession, &request).unwrap_err();
+        let response = Canonical.render_error(&error);
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(body(&response)["error"]["code"], "not_found");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn every_operation_has_exactly_one_canonical_route() {
+        let mut seen = std::collections::HashSet::new();
+        for route in CANONICAL_ROUTES {
+            assert!(seen.insert(route.operation), "{:?} twice", route.operation);
+        }
+        assert_eq!(seen.len(), 15);
+    }
+}

@@ -1,0 +1,99 @@
+//! Running an operation: [`execute`] (typed input → the core's flow → typed reply) and
+//! [`handle`] (request parts → response, through a [`Dialect`]).
+
+use auth_core::{Auth, AuthError, Claims, RequestContext};
+
+use crate::dialect::{Dialect, HttpResponse, Input, Operation, Reply, RequestParts};
+use crate::error::ErrorBody;
+
+/// Runs the flow of `input` on `auth`. `claims` are the caller's verified access-token claims,
+/// required by the operations that [`Operation::requires_auth`] (the adapter's access-token
+/// layer puts them there). Rate rules of the operation's own are applied by the core; the
+/// per-IP "every other route" rule is the adapter's (see [`Operation::has_own_rate_rule`]).
+///
+/// # Errors
+/// The flow's [`AuthError`]; `unauthorized` for an operation that requires claims when none
+/// are given.
+pub async fn execute(
+    auth: &Auth,
+    input: Input,
+    ctx: &RequestContext,
+    claims: Option<&Claims>,
+) -> Result<Reply, AuthError> {
+    let caller = || claims.ok_or(AuthError::Unauthorized);
+    Ok(match input {
+        Input::CaptchaStatus => Reply::CaptchaStatus(auth.captcha_status()),
+        Input::Captcha => Reply::Captcha(auth.captcha_challenge().await?),
+        Input::Register(req) => Reply::Registered(Box::new(auth.register(req, ctx).await?)),
+        Input::Login(req) => Reply::LoggedIn(auth.login(req, ctx).await?),
+        Input::Refresh(req) => Reply::Refreshed(Box::new(auth.refresh(&req.refresh_token).await?)),
+        Input::Logout(req) => {
+            auth.logout(caller()?, req.all).await?;
+            Reply::LoggedOut
+        }
+        Input::Me => Reply::Me(auth.me(caller()?).await?),
+        Input::UpdatePreferences(update) => Reply::Preferences(auth.update_preferences(caller()?, update).await?),
+        Input::ChangePassword(req) => {
+            auth.change_password(caller()?, req, ctx).await?;
+            Reply::PasswordChanged
+        }
+        Input::Sessions => {
+            let claims = caller()?;
+            Reply::Sessions { sessions: auth.sessions(claims).await?, current: claims.sid }
+        }
+        Input::RevokeSession(id) => {
+            auth.revoke_session(caller()?, id).await?;
+            Reply::SessionRevoked
+        }
+        Input::EmailCode(req) => {
+            auth.send_email_code(req, ctx).await?;
+            Reply::CodeSent
+        }
+        Input::VerifyEmail(req) => Reply::EmailVerified(auth.verify_email(caller()?, req).await?),
+        Input::ForgotPassword(req) => {
+            auth.forgot_password(req, ctx).await?;
+            Reply::ResetLinkSent
+        }
+        Input::ResetPassword(req) => {
+            auth.reset_password(req, ctx).await?;
+            Reply::PasswordReset
+        }
+    })
+}
+
+/// Serves one request of `operation`: `dialect` parses it, [`execute`] runs it, `dialect`
+/// renders the reply or the error. An error response carries its [`ErrorBody`] in its
+/// extensions, so that adapters can re-render it (`auth_axum::render_errors_with`).
+pub async fn handle(
+    auth: &Auth,
+    dialect: &dyn Dialect,
+    operation: Operation,
+    request: &RequestParts<'_>,
+    ctx: &RequestContext,
+    claims: Option<&Claims>,
+) -> HttpResponse {
+    let result = match dialect.parse(operation, request) {
+        Ok(input) if input.operation() == operation => {
+            execute(auth, input, ctx, claims).await.map_err(|err| ErrorBody::from_auth_error(&err))
+        }
+        Ok(input) => Err(ErrorBody::misconfigured(&format!(
+            "dialect {} parsed {:?} as the input of {:?}",
+            dialect.name(),
+            operation,
+            input.operation()
+        ))),
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(reply) => dialect.render(reply),
+        Err(error) => error_response(dialect, error),
+    }
+}
+
+/// `dialect`'s rendering of `error`, with the [`ErrorBody`] in the response extensions.
+#[must_use]
+pub fn error_response(dialect: &dyn Dialect, error: ErrorBody) -> HttpResponse {
+    let mut response = dialect.render_error(&error);
+    response.extensions_mut().insert(error);
+    response
+}

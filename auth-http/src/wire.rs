@@ -1,0 +1,195 @@
+//! The canonical API's response bodies (`docs/API.md`), built from the core's domain values.
+//! They are `Serialize` only: what [`Canonical`](crate::Canonical) writes.
+
+use std::fmt;
+
+use auth_core::{CaptchaChallenge, CaptchaStatus, IssuedTokens, Preferences, SecondFactorChallenge, Session, User};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// The **Tokens** answer of register, login and refresh. `Debug` redacts the tokens.
+#[derive(Clone, Serialize)]
+pub struct TokenResponse {
+    /// A JWT access token (`typ: at+jwt`).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The opaque refresh token (256 bits, base64url).
+    pub refresh_token: String,
+    /// Seconds until the session's absolute expiry (the refresh token dies earlier if the
+    /// session goes unused for the idle timeout).
+    pub refresh_expires_in: u64,
+    /// The user.
+    pub user: User,
+}
+
+impl From<IssuedTokens> for TokenResponse {
+    fn from(tokens: IssuedTokens) -> Self {
+        Self {
+            refresh_expires_in: tokens.refresh_expires_in(),
+            access_token: tokens.access_token,
+            token_type: "Bearer",
+            expires_in: tokens.expires_in,
+            refresh_token: tokens.refresh_token,
+            user: tokens.user,
+        }
+    }
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &"[redacted]")
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .field("user", &self.user.id)
+            .finish()
+    }
+}
+
+/// The answer of a password login that needs a second step:
+/// `{"mfa_required":true,"mfa_token":"…","methods":[…],"expires_in":300}`. `Debug` redacts the
+/// token.
+#[derive(Clone, Serialize)]
+pub struct SecondFactorResponse {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// The opaque challenge to send back with the second factor.
+    pub mfa_token: String,
+    /// The accepted second factors.
+    pub methods: Vec<&'static str>,
+    /// Seconds until the challenge expires.
+    pub expires_in: u64,
+}
+
+impl From<SecondFactorChallenge> for SecondFactorResponse {
+    fn from(challenge: SecondFactorChallenge) -> Self {
+        Self {
+            mfa_required: true,
+            mfa_token: challenge.token,
+            methods: challenge.methods,
+            expires_in: challenge.expires_in,
+        }
+    }
+}
+
+impl fmt::Debug for SecondFactorResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecondFactorResponse")
+            .field("mfa_token", &"[redacted]")
+            .field("methods", &self.methods)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// One entry of `GET /sessions`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    /// Session id (the `sid` of its access tokens).
+    pub id: Uuid,
+    /// Login time.
+    pub created_at: DateTime<Utc>,
+    /// Last refresh (or the login).
+    pub last_used_at: DateTime<Utc>,
+    /// Absolute expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Client IP at login.
+    pub ip: Option<String>,
+    /// Client user agent at login.
+    pub user_agent: Option<String>,
+    /// Whether this is the session of the access token making the request.
+    pub current: bool,
+}
+
+impl SessionInfo {
+    /// The entry of `session`, marked current when its id is `current_sid`.
+    #[must_use]
+    pub fn new(session: Session, current_sid: Uuid) -> Self {
+        Self {
+            current: session.id == current_sid,
+            id: session.id,
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            expires_at: session.expires_at,
+            ip: session.ip,
+            user_agent: session.user_agent,
+        }
+    }
+}
+
+/// `GET /sessions`: `{"sessions":[…]}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionsResponse {
+    /// The caller's live sessions, newest first.
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// The answer of `PUT /me/preferences`: `{"preferences":{…}}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreferencesResponse {
+    /// The preferences after the update.
+    pub preferences: Preferences,
+}
+
+/// `GET /captcha/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptchaStatusResponse {
+    /// Whether a captcha provider is enabled.
+    pub captcha_enabled: bool,
+    /// `none`, `image`, `turnstile`, `recaptcha` or `hcaptcha`.
+    pub provider: &'static str,
+    /// The public site key for the browser widget, if any.
+    pub site_key: Option<String>,
+    /// Whether login attempts are rate limited.
+    pub login_rate_limit_enabled: bool,
+    /// Whether registration needs a mailed code.
+    pub email_verification_required: bool,
+}
+
+impl From<CaptchaStatus> for CaptchaStatusResponse {
+    fn from(s: CaptchaStatus) -> Self {
+        Self {
+            captcha_enabled: s.captcha_enabled,
+            provider: s.provider,
+            site_key: s.site_key,
+            login_rate_limit_enabled: s.login_rate_limit_enabled,
+            email_verification_required: s.email_verification_required,
+        }
+    }
+}
+
+/// `GET /captcha`: a challenge, or `{"enabled":false,"captcha_id":"","image":""}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptchaResponse {
+    /// Whether an image captcha is in use.
+    pub enabled: bool,
+    /// The challenge id ("" when disabled).
+    pub captcha_id: String,
+    /// `data:image/png;base64,…` ("" when disabled).
+    pub image: String,
+    /// Seconds until the challenge expires (absent when disabled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+}
+
+impl From<Option<CaptchaChallenge>> for CaptchaResponse {
+    fn from(challenge: Option<CaptchaChallenge>) -> Self {
+        match challenge {
+            Some(c) => Self { enabled: true, captcha_id: c.captcha_id, image: c.image, expires_in: Some(c.expires_in) },
+            None => Self { enabled: false, captcha_id: String::new(), image: String::new(), expires_in: None },
+        }
+    }
+}
+
+/// `{"sent":true}`: the answer of `POST /email/code` and `POST /password/forgot`, whether or not
+/// the address is known.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SentResponse {
+    /// Always `true`.
+    pub sent: bool,
+}
