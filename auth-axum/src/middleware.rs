@@ -18,7 +18,7 @@ use crate::extract::AuthClaims;
 /// Requires a valid access token (and optionally a role) on every request to the wrapped routes.
 ///
 /// Per request it verifies the JWT (HS256, `typ` `at+jwt`, `exp`, `nbf`, `iss`, `aud`) and then
-/// that its session is still live in the token store, so logout, password change and disabled
+/// that its session is still live in the session store, so logout, password change and disabled
 /// accounts take effect at once. On success it inserts [`AuthClaims`] and the [`Auth`] handle into
 /// the request extensions for the [`AuthClaims`], [`CurrentUser`](crate::CurrentUser) and
 /// [`OptionalUser`](crate::OptionalUser) extractors.

@@ -135,9 +135,9 @@ async fn ok() -> &'static str {
     "ok"
 }
 
-fn auth_over(
+fn auth_over<T: auth_core::SessionStore + auth_core::SecretStore>(
     users: Arc<MemoryStore>,
-    tokens: Arc<dyn auth_core::TokenStore>,
+    tokens: Arc<T>,
     mailer: Option<Arc<dyn Mailer>>,
 ) -> anyhow::Result<Auth> {
     let mut config = AuthConfig::new(SECRET.to_vec())?;
@@ -145,7 +145,7 @@ fn auth_over(
     // `email_code_per_address` for `/email/code`) would stop the enumeration pairs.
     config.rate_limits = RateLimits::off();
     config.public_url = Some("http://127.0.0.1".to_owned());
-    let mut builder = Auth::builder(config).user_store(users).token_store(tokens);
+    let mut builder = Auth::builder(config).user_store(users).session_store(tokens.clone()).secret_store(tokens);
     if let Some(mailer) = mailer {
         builder = builder.mailer(mailer);
     }

@@ -209,7 +209,7 @@ impl From<StoreError> for AuthError {
 }
 
 /// The one error type of the store traits ([`UserStore`](crate::UserStore),
-/// [`TokenStore`](crate::TokenStore), [`RateLimiter`](crate::RateLimiter)).
+/// [`SessionStore`](crate::SessionStore), [`SecretStore`](crate::SecretStore), [`RateLimiter`](crate::RateLimiter)).
 ///
 /// Backends report uniqueness conflicts as [`UsernameTaken`](Self::UsernameTaken) /
 /// [`EmailTaken`](Self::EmailTaken), every I/O or driver failure as

@@ -9,9 +9,9 @@
 //!   `logout`, `me`, preferences, password change, sessions) is one async method taking typed
 //!   input and a [`RequestContext`], and returning typed output or an [`AuthError`] with a stable
 //!   machine code. [`Auth::authenticate`] is what middleware calls for each request.
-//! - Stores: [`UserStore`], [`TokenStore`] (sessions, refresh-token rotation with reuse
-//!   detection, one-time secrets) and [`RateLimiter`], object-safe so a host can hold
-//!   `Arc<dyn UserStore>` and mix backends.
+//! - Stores: [`UserStore`], [`SessionStore`] (sessions, refresh-token rotation with reuse
+//!   detection), [`SecretStore`] (one-time secrets) and [`RateLimiter`], object-safe so a host
+//!   can hold `Arc<dyn SessionStore>` and mix backends.
 //! - [`CaptchaProvider`] and [`Mailer`]: captcha providers (none, image, Turnstile, reCAPTCHA,
 //!   hCaptcha) and mailers (SMTP, log, memory) built in, behind cargo features where they pull
 //!   heavy dependencies (`captcha-image`, `captcha-siteverify`, `mail-smtp`).
@@ -89,8 +89,8 @@ pub use password::{Argon2Params, PasswordHasher, PasswordPolicy, Verified};
 pub use secret::{random_token, SecretString, TokenHash};
 pub use service::{Auth, AuthBuilder};
 pub use store::{
-    AuthMethod, NewSecret, NewSession, OnMismatch, RateLimitDecision, RateLimiter, RefreshRotation, Rotation,
-    SecretCheck, Session, TokenStore, UserStore,
+    AuthMethod, NewSecret, NewSession, OnMismatch, RateLimitDecision, RateLimiter, RotationOutcome, RotationRequest,
+    SecretCheck, SecretStore, Session, SessionStore, UserStore,
 };
 pub use token::Claims;
 pub use user::{NewUser, Preferences, Role, Theme, User, UserRecord, UserStatus, UserUpdate};

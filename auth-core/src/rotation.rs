@@ -1,7 +1,7 @@
 //! The refresh-token rotation rule — rotation with reuse detection (OAuth 2.0 Security BCP
 //! §4.14.2) — as one pure function, [`decide`], that every backend applies to what it read inside
 //! its own transaction (memory, SQLite, PostgreSQL) or mirrors in its Lua script (Redis), so that
-//! all of them implement [`TokenStore::rotate_refresh_token`](crate::TokenStore::rotate_refresh_token)
+//! all of them implement [`SessionStore::rotate_refresh_token`](crate::SessionStore::rotate_refresh_token)
 //! alike.
 //!
 //! A backend implementing the trait: lock the presented token (so that of concurrent rotations
@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use auth_core::rotation::{decide, RotationState, RotationStep};
-//! use auth_core::{AuthMethod, RefreshRotation, Rotation, Session, TokenHash};
+//! use auth_core::{AuthMethod, RotationRequest, RotationOutcome, Session, TokenHash};
 //! use chrono::{TimeDelta, Utc};
 //! use uuid::Uuid;
 //!
@@ -26,7 +26,7 @@
 //!     auth_method: AuthMethod::Password,
 //!     revoked_at: None,
 //! };
-//! let rotation = RefreshRotation {
+//! let rotation = RotationRequest {
 //!     presented: TokenHash::of("presented"),
 //!     successor: TokenHash::of("successor"),
 //!     now,
@@ -37,12 +37,12 @@
 //! let state = RotationState { session: &session, spent_at: None, successor_current: false };
 //! let step = decide(Some(state), &rotation);
 //! assert_eq!(step, RotationStep::Rotate);
-//! assert!(matches!(step.outcome(session, now), Rotation::Rotated(s) if s.last_used_at == now));
+//! assert!(matches!(step.outcome(session, now), RotationOutcome::Rotated(s) if s.last_used_at == now));
 //! ```
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{RefreshRotation, Rotation, Session};
+use crate::store::{RotationOutcome, RotationRequest, Session};
 
 /// What a backend read about the presented refresh token, inside the transaction that will carry
 /// out the decision.
@@ -52,7 +52,7 @@ pub struct RotationState<'a> {
     pub session: &'a Session,
     /// When the presented token was spent (rotated away), if it was.
     pub spent_at: Option<DateTime<Utc>>,
-    /// Whether [`RefreshRotation::successor`] is stored for the same session and still unspent.
+    /// Whether [`RotationRequest::successor`] is stored for the same session and still unspent.
     pub successor_current: bool,
 }
 
@@ -74,18 +74,18 @@ impl RotationStep {
     /// The answer of `rotate_refresh_token` once the step is carried out on `session` (as read)
     /// at `now`.
     #[must_use]
-    pub fn outcome(self, mut session: Session, now: DateTime<Utc>) -> Rotation {
+    pub fn outcome(self, mut session: Session, now: DateTime<Utc>) -> RotationOutcome {
         match self {
             Self::Rotate => {
                 session.last_used_at = now;
-                Rotation::Rotated(session)
+                RotationOutcome::Rotated(session)
             }
-            Self::Grace => Rotation::Grace(session),
+            Self::Grace => RotationOutcome::Grace(session),
             Self::Revoke => {
                 session.revoked_at = session.revoked_at.or(Some(now));
-                Rotation::Reused(session)
+                RotationOutcome::Reused(session)
             }
-            Self::Unknown => Rotation::Unknown,
+            Self::Unknown => RotationOutcome::Unknown,
         }
     }
 }
@@ -103,7 +103,7 @@ impl RotationStep {
 /// [`Revoke`]: RotationStep::Revoke
 /// [`Unknown`]: RotationStep::Unknown
 #[must_use]
-pub fn decide(state: Option<RotationState<'_>>, r: &RefreshRotation) -> RotationStep {
+pub fn decide(state: Option<RotationState<'_>>, r: &RotationRequest) -> RotationStep {
     let Some(state) = state else { return RotationStep::Unknown };
     match state.spent_at {
         None if state.session.is_refreshable(r.now, r.idle_timeout) => RotationStep::Rotate,
@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn the_rule_table() {
         let now = Utc::now();
-        let r = RefreshRotation {
+        let r = RotationRequest {
             presented: TokenHash::of("p"),
             successor: TokenHash::of("s"),
             now,
@@ -183,11 +183,13 @@ mod tests {
     fn outcomes_carry_the_session_as_changed() {
         let now = Utc::now();
         let s = session(now);
-        assert!(matches!(RotationStep::Rotate.outcome(s.clone(), now), Rotation::Rotated(x) if x.last_used_at == now));
         assert!(
-            matches!(RotationStep::Revoke.outcome(s.clone(), now), Rotation::Reused(x) if x.revoked_at == Some(now))
+            matches!(RotationStep::Rotate.outcome(s.clone(), now), RotationOutcome::Rotated(x) if x.last_used_at == now)
         );
-        assert_eq!(RotationStep::Grace.outcome(s.clone(), now), Rotation::Grace(s.clone()));
-        assert_eq!(RotationStep::Unknown.outcome(s, now), Rotation::Unknown);
+        assert!(
+            matches!(RotationStep::Revoke.outcome(s.clone(), now), RotationOutcome::Reused(x) if x.revoked_at == Some(now))
+        );
+        assert_eq!(RotationStep::Grace.outcome(s.clone(), now), RotationOutcome::Grace(s.clone()));
+        assert_eq!(RotationStep::Unknown.outcome(s, now), RotationOutcome::Unknown);
     }
 }

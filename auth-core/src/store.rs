@@ -1,7 +1,9 @@
-//! The store traits: [`UserStore`], [`TokenStore`] and [`RateLimiter`], and the types they trade.
+//! The store traits, named after what they keep: [`UserStore`], [`SessionStore`],
+//! [`SecretStore`] and [`RateLimiter`], and the types they trade.
 //!
-//! All three are object-safe (`async-trait`), so a host holds `Arc<dyn UserStore>` and can mix
-//! backends: users in SQL, tokens and limits in Redis. Every method is atomic on its own; the
+//! All four are object-safe (`async-trait`), so a host holds `Arc<dyn SessionStore>` and can mix
+//! backends: users in SQL, sessions, secrets and limits in Redis; a backend implements only the
+//! traits it is good at. Every method is atomic on its own; the
 //! service never needs a transaction spanning two calls. `auth-storage` ships memory, SQLite,
 //! PostgreSQL and Redis implementations and a conformance suite that runs against each.
 //!
@@ -173,7 +175,7 @@ impl Session {
     }
 }
 
-/// What [`TokenStore::create_session`] inserts: the session and its first refresh token.
+/// What [`SessionStore::create_session`] inserts: the session and its first refresh token.
 #[derive(Debug, Clone)]
 pub struct NewSession {
     /// The session (with `revoked_at: None`).
@@ -182,9 +184,9 @@ pub struct NewSession {
     pub refresh_token_hash: TokenHash,
 }
 
-/// One refresh-token rotation request. See [`TokenStore::rotate_refresh_token`].
+/// One refresh-token rotation request. See [`SessionStore::rotate_refresh_token`].
 #[derive(Debug, Clone, Copy)]
-pub struct RefreshRotation {
+pub struct RotationRequest {
     /// SHA-256 of the refresh token the client presented.
     pub presented: TokenHash,
     /// SHA-256 of its successor. The successor is a deterministic function of the presented
@@ -198,9 +200,9 @@ pub struct RefreshRotation {
     pub idle_timeout: TimeDelta,
 }
 
-/// The outcome of [`TokenStore::rotate_refresh_token`].
+/// The outcome of [`SessionStore::rotate_refresh_token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rotation {
+pub enum RotationOutcome {
     /// The presented token was current: it is now spent and the successor is current.
     Rotated(Session),
     /// The presented token was spent less than `reuse_grace` ago and its successor is still
@@ -213,7 +215,7 @@ pub enum Rotation {
     Unknown,
 }
 
-/// How [`TokenStore::take_secret`] treats a wrong candidate.
+/// How [`SecretStore::take_secret`] treats a wrong candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnMismatch {
     /// Spend the secret on the first attempt, right or wrong (captcha answers).
@@ -237,7 +239,7 @@ pub struct NewSecret {
     pub max_attempts: u32,
 }
 
-/// The outcome of [`TokenStore::take_secret`].
+/// The outcome of [`SecretStore::take_secret`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretCheck {
     /// The candidate matched; the secret is now spent.
@@ -251,11 +253,12 @@ pub enum SecretCheck {
     Missing,
 }
 
-/// Sessions with their rotating refresh tokens, and one-time secrets with a TTL.
+/// Login sessions with their rotating refresh tokens: created at login, checked on every
+/// authenticated request, rotated on refresh, revoked on logout.
 ///
-/// Only hashes of refresh tokens and secrets are ever passed to a store.
+/// Only hashes of refresh tokens are ever passed to a store.
 #[async_trait]
-pub trait TokenStore: Send + Sync + 'static {
+pub trait SessionStore: Send + Sync + 'static {
     /// Stores a new session and its first refresh token.
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
 
@@ -272,18 +275,18 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Atomically rotates a refresh token, implementing rotation with reuse detection:
     ///
     /// - presented token current and its session refreshable at `now` → mark it spent at `now`,
-    ///   make `successor` current, set `last_used_at = now` → [`Rotation::Rotated`];
+    ///   make `successor` current, set `last_used_at = now` → [`RotationOutcome::Rotated`];
     /// - presented token spent at most `reuse_grace` ago and `successor` still current →
-    ///   [`Rotation::Grace`], nothing changes;
+    ///   [`RotationOutcome::Grace`], nothing changes;
     /// - presented token spent otherwise, session still live → revoke the session at `now` →
-    ///   [`Rotation::Reused`];
-    /// - anything else (unknown token, revoked, expired or idle session) → [`Rotation::Unknown`].
+    ///   [`RotationOutcome::Reused`];
+    /// - anything else (unknown token, revoked, expired or idle session) → [`RotationOutcome::Unknown`].
     ///
     /// Of concurrent calls with one current token exactly one gets `Rotated`.
     ///
     /// The rule is [`rotation::decide`](crate::rotation::decide): read the presented token's
     /// state under a lock, decide, carry out the step in the same transaction.
-    async fn rotate_refresh_token(&self, rotation: RefreshRotation) -> Result<Rotation, StoreError>;
+    async fn rotate_refresh_token(&self, rotation: RotationRequest) -> Result<RotationOutcome, StoreError>;
 
     /// Revokes one session at `at`; `false` if it was unknown or already revoked.
     async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
@@ -299,6 +302,17 @@ pub trait TokenStore: Send + Sync + 'static {
     /// The user's sessions that are live at `now`, newest first.
     async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError>;
 
+    /// Deletes the sessions that can no longer be used at `now` (revoked, or past `expires_at`)
+    /// with all their refresh tokens; returns how many sessions went. Hosts call it periodically
+    /// (through [`Auth::purge_expired`](crate::Auth::purge_expired); the example server: hourly);
+    /// backends with native expiry (Redis TTLs) may do nothing.
+    async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// One-time secrets with a TTL and an attempt cap, by hash only: captcha answers, mailed codes,
+/// reset tokens.
+#[async_trait]
+pub trait SecretStore: Send + Sync + 'static {
     /// Stores a one-time secret under (`purpose`, `key`). A secret already there and unexpired at
     /// `now` is replaced but keeps its failed-attempt count (so re-sending a code does not reset
     /// the cap); an expired one starts over at zero.
@@ -316,11 +330,10 @@ pub trait TokenStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<SecretCheck, StoreError>;
 
-    /// Deletes what can no longer be used at `now`: revoked sessions and sessions past
-    /// `expires_at` with all their refresh tokens, and expired one-time secrets. Returns how many
-    /// sessions and secrets were deleted. Hosts call it periodically (the example server: hourly);
-    /// backends with native expiry (Redis TTLs) may do nothing.
-    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Deletes the secrets expired at `now`; returns how many went. Hosts call it periodically
+    /// (through [`Auth::purge_expired`](crate::Auth::purge_expired)); backends with native expiry
+    /// (Redis TTLs) may do nothing.
+    async fn purge_expired_secrets(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// The decision of a [`RateLimiter`].

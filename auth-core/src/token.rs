@@ -23,7 +23,7 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 pub struct Claims {
     /// Subject: the user id.
     pub sub: Uuid,
-    /// Session id; checked against the token store on every request.
+    /// Session id; checked against the session store on every request.
     pub sid: Uuid,
     /// The user's role when the token was issued.
     pub role: Role,

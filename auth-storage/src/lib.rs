@@ -1,9 +1,9 @@
 //! # auth-storage
 //!
 //! Store backends for [`auth_core`]: each implements [`UserStore`](auth_core::UserStore),
-//! [`TokenStore`](auth_core::TokenStore) and/or [`RateLimiter`](auth_core::RateLimiter).
+//! [`SessionStore`](auth_core::SessionStore), [`SecretStore`](auth_core::SecretStore) and/or [`RateLimiter`](auth_core::RateLimiter).
 //!
-//! | feature | type | users | tokens | limits | for |
+//! | feature | type | users | sessions, secrets | limits | for |
 //! |---|---|---|---|---|---|
 //! | `memory` (default) | [`MemoryStore`] | ✓ | ✓ | ✓ | tests, development, one process |
 //! | `sqlite` | `SqliteStore` | ✓ | ✓ | | the embedded default: one file, nothing to install |

@@ -7,8 +7,8 @@ use std::time::Duration;
 use auth_core::rotation::{self, RotationState, RotationStep};
 use auth_core::{
     async_trait, MemoryRateLimiter, NewSecret, NewSession, NewUser, OnMismatch, RateLimitDecision, RateLimiter,
-    RefreshRotation, Rotation, SecretCheck, Session, StoreError, TokenHash, TokenStore, User, UserRecord, UserStore,
-    UserUpdate,
+    RotationOutcome, RotationRequest, SecretCheck, SecretStore, Session, SessionStore, StoreError, TokenHash, User,
+    UserRecord, UserStore, UserUpdate,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -134,7 +134,7 @@ impl UserStore for MemoryStore {
 }
 
 #[async_trait]
-impl TokenStore for MemoryStore {
+impl SessionStore for MemoryStore {
     async fn create_session(&self, new: NewSession) -> Result<(), StoreError> {
         let mut tokens = self.tokens_write()?;
         tokens.refresh.insert(new.refresh_token_hash, (new.session.id, None));
@@ -150,14 +150,14 @@ impl TokenStore for MemoryStore {
         Ok(self.tokens_read()?.sessions.get(&id).is_some_and(|s| s.user_id == user_id && s.is_live(now)))
     }
 
-    async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
+    async fn rotate_refresh_token(&self, r: RotationRequest) -> Result<RotationOutcome, StoreError> {
         let mut guard = self.tokens_write()?;
         let tokens = &mut *guard;
         let Some(&(session_id, spent_at)) = tokens.refresh.get(&r.presented) else {
-            return Ok(Rotation::Unknown);
+            return Ok(RotationOutcome::Unknown);
         };
         let Some(session) = tokens.sessions.get_mut(&session_id) else {
-            return Ok(Rotation::Unknown);
+            return Ok(RotationOutcome::Unknown);
         };
         let successor_current = tokens.refresh.get(&r.successor) == Some(&(session_id, None));
         let step = rotation::decide(Some(RotationState { session, spent_at, successor_current }), &r);
@@ -211,6 +211,19 @@ impl TokenStore for MemoryStore {
         Ok(list)
     }
 
+    async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut guard = self.tokens_write()?;
+        let tokens = &mut *guard;
+        let before = tokens.sessions.len();
+        tokens.sessions.retain(|_, s| s.is_live(now));
+        let sessions = &tokens.sessions;
+        tokens.refresh.retain(|_, (session_id, _)| sessions.contains_key(session_id));
+        Ok((before - tokens.sessions.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemoryStore {
     async fn put_secret(&self, new: NewSecret, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut tokens = self.tokens_write()?;
         let entry = tokens.secrets.entry((new.purpose, new.key));
@@ -253,15 +266,11 @@ impl TokenStore for MemoryStore {
         Ok(check)
     }
 
-    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut guard = self.tokens_write()?;
-        let tokens = &mut *guard;
-        let before = tokens.sessions.len() + tokens.secrets.len();
-        tokens.sessions.retain(|_, s| s.is_live(now));
-        let sessions = &tokens.sessions;
-        tokens.refresh.retain(|_, (session_id, _)| sessions.contains_key(session_id));
+    async fn purge_expired_secrets(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tokens = self.tokens_write()?;
+        let before = tokens.secrets.len();
         tokens.secrets.retain(|_, secret| secret.expires_at > now);
-        Ok((before - tokens.sessions.len() - tokens.secrets.len()) as u64)
+        Ok((before - tokens.secrets.len()) as u64)
     }
 }
 

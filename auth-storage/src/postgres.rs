@@ -5,8 +5,9 @@ use std::time::Duration;
 use auth_core::rotation::{self, RotationState, RotationStep};
 use auth_core::validate::identifier_key;
 use auth_core::{
-    async_trait, NewSecret, NewSession, NewUser, OnMismatch, Preferences, RefreshRotation, Role, Rotation, SecretCheck,
-    Session, StoreError, TokenHash, TokenStore, User, UserRecord, UserStatus, UserStore, UserUpdate,
+    async_trait, NewSecret, NewSession, NewUser, OnMismatch, Preferences, Role, RotationOutcome, RotationRequest,
+    SecretCheck, SecretStore, Session, SessionStore, StoreError, TokenHash, User, UserRecord, UserStatus, UserStore,
+    UserUpdate,
 };
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -283,7 +284,7 @@ impl UserStore for PostgresStore {
 }
 
 #[async_trait]
-impl TokenStore for PostgresStore {
+impl SessionStore for PostgresStore {
     async fn create_session(&self, new: NewSession) -> Result<(), StoreError> {
         detached(create_session(self.pool.clone(), new)).await
     }
@@ -294,7 +295,7 @@ impl TokenStore for PostgresStore {
         row.as_ref().map(session_from_row).transpose()
     }
 
-    async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
+    async fn rotate_refresh_token(&self, r: RotationRequest) -> Result<RotationOutcome, StoreError> {
         detached(rotate_refresh_token(self.pool.clone(), r)).await
     }
 
@@ -336,6 +337,20 @@ impl TokenStore for PostgresStore {
         rows.iter().map(session_from_row).collect()
     }
 
+    async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Refresh tokens go with their session (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM auth_sessions WHERE revoked_at IS NOT NULL OR expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        Ok(deleted)
+    }
+}
+
+#[async_trait]
+impl SecretStore for PostgresStore {
     async fn put_secret(&self, s: NewSecret, now: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO auth_one_time_secrets (purpose, key, secret_hash, expires_at, attempts, max_attempts) \
@@ -366,24 +381,18 @@ impl TokenStore for PostgresStore {
         detached(take_secret(self.pool.clone(), purpose.to_owned(), key.to_owned(), *candidate, on_mismatch, now)).await
     }
 
-    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let sessions = sqlx::query("DELETE FROM auth_sessions WHERE revoked_at IS NOT NULL OR expires_at <= $1")
+    async fn purge_expired_secrets(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM auth_one_time_secrets WHERE expires_at <= $1")
             .bind(now)
             .execute(&self.pool)
             .await
             .map_err(db_err)?
             .rows_affected();
-        let secrets = sqlx::query("DELETE FROM auth_one_time_secrets WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        Ok(sessions + secrets)
+        Ok(deleted)
     }
 }
 
-/// [`TokenStore::create_session`] in one transaction; run [`detached`].
+/// [`SessionStore::create_session`] in one transaction; run [`detached`].
 async fn create_session(pool: PgPool, new: NewSession) -> Result<(), StoreError> {
     let s = &new.session;
     let mut tx = pool.begin().await.map_err(db_err)?;
@@ -406,8 +415,8 @@ async fn create_session(pool: PgPool, new: NewSession) -> Result<(), StoreError>
     tx.commit().await.map_err(db_err)
 }
 
-/// [`TokenStore::rotate_refresh_token`] in one transaction; run [`detached`].
-async fn rotate_refresh_token(pool: PgPool, r: RefreshRotation) -> Result<Rotation, StoreError> {
+/// [`SessionStore::rotate_refresh_token`] in one transaction; run [`detached`].
+async fn rotate_refresh_token(pool: PgPool, r: RotationRequest) -> Result<RotationOutcome, StoreError> {
     let presented = &r.presented.as_bytes()[..];
     let mut tx = pool.begin().await.map_err(db_err)?;
     // Lock the presented token's row first: a concurrent rotation of the same token waits here.
@@ -430,7 +439,7 @@ async fn rotate_refresh_token(pool: PgPool, r: RefreshRotation) -> Result<Rotati
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
-    let Some(row) = row else { return Ok(Rotation::Unknown) };
+    let Some(row) = row else { return Ok(RotationOutcome::Unknown) };
     let session = session_from_row(&row)?;
     let spent_at: Option<DateTime<Utc>> = row.try_get("token_spent_at").map_err(corrupt)?;
     let successor_current: bool = row.try_get("successor_current").map_err(corrupt)?;
@@ -465,7 +474,7 @@ async fn rotate_refresh_token(pool: PgPool, r: RefreshRotation) -> Result<Rotati
     Ok(step.outcome(session, r.now))
 }
 
-/// [`TokenStore::take_secret`] in one transaction; run [`detached`].
+/// [`SecretStore::take_secret`] in one transaction; run [`detached`].
 async fn take_secret(
     pool: PgPool,
     purpose: String,

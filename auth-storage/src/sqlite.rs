@@ -6,8 +6,9 @@ use std::time::Duration;
 use auth_core::rotation::{self, RotationState, RotationStep};
 use auth_core::validate::identifier_key;
 use auth_core::{
-    async_trait, NewSecret, NewSession, NewUser, OnMismatch, Preferences, RefreshRotation, Role, Rotation, SecretCheck,
-    Session, StoreError, TokenHash, TokenStore, User, UserRecord, UserStatus, UserStore, UserUpdate,
+    async_trait, NewSecret, NewSession, NewUser, OnMismatch, Preferences, Role, RotationOutcome, RotationRequest,
+    SecretCheck, SecretStore, Session, SessionStore, StoreError, TokenHash, User, UserRecord, UserStatus, UserStore,
+    UserUpdate,
 };
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
@@ -300,7 +301,7 @@ async fn insert_refresh_token(
 }
 
 #[async_trait]
-impl TokenStore for SqliteStore {
+impl SessionStore for SqliteStore {
     async fn create_session(&self, new: NewSession) -> Result<(), StoreError> {
         detached(create_session(self.pool.clone(), new)).await
     }
@@ -311,7 +312,7 @@ impl TokenStore for SqliteStore {
         row.as_ref().map(session_from_row).transpose()
     }
 
-    async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
+    async fn rotate_refresh_token(&self, r: RotationRequest) -> Result<RotationOutcome, StoreError> {
         detached(rotate_refresh_token(self.pool.clone(), r)).await
     }
 
@@ -353,6 +354,20 @@ impl TokenStore for SqliteStore {
         rows.iter().map(session_from_row).collect()
     }
 
+    async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Refresh tokens go with their session (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM auth_sessions WHERE revoked_at IS NOT NULL OR expires_at <= ?")
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        Ok(deleted)
+    }
+}
+
+#[async_trait]
+impl SecretStore for SqliteStore {
     async fn put_secret(&self, s: NewSecret, now: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO auth_one_time_secrets (purpose, key, secret_hash, expires_at, attempts, max_attempts) \
@@ -383,25 +398,18 @@ impl TokenStore for SqliteStore {
         detached(take_secret(self.pool.clone(), purpose.to_owned(), key.to_owned(), *candidate, on_mismatch, now)).await
     }
 
-    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        // Refresh tokens go with their session (ON DELETE CASCADE).
-        let auth_sessions = sqlx::query("DELETE FROM auth_sessions WHERE revoked_at IS NOT NULL OR expires_at <= ?")
+    async fn purge_expired_secrets(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM auth_one_time_secrets WHERE expires_at <= ?")
             .bind(ts(now))
             .execute(&self.pool)
             .await
             .map_err(db_err)?
             .rows_affected();
-        let secrets = sqlx::query("DELETE FROM auth_one_time_secrets WHERE expires_at <= ?")
-            .bind(ts(now))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        Ok(auth_sessions + secrets)
+        Ok(deleted)
     }
 }
 
-/// [`TokenStore::create_session`] in one transaction; run [`detached`].
+/// [`SessionStore::create_session`] in one transaction; run [`detached`].
 async fn create_session(pool: SqlitePool, new: NewSession) -> Result<(), StoreError> {
     let s = &new.session;
     let mut tx = pool.begin().await.map_err(db_err)?;
@@ -425,8 +433,8 @@ async fn create_session(pool: SqlitePool, new: NewSession) -> Result<(), StoreEr
     tx.commit().await.map_err(db_err)
 }
 
-/// [`TokenStore::rotate_refresh_token`] in one transaction; run [`detached`].
-async fn rotate_refresh_token(pool: SqlitePool, r: RefreshRotation) -> Result<Rotation, StoreError> {
+/// [`SessionStore::rotate_refresh_token`] in one transaction; run [`detached`].
+async fn rotate_refresh_token(pool: SqlitePool, r: RotationRequest) -> Result<RotationOutcome, StoreError> {
     let presented = &r.presented.as_bytes()[..];
     let mut tx = pool.begin().await.map_err(db_err)?;
     // A write first (changing nothing), so this transaction holds SQLite's write lock from its
@@ -448,7 +456,7 @@ async fn rotate_refresh_token(pool: SqlitePool, r: RefreshRotation) -> Result<Ro
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
-    let Some(row) = row else { return Ok(Rotation::Unknown) };
+    let Some(row) = row else { return Ok(RotationOutcome::Unknown) };
     let session = session_from_row(&row)?;
     let corrupt = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
     let spent_at = row.try_get::<Option<i64>, _>("token_spent_at").map_err(corrupt)?.map(from_ts).transpose()?;
@@ -485,7 +493,7 @@ async fn rotate_refresh_token(pool: SqlitePool, r: RefreshRotation) -> Result<Ro
     Ok(step.outcome(session, r.now))
 }
 
-/// [`TokenStore::take_secret`] in one transaction; run [`detached`].
+/// [`SecretStore::take_secret`] in one transaction; run [`detached`].
 async fn take_secret(
     pool: SqlitePool,
     purpose: String,

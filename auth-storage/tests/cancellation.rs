@@ -14,15 +14,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::{NewSecret, NewUser, OnMismatch, RefreshRotation, Role, Rotation, TokenHash, TokenStore, UserStore};
+use auth_core::{
+    NewSecret, NewUser, OnMismatch, Role, RotationOutcome, RotationRequest, SecretStore, SessionStore, TokenHash,
+    UserStore,
+};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 mod common;
 use common::new_session;
 
-trait Store: UserStore + TokenStore {}
-impl<T: UserStore + TokenStore> Store for T {}
+trait Store: UserStore + SessionStore + SecretStore {}
+impl<T: UserStore + SessionStore + SecretStore> Store for T {}
 
 /// Tasks running operations at once; more than the pool's connections.
 const TASKS: u64 = 12;
@@ -64,8 +67,8 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
-fn rotation(presented: &str, successor: &str) -> RefreshRotation {
-    RefreshRotation {
+fn rotation(presented: &str, successor: &str) -> RotationRequest {
+    RotationRequest {
         presented: TokenHash::of(presented),
         successor: TokenHash::of(successor),
         now: now(),
@@ -108,7 +111,7 @@ async fn run_task(store: Arc<dyn Store>, user: Uuid, task: u64, seed: u64, tally
                     store.create_session(new).await.map(|()| Some((id, fresh)))
                 }
                 (2, Some((id, presented))) => match store.rotate_refresh_token(rotation(&presented, &fresh)).await? {
-                    Rotation::Rotated(_) => Ok(Some((id, fresh))),
+                    RotationOutcome::Rotated(_) => Ok(Some((id, fresh))),
                     _ => Ok(None),
                 },
                 (3, _) => {
@@ -197,7 +200,7 @@ async fn still_works(store: Arc<dyn Store>, other_client: Arc<dyn Store>, user: 
     }
     let mut rotated = 0;
     while let Some(joined) = rotations.join_next().await {
-        if let Rotation::Rotated(_) = joined.unwrap().unwrap() {
+        if let RotationOutcome::Rotated(_) = joined.unwrap().unwrap() {
             rotated += 1;
         }
     }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use auth_core::{
-    AuthMethod, NewSecret, NewSession, NewUser, OnMismatch, RefreshRotation, Role, Rotation, SecretCheck, Session,
-    StoreError, TokenHash, TokenStore, UserStatus, UserStore, UserUpdate,
+    AuthMethod, NewSecret, NewUser, OnMismatch, Role, RotationOutcome, RotationRequest, SecretCheck, SecretStore,
+    SessionStore, StoreError, TokenHash, UserStatus, UserStore, UserUpdate,
 };
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
@@ -18,82 +18,13 @@ use common::new_session;
 #[allow(unused_imports)]
 use common::service_url;
 
-trait Store: UserStore + TokenStore {}
-impl<T: UserStore + TokenStore> Store for T {}
+/// A backend of users, sessions and secrets (memory, SQLite, PostgreSQL).
+trait Store: UserStore + SessionStore + SecretStore {}
+impl<T: UserStore + SessionStore + SecretStore> Store for T {}
 
-/// A token-only backend (Redis) seen as a `Store`: the user-store cases are not run on it.
-#[cfg(feature = "redis")]
-struct TokensOnly<T>(T);
-
-#[cfg(feature = "redis")]
-#[async_trait::async_trait]
-impl<T: TokenStore> UserStore for TokensOnly<T> {
-    async fn create_user(&self, _: NewUser) -> Result<auth_core::User, StoreError> {
-        unreachable!("token-only backend")
-    }
-    async fn user_by_id(&self, _: Uuid) -> Result<Option<auth_core::UserRecord>, StoreError> {
-        unreachable!("token-only backend")
-    }
-    async fn user_by_username(&self, _: &str) -> Result<Option<auth_core::UserRecord>, StoreError> {
-        unreachable!("token-only backend")
-    }
-    async fn user_by_email(&self, _: &str) -> Result<Option<auth_core::UserRecord>, StoreError> {
-        unreachable!("token-only backend")
-    }
-    async fn update_user(
-        &self,
-        _: Uuid,
-        _: UserUpdate,
-        _: DateTime<Utc>,
-    ) -> Result<Option<auth_core::User>, StoreError> {
-        unreachable!("token-only backend")
-    }
-    async fn list_users(&self, _: u64, _: u64) -> Result<Vec<auth_core::User>, StoreError> {
-        unreachable!("token-only backend")
-    }
-}
-
-#[cfg(feature = "redis")]
-#[async_trait::async_trait]
-impl<T: TokenStore> TokenStore for TokensOnly<T> {
-    async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
-        self.0.create_session(s).await
-    }
-    async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
-        self.0.session(id).await
-    }
-    async fn session_is_live(&self, id: Uuid, user: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.0.session_is_live(id, user, now).await
-    }
-    async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
-        self.0.rotate_refresh_token(r).await
-    }
-    async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.0.revoke_session(id, at).await
-    }
-    async fn revoke_user_sessions(&self, u: Uuid, e: Option<Uuid>, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.0.revoke_user_sessions(u, e, at).await
-    }
-    async fn user_sessions(&self, u: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
-        self.0.user_sessions(u, now).await
-    }
-    async fn put_secret(&self, s: NewSecret, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.0.put_secret(s, now).await
-    }
-    async fn take_secret(
-        &self,
-        p: &str,
-        k: &str,
-        c: &TokenHash,
-        o: OnMismatch,
-        now: DateTime<Utc>,
-    ) -> Result<SecretCheck, StoreError> {
-        self.0.take_secret(p, k, c, o, now).await
-    }
-    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.0.purge_expired(now).await
-    }
-}
+/// A backend of sessions and secrets: every full backend, and Redis, which keeps no users.
+trait Tokens: SessionStore + SecretStore {}
+impl<T: SessionStore + SecretStore> Tokens for T {}
 
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
@@ -111,8 +42,8 @@ fn new_user(username: Option<&str>, email: Option<&str>) -> NewUser {
     }
 }
 
-fn rotation(presented: &str, successor: &str, at: DateTime<Utc>) -> RefreshRotation {
-    RefreshRotation {
+fn rotation(presented: &str, successor: &str, at: DateTime<Utc>) -> RotationRequest {
+    RotationRequest {
         presented: TokenHash::of(presented),
         successor: TokenHash::of(successor),
         now: at,
@@ -262,7 +193,7 @@ async fn case_list_users_pages_in_creation_order(s: Arc<dyn Store>) {
     assert_eq!(page, ["u2", "u3"]);
 }
 
-async fn case_sessions_are_created_listed_and_revoked(s: Arc<dyn Store>) {
+async fn case_sessions_are_created_listed_and_revoked(s: Arc<dyn Tokens>) {
     let user = Uuid::now_v7();
     let at = now();
     let a = new_session(user, "rt-a", at);
@@ -288,7 +219,7 @@ async fn case_sessions_are_created_listed_and_revoked(s: Arc<dyn Store>) {
     assert!(s.session(Uuid::new_v4()).await.unwrap().is_none());
 }
 
-async fn case_a_session_keeps_how_it_was_authenticated(s: Arc<dyn Store>) {
+async fn case_a_session_keeps_how_it_was_authenticated(s: Arc<dyn Tokens>) {
     let user = Uuid::now_v7();
     let at = now();
     for (n, method) in [AuthMethod::Password, AuthMethod::EmailCode, AuthMethod::External].into_iter().enumerate() {
@@ -299,13 +230,13 @@ async fn case_a_session_keeps_how_it_was_authenticated(s: Arc<dyn Store>) {
         // Rotation continues the session: the method stays.
         let rotated = s.rotate_refresh_token(rotation(&format!("rt-method-{n}"), &format!("rt-next-{n}"), at)).await;
         match rotated.unwrap() {
-            Rotation::Rotated(session) => assert_eq!(session.auth_method, method),
+            RotationOutcome::Rotated(session) => assert_eq!(session.auth_method, method),
             other => panic!("expected a rotation, got {other:?}"),
         }
     }
 }
 
-async fn case_revoking_all_of_a_users_sessions_can_keep_one(s: Arc<dyn Store>) {
+async fn case_revoking_all_of_a_users_sessions_can_keep_one(s: Arc<dyn Tokens>) {
     let user = Uuid::now_v7();
     let at = now();
     let keep = new_session(user, "keep", at);
@@ -323,78 +254,84 @@ async fn case_revoking_all_of_a_users_sessions_can_keep_one(s: Arc<dyn Store>) {
     assert!(s.user_sessions(user, at).await.unwrap().is_empty());
 }
 
-async fn case_rotation_spends_the_token_and_makes_the_successor_current(s: Arc<dyn Store>) {
+async fn case_rotation_spends_the_token_and_makes_the_successor_current(s: Arc<dyn Tokens>) {
     let at = now();
     let new = new_session(Uuid::now_v7(), "t0", at);
     s.create_session(new.clone()).await.unwrap();
     let later = at + TimeDelta::seconds(60);
-    let Rotation::Rotated(session) = s.rotate_refresh_token(rotation("t0", "t1", later)).await.unwrap() else {
+    let RotationOutcome::Rotated(session) = s.rotate_refresh_token(rotation("t0", "t1", later)).await.unwrap() else {
         panic!("expected Rotated")
     };
     assert_eq!(session.id, new.session.id);
     assert_eq!(session.last_used_at, later);
     assert_eq!(s.session(session.id).await.unwrap().unwrap().last_used_at, later);
-    assert!(matches!(s.rotate_refresh_token(rotation("t1", "t2", later)).await.unwrap(), Rotation::Rotated(_)));
-    assert_eq!(s.rotate_refresh_token(rotation("never-issued", "x", later)).await.unwrap(), Rotation::Unknown);
+    assert!(matches!(s.rotate_refresh_token(rotation("t1", "t2", later)).await.unwrap(), RotationOutcome::Rotated(_)));
+    assert_eq!(s.rotate_refresh_token(rotation("never-issued", "x", later)).await.unwrap(), RotationOutcome::Unknown);
 }
 
-async fn case_a_spent_token_within_the_grace_window_returns_grace(s: Arc<dyn Store>) {
+async fn case_a_spent_token_within_the_grace_window_returns_grace(s: Arc<dyn Tokens>) {
     let at = now();
     let new = new_session(Uuid::now_v7(), "g0", at);
     s.create_session(new.clone()).await.unwrap();
     s.rotate_refresh_token(rotation("g0", "g1", at)).await.unwrap();
     let again = s.rotate_refresh_token(rotation("g0", "g1", at + TimeDelta::seconds(10))).await.unwrap();
-    assert!(matches!(again, Rotation::Grace(ref x) if x.id == new.session.id), "{again:?}");
+    assert!(matches!(again, RotationOutcome::Grace(ref x) if x.id == new.session.id), "{again:?}");
     // Nothing changed: the successor still rotates normally.
-    assert!(matches!(s.rotate_refresh_token(rotation("g1", "g2", at)).await.unwrap(), Rotation::Rotated(_)));
+    assert!(matches!(s.rotate_refresh_token(rotation("g1", "g2", at)).await.unwrap(), RotationOutcome::Rotated(_)));
 }
 
-async fn case_a_spent_token_after_the_grace_window_revokes_the_session(s: Arc<dyn Store>) {
+async fn case_a_spent_token_after_the_grace_window_revokes_the_session(s: Arc<dyn Tokens>) {
     let at = now();
     let new = new_session(Uuid::now_v7(), "r0", at);
     s.create_session(new.clone()).await.unwrap();
     s.rotate_refresh_token(rotation("r0", "r1", at)).await.unwrap();
     let late = at + TimeDelta::seconds(11);
     let out = s.rotate_refresh_token(rotation("r0", "r1", late)).await.unwrap();
-    assert!(matches!(out, Rotation::Reused(ref x) if x.id == new.session.id && x.revoked_at == Some(late)), "{out:?}");
+    assert!(
+        matches!(out, RotationOutcome::Reused(ref x) if x.id == new.session.id && x.revoked_at == Some(late)),
+        "{out:?}"
+    );
     assert_eq!(s.session(new.session.id).await.unwrap().unwrap().revoked_at, Some(late));
     // The whole family is dead: the successor no longer works.
-    assert_eq!(s.rotate_refresh_token(rotation("r1", "r2", late)).await.unwrap(), Rotation::Unknown);
+    assert_eq!(s.rotate_refresh_token(rotation("r1", "r2", late)).await.unwrap(), RotationOutcome::Unknown);
 }
 
-async fn case_a_spent_token_whose_successor_was_spent_is_reuse_even_within_grace(s: Arc<dyn Store>) {
+async fn case_a_spent_token_whose_successor_was_spent_is_reuse_even_within_grace(s: Arc<dyn Tokens>) {
     let at = now();
     let new = new_session(Uuid::now_v7(), "s0", at);
     s.create_session(new.clone()).await.unwrap();
     s.rotate_refresh_token(rotation("s0", "s1", at)).await.unwrap();
     s.rotate_refresh_token(rotation("s1", "s2", at)).await.unwrap();
-    assert!(matches!(s.rotate_refresh_token(rotation("s0", "s1", at)).await.unwrap(), Rotation::Reused(_)));
+    assert!(matches!(s.rotate_refresh_token(rotation("s0", "s1", at)).await.unwrap(), RotationOutcome::Reused(_)));
     assert!(!s.session(new.session.id).await.unwrap().unwrap().is_live(at));
 }
 
-async fn case_expired_idle_or_revoked_sessions_do_not_rotate(s: Arc<dyn Store>) {
+async fn case_expired_idle_or_revoked_sessions_do_not_rotate(s: Arc<dyn Tokens>) {
     let at = now();
     let expired = new_session(Uuid::now_v7(), "e0", at);
     s.create_session(expired.clone()).await.unwrap();
     assert_eq!(
         s.rotate_refresh_token(rotation("e0", "e1", at + TimeDelta::days(31))).await.unwrap(),
-        Rotation::Unknown
+        RotationOutcome::Unknown
     );
     let idle = new_session(Uuid::now_v7(), "i0", at);
     s.create_session(idle.clone()).await.unwrap();
-    assert_eq!(s.rotate_refresh_token(rotation("i0", "i1", at + TimeDelta::days(8))).await.unwrap(), Rotation::Unknown);
+    assert_eq!(
+        s.rotate_refresh_token(rotation("i0", "i1", at + TimeDelta::days(8))).await.unwrap(),
+        RotationOutcome::Unknown
+    );
     // A refused rotation spends nothing: within the idle window the token still works.
     assert!(matches!(
         s.rotate_refresh_token(rotation("i0", "i1", at + TimeDelta::days(6))).await.unwrap(),
-        Rotation::Rotated(_)
+        RotationOutcome::Rotated(_)
     ));
     let revoked = new_session(Uuid::now_v7(), "v0", at);
     s.create_session(revoked.clone()).await.unwrap();
     s.revoke_session(revoked.session.id, at).await.unwrap();
-    assert_eq!(s.rotate_refresh_token(rotation("v0", "v1", at)).await.unwrap(), Rotation::Unknown);
+    assert_eq!(s.rotate_refresh_token(rotation("v0", "v1", at)).await.unwrap(), RotationOutcome::Unknown);
 }
 
-async fn case_concurrent_rotations_of_one_token_rotate_exactly_once(s: Arc<dyn Store>) {
+async fn case_concurrent_rotations_of_one_token_rotate_exactly_once(s: Arc<dyn Tokens>) {
     let at = now();
     s.create_session(new_session(Uuid::now_v7(), "c0", at)).await.unwrap();
     let tasks: Vec<_> = (0..8)
@@ -406,15 +343,15 @@ async fn case_concurrent_rotations_of_one_token_rotate_exactly_once(s: Arc<dyn S
     let mut rotated = 0;
     for t in tasks {
         match t.await.unwrap() {
-            Rotation::Rotated(_) => rotated += 1,
-            Rotation::Grace(_) => {}
+            RotationOutcome::Rotated(_) => rotated += 1,
+            RotationOutcome::Grace(_) => {}
             other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(rotated, 1);
 }
 
-async fn case_a_secret_is_taken_once(s: Arc<dyn Store>) {
+async fn case_a_secret_is_taken_once(s: Arc<dyn Tokens>) {
     let at = now();
     s.put_secret(secret("a@example.com", "123456", at + TimeDelta::minutes(10), 5), at).await.unwrap();
     let good = TokenHash::of("123456");
@@ -439,7 +376,7 @@ async fn case_a_secret_is_taken_once(s: Arc<dyn Store>) {
     );
 }
 
-async fn case_wrong_attempts_are_capped(s: Arc<dyn Store>) {
+async fn case_wrong_attempts_are_capped(s: Arc<dyn Tokens>) {
     let at = now();
     let purpose = "email_code:register";
     s.put_secret(secret("b@example.com", "111111", at + TimeDelta::minutes(10), 3), at).await.unwrap();
@@ -464,7 +401,7 @@ async fn case_wrong_attempts_are_capped(s: Arc<dyn Store>) {
     );
 }
 
-async fn case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer(s: Arc<dyn Store>) {
+async fn case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer(s: Arc<dyn Tokens>) {
     let at = now();
     s.put_secret(NewSecret { purpose: "captcha".into(), ..secret("id-1", "ab12", at + TimeDelta::minutes(5), 1) }, at)
         .await
@@ -479,7 +416,7 @@ async fn case_spend_on_mismatch_kills_the_secret_at_the_first_wrong_answer(s: Ar
     );
 }
 
-async fn case_expired_secrets_are_missing_and_restart_their_count(s: Arc<dyn Store>) {
+async fn case_expired_secrets_are_missing_and_restart_their_count(s: Arc<dyn Tokens>) {
     let at = now();
     let purpose = "email_code:register";
     s.put_secret(secret("c@example.com", "333333", at + TimeDelta::minutes(10), 5), at).await.unwrap();
@@ -499,7 +436,7 @@ async fn case_expired_secrets_are_missing_and_restart_their_count(s: Arc<dyn Sto
     );
 }
 
-async fn case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets(s: Arc<dyn Store>) {
+async fn case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets(s: Arc<dyn Tokens>) {
     let at = now();
     let live = new_session(Uuid::now_v7(), "p-live", at);
     let revoked = new_session(Uuid::now_v7(), "p-revoked", at);
@@ -511,18 +448,23 @@ async fn case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets(
     s.revoke_session(revoked.session.id, at).await.unwrap();
     s.put_secret(secret("old@example.com", "1", at - TimeDelta::seconds(1), 5), at).await.unwrap();
     s.put_secret(secret("new@example.com", "2", at + TimeDelta::minutes(10), 5), at).await.unwrap();
-    assert_eq!(s.purge_expired(at).await.unwrap(), 3);
+    assert_eq!(s.purge_expired_sessions(at).await.unwrap(), 2, "the revoked and the expired session");
+    assert_eq!(s.purge_expired_secrets(at).await.unwrap(), 1, "the expired secret");
     assert!(s.session(revoked.session.id).await.unwrap().is_none());
     assert!(s.session(expired.session.id).await.unwrap().is_none());
     assert!(s.session(live.session.id).await.unwrap().is_some());
-    assert!(matches!(s.rotate_refresh_token(rotation("p-live", "p-live-2", at)).await.unwrap(), Rotation::Rotated(_)));
+    assert!(matches!(
+        s.rotate_refresh_token(rotation("p-live", "p-live-2", at)).await.unwrap(),
+        RotationOutcome::Rotated(_)
+    ));
     assert_eq!(
         s.take_secret("email_code:register", "new@example.com", &TokenHash::of("2"), OnMismatch::CountAttempt, at)
             .await
             .unwrap(),
         SecretCheck::Valid
     );
-    assert_eq!(s.purge_expired(at).await.unwrap(), 0, "nothing left to purge");
+    assert_eq!(s.purge_expired_sessions(at).await.unwrap(), 0, "nothing left to purge");
+    assert_eq!(s.purge_expired_secrets(at).await.unwrap(), 0, "nothing left to purge");
 }
 
 macro_rules! conformance {
@@ -537,7 +479,7 @@ macro_rules! conformance {
     ($backend:ident, $make:expr) => {
         mod $backend {
             use super::*;
-            conformance!(@cases $make;
+            conformance!(@cases Store, $make;
                 case_users_are_found_by_id_username_and_email_case_insensitively,
                 case_usernames_and_emails_are_unique_case_insensitively,
                 case_concurrent_creation_of_one_username_succeeds_exactly_once,
@@ -545,13 +487,15 @@ macro_rules! conformance {
                 case_update_user_preconditions_are_compare_and_set,
                 case_identifiers_are_compared_by_their_unicode_key,
                 case_list_users_pages_in_creation_order,
+            );
+            conformance!(@cases Tokens, $make;
                 case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets,
             );
             conformance!(@token_cases $make);
         }
     };
     (@token_cases $make:expr) => {
-        conformance!(@cases $make;
+        conformance!(@cases Tokens, $make;
             case_sessions_are_created_listed_and_revoked,
             case_a_session_keeps_how_it_was_authenticated,
             case_revoking_all_of_a_users_sessions_can_keep_one,
@@ -567,7 +511,7 @@ macro_rules! conformance {
             case_expired_secrets_are_missing_and_restart_their_count,
         );
     };
-    (@cases $make:expr; $($case:ident,)*) => {
+    (@cases $kind:ident, $make:expr; $($case:ident,)*) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
@@ -575,27 +519,27 @@ macro_rules! conformance {
                     eprintln!("skipped: the backend's AUTH_TEST_* URL is not set (scripts/test.sh sets it)");
                     return;
                 };
-                super::$case(store).await;
+                super::$case(store as Arc<dyn $kind>).await;
             }
         )*
     };
 }
 
-conformance!(memory, async { Some((Arc::new(auth_storage::MemoryStore::new()) as Arc<dyn Store>, ())) });
+conformance!(memory, async { Some((Arc::new(auth_storage::MemoryStore::new()), ())) });
 
 #[cfg(feature = "sqlite")]
 conformance!(sqlite, async {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("auth.db").display());
     let store = auth_storage::SqliteStore::connect(&url).await.unwrap();
-    Some((Arc::new(store) as Arc<dyn Store>, dir))
+    Some((Arc::new(store), dir))
 });
 
 #[cfg(feature = "postgres")]
 conformance!(postgres, async {
     let url = fresh_postgres_database().await?;
     let store = auth_storage::PostgresStore::connect(&url).await.unwrap();
-    Some((Arc::new(store) as Arc<dyn Store>, ()))
+    Some((Arc::new(store), ()))
 });
 
 /// A Redis store under a fresh key prefix on the test server.
@@ -610,7 +554,7 @@ async fn fresh_redis_store() -> Option<auth_storage::RedisStore> {
 #[cfg(feature = "redis")]
 conformance!(tokens_only redis, async {
     let store = fresh_redis_store().await?;
-    Some((Arc::new(TokensOnly(store)) as Arc<dyn Store>, ()))
+    Some((Arc::new(store), ()))
 });
 
 /// The rate-limiter suite, run against the memory and Redis limiters.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use auth_core::{
     Argon2Params, Auth, AuthConfig, AuthError, LoginRequest, NewUser, PasswordHasher, RateLimits, RequestContext,
-    StoreError, TokenStore, User, UserRecord, UserStatus, UserStore, UserUpdate,
+    SecretStore, SessionStore, StoreError, User, UserRecord, UserStatus, UserStore, UserUpdate,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -30,7 +30,7 @@ enum Change {
 /// Delegates to `users`; when armed, `user_by_username` applies `change` after reading.
 struct ChangeDuringVerify {
     users: Arc<dyn UserStore>,
-    tokens: Arc<dyn TokenStore>,
+    tokens: Arc<dyn SessionStore>,
     change: Change,
     armed: AtomicBool,
     new_hash: String,
@@ -83,9 +83,18 @@ fn json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
 
 /// Registers `alice` with one Argon2 cost, then logs in with another (so the login wants to
 /// rehash) while `change` lands during the verify.
-async fn a_change_during_the_verify_wins(users: Arc<dyn UserStore>, tokens: Arc<dyn TokenStore>, change: Change) {
+async fn a_change_during_the_verify_wins<T: SessionStore + SecretStore>(
+    users: Arc<dyn UserStore>,
+    tokens: Arc<T>,
+    change: Change,
+) {
     let ctx = RequestContext::default();
-    let registrar = Auth::builder(config(64)).user_store(users.clone()).token_store(tokens.clone()).build().unwrap();
+    let registrar = Auth::builder(config(64))
+        .user_store(users.clone())
+        .session_store(tokens.clone())
+        .secret_store(tokens.clone())
+        .build()
+        .unwrap();
     let registered =
         registrar.register(json(serde_json::json!({"username": "alice", "password": PASSWORD})), &ctx).await.unwrap();
     let user_id = registered.user.id;
@@ -102,7 +111,12 @@ async fn a_change_during_the_verify_wins(users: Arc<dyn UserStore>, tokens: Arc<
         armed: AtomicBool::new(true),
         new_hash: new_hash.clone(),
     });
-    let login = Auth::builder(config(128)).user_store(racing).token_store(tokens.clone()).build().unwrap();
+    let login = Auth::builder(config(128))
+        .user_store(racing)
+        .session_store(tokens.clone())
+        .secret_store(tokens.clone())
+        .build()
+        .unwrap();
     let request: LoginRequest = json(serde_json::json!({"username": "alice", "password": PASSWORD}));
     let outcome = login.login(request, &ctx).await;
     assert!(
@@ -157,7 +171,7 @@ macro_rules! backend {
 
 backend!(memory, async {
     let store = Arc::new(auth_storage::MemoryStore::new());
-    Some((store.clone() as Arc<dyn UserStore>, store as Arc<dyn TokenStore>, ()))
+    Some((store.clone() as Arc<dyn UserStore>, store, ()))
 });
 
 #[cfg(feature = "sqlite")]
@@ -165,14 +179,14 @@ backend!(sqlite, async {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("auth.db").display());
     let store = Arc::new(auth_storage::SqliteStore::connect(&url).await.unwrap());
-    Some((store.clone() as Arc<dyn UserStore>, store as Arc<dyn TokenStore>, dir))
+    Some((store.clone() as Arc<dyn UserStore>, store, dir))
 });
 
 #[cfg(feature = "postgres")]
 backend!(postgres, async {
     let url = common::fresh_postgres_database().await?;
     let store = Arc::new(auth_storage::PostgresStore::connect(&url).await.unwrap());
-    Some((store.clone() as Arc<dyn UserStore>, store as Arc<dyn TokenStore>, ()))
+    Some((store.clone() as Arc<dyn UserStore>, store, ()))
 });
 
 #[cfg(all(feature = "postgres", feature = "redis"))]
@@ -183,5 +197,5 @@ backend!(redis_with_postgres, async {
     let mut options = auth_storage::RedisOptions::default();
     options.prefix = format!("test:{}:", Uuid::new_v4().simple());
     let tokens = Arc::new(auth_storage::RedisStore::connect_with(&redis_url, options).await.unwrap());
-    Some((users as Arc<dyn UserStore>, tokens as Arc<dyn TokenStore>, ()))
+    Some((users as Arc<dyn UserStore>, tokens, ()))
 });

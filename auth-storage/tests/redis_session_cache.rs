@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use auth_core::{NewSession, RefreshRotation, Rotation, Session, TokenHash, TokenStore};
+use auth_core::{NewSession, RotationOutcome, RotationRequest, Session, SessionStore, TokenHash};
 use auth_storage::{RedisOptions, RedisStore, SessionCacheStatistics};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
@@ -109,16 +109,16 @@ async fn revoking_all_of_a_users_sessions_and_refresh_reuse_reach_the_other_cach
     assert!(b.session_is_live(kept, user, now()).await.unwrap(), "the kept session stays live");
 
     // A refresh token spent twice after the grace window: the session dies everywhere.
-    let rotation = |presented: &str, successor: &str, at: DateTime<Utc>| RefreshRotation {
+    let rotation = |presented: &str, successor: &str, at: DateTime<Utc>| RotationRequest {
         presented: TokenHash::of(presented),
         successor: TokenHash::of(successor),
         now: at,
         reuse_grace: TimeDelta::seconds(0),
         idle_timeout: TimeDelta::days(7),
     };
-    assert!(matches!(a.rotate_refresh_token(rotation("k", "k2", now())).await.unwrap(), Rotation::Rotated(_)));
+    assert!(matches!(a.rotate_refresh_token(rotation("k", "k2", now())).await.unwrap(), RotationOutcome::Rotated(_)));
     let later = now() + TimeDelta::seconds(5);
-    assert!(matches!(a.rotate_refresh_token(rotation("k", "k3", later)).await.unwrap(), Rotation::Reused(_)));
+    assert!(matches!(a.rotate_refresh_token(rotation("k", "k3", later)).await.unwrap(), RotationOutcome::Reused(_)));
     assert!(refused_within(&b, kept, user, PROPAGATION).await);
     assert_eq!(stats(&b).invalidations, 3);
 }

@@ -61,7 +61,7 @@ async fn a_host_authenticated_user_gets_a_working_session_that_records_the_metho
 
     let claims = f.auth.authenticate(&tokens.access_token).await.unwrap();
     assert_eq!((claims.sub, claims.sid), (user.id, tokens.session.id));
-    let stored = f.auth.token_store().session(tokens.session.id).await.unwrap().unwrap();
+    let stored = f.auth.session_store().session(tokens.session.id).await.unwrap().unwrap();
     assert_eq!(stored.auth_method, AuthMethod::External);
     assert_eq!(stored.ip.as_deref(), Some("198.51.100.4"));
     assert_eq!(stored.user_agent.as_deref(), Some("host-app/1.0"));
@@ -81,7 +81,7 @@ async fn no_session_is_issued_for_a_disabled_or_unknown_user() {
     // `user` is the stale, active copy: the store decides.
     let err = f.auth.issue_session(&user, AuthMethod::External, &client()).await.unwrap_err();
     assert_eq!(err.code(), "account_disabled");
-    assert!(f.auth.token_store().user_sessions(user.id, chrono::Utc::now()).await.unwrap().is_empty());
+    assert!(f.auth.session_store().user_sessions(user.id, chrono::Utc::now()).await.unwrap().is_empty());
 
     let ghost = User { id: Uuid::now_v7(), ..user };
     let err = f.auth.issue_session(&ghost, AuthMethod::EmailCode, &client()).await.unwrap_err();
@@ -97,7 +97,7 @@ async fn a_password_login_is_authenticated_with_a_password_session() {
         panic!("an account without a second factor logs in at once");
     };
     assert_eq!(tokens.session.auth_method, AuthMethod::Password);
-    let stored = f.auth.token_store().session(tokens.session.id).await.unwrap().unwrap();
+    let stored = f.auth.session_store().session(tokens.session.id).await.unwrap().unwrap();
     assert_eq!(stored.auth_method, AuthMethod::Password);
     assert_eq!(tokens.refresh_expires_in(), 30 * 24 * 3600);
 }

@@ -1,12 +1,12 @@
 //! Captcha end to end: the token providers (Turnstile, reCAPTCHA, hCaptcha) against a local
-//! siteverify server, and the image captcha with its one-time answers in the token store.
+//! siteverify server, and the image captcha with its one-time answers in the secret store.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, CAPTCHA_PURPOSE};
-use auth_core::{Auth, AuthConfig, ManualClock, TokenStore};
-use auth_e2e_tests::recording::RecordingTokenStore;
+use auth_core::{Auth, AuthConfig, ManualClock, SecretStore};
+use auth_e2e_tests::recording::RecordingSecretStore;
 use auth_e2e_tests::siteverify::Siteverify;
 use auth_e2e_tests::{Resp, TestServer, JWT_SECRET, PASSWORD};
 use base64::Engine as _;
@@ -131,11 +131,11 @@ async fn seed_002_turnstile_variables_enable_turnstile_with_a_hostname() {
 
 /// The example app over SQLite with an image captcha of 4 characters from `ab` (16 possible
 /// answers), whose stored hashes the test can see.
-/// The image-captcha server, its recording token store, a twin provider to recover answers with,
+/// The image-captcha server, its recording secret store, a twin provider to recover answers with,
 /// its data directory and its clock.
 struct ImageServer {
     base: String,
-    tokens: Arc<RecordingTokenStore>,
+    tokens: Arc<RecordingSecretStore>,
     captcha: ImageCaptcha,
     clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
@@ -148,7 +148,7 @@ async fn image_server(ttl: Duration) -> ImageServer {
             .await
             .unwrap(),
     );
-    let tokens = Arc::new(RecordingTokenStore::new(sqlite.clone()));
+    let tokens = Arc::new(RecordingSecretStore::new(sqlite.clone()));
     let mut options = ImageCaptchaOptions::default();
     options.length = 4;
     options.alphabet = vec!['a', 'b'];
@@ -158,8 +158,9 @@ async fn image_server(ttl: Duration) -> ImageServer {
     let captcha = ImageCaptcha::new(tokens.clone(), JWT_SECRET.as_bytes(), options.clone());
     let auth = Auth::builder(AuthConfig::new(JWT_SECRET).unwrap())
         .clock(clock.clone())
-        .user_store(sqlite)
-        .token_store(tokens.clone() as Arc<dyn TokenStore>)
+        .user_store(sqlite.clone())
+        .session_store(sqlite)
+        .secret_store(tokens.clone() as Arc<dyn SecretStore>)
         .captcha(Arc::new(ImageCaptcha::new(tokens.clone(), JWT_SECRET.as_bytes(), options)))
         .build()
         .unwrap();
@@ -170,7 +171,7 @@ async fn image_server(ttl: Duration) -> ImageServer {
 }
 
 /// Fetches a challenge and recovers its answer from the stored keyed hash (16 candidates).
-async fn challenge(base: &str, tokens: &RecordingTokenStore, captcha: &ImageCaptcha) -> (String, String) {
+async fn challenge(base: &str, tokens: &RecordingSecretStore, captcha: &ImageCaptcha) -> (String, String) {
     let r: Value = reqwest::get(format!("{base}/api/auth/captcha")).await.unwrap().json().await.unwrap();
     assert_eq!((r["enabled"].clone(), r["expires_in"].clone()), (json!(true), json!(300)));
     let image = r["image"].as_str().unwrap();
@@ -184,8 +185,8 @@ async fn challenge(base: &str, tokens: &RecordingTokenStore, captcha: &ImageCapt
 }
 
 /// The answer whose keyed hash the store holds for `id`, out of the 16 possible ones.
-fn recover_answer(tokens: &RecordingTokenStore, captcha: &ImageCaptcha, id: &str) -> String {
-    let stored = tokens.secret(CAPTCHA_PURPOSE, id).expect("the answer is kept in the token store");
+fn recover_answer(tokens: &RecordingSecretStore, captcha: &ImageCaptcha, id: &str) -> String {
+    let stored = tokens.secret(CAPTCHA_PURPOSE, id).expect("the answer is kept in the secret store");
     assert_eq!(stored.max_attempts, 1, "spent by the first attempt");
     (0..16)
         .map(|n: u32| (0..4).map(|bit| if n >> bit & 1 == 1 { 'b' } else { 'a' }).collect::<String>())

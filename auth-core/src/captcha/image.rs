@@ -1,5 +1,5 @@
 //! [`ImageCaptcha`]: a PNG text captcha drawn by `captcha-rs`, its answer kept in the
-//! [`TokenStore`] as a keyed hash.
+//! [`SecretStore`] as a keyed hash.
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -16,9 +16,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::context::RequestContext;
 use crate::error::AuthError;
 use crate::secret::{random_token, HmacKey, TokenHash};
-use crate::store::{NewSecret, OnMismatch, SecretCheck, TokenStore};
+use crate::store::{NewSecret, OnMismatch, SecretCheck, SecretStore};
 
-/// The [`TokenStore`] purpose under which image-captcha answers are kept.
+/// The [`SecretStore`] purpose under which image-captcha answers are kept.
 pub const CAPTCHA_PURPOSE: &str = "captcha";
 
 /// Size and difficulty of image captchas.
@@ -64,7 +64,7 @@ impl Default for ImageCaptchaOptions {
 /// means a leaked database reveals no live answer. Any instance sharing the store and the key
 /// can verify a challenge another instance drew.
 pub struct ImageCaptcha {
-    store: Arc<dyn TokenStore>,
+    store: Arc<dyn SecretStore>,
     key: HmacKey,
     options: ImageCaptchaOptions,
 }
@@ -82,7 +82,7 @@ impl ImageCaptcha {
     /// # Panics
     /// If `options.alphabet` is empty or `options.length` is 0.
     #[must_use]
-    pub fn new(store: Arc<dyn TokenStore>, secret: &[u8], options: ImageCaptchaOptions) -> Self {
+    pub fn new(store: Arc<dyn SecretStore>, secret: &[u8], options: ImageCaptchaOptions) -> Self {
         assert!(!options.alphabet.is_empty() && options.length > 0, "image captcha needs an alphabet and a length");
         Self { store, key: HmacKey::derive(secret, "auth-core/image-captcha/v1"), options }
     }

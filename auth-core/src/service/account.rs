@@ -174,7 +174,7 @@ impl Auth {
             // Changed or reset by another request since the verify: that one wins.
             return Err(AuthError::CurrentPasswordInvalid);
         }
-        let revoked = self.inner.tokens.revoke_user_sessions(claims.sub, Some(claims.sid), at).await?;
+        let revoked = self.inner.sessions.revoke_user_sessions(claims.sub, Some(claims.sid), at).await?;
         tracing::info!(user_id = %claims.sub, revoked, "password changed; other sessions revoked");
         self.inner.events.password_changed(claims.sub);
         if let Some(email) = &record.user.email {
@@ -200,7 +200,7 @@ impl Auth {
         if let Some(existing) = self.inner.users.user_by_username(username).await? {
             let update = UserUpdate::new().role(Role::admin()).password_hash(password_hash);
             let user = self.inner.users.update_user(existing.user.id, update, at).await?.ok_or(AuthError::NotFound)?;
-            self.inner.tokens.revoke_user_sessions(user.id, None, at).await?;
+            self.inner.sessions.revoke_user_sessions(user.id, None, at).await?;
             return Ok(user);
         }
         Ok(self
@@ -231,7 +231,7 @@ impl Auth {
             .await?
             .ok_or(AuthError::NotFound)?;
         if status == UserStatus::Disabled {
-            self.inner.tokens.revoke_user_sessions(user_id, None, at).await?;
+            self.inner.sessions.revoke_user_sessions(user_id, None, at).await?;
         }
         Ok(user)
     }

@@ -24,7 +24,7 @@ use crate::limit::MemoryRateLimiter;
 use crate::mail::{DefaultTemplates, MailTemplates, Mailer};
 use crate::password::PasswordHasher;
 use crate::secret::HmacKey;
-use crate::store::{RateLimiter, TokenStore, UserStore};
+use crate::store::{RateLimiter, SecretStore, SessionStore, UserStore};
 use crate::token::{JwtCodec, VerifiedTokens};
 
 /// The authentication service. Cheap to clone (an `Arc` inside); build it with
@@ -36,7 +36,8 @@ pub struct Auth {
 
 struct Inner {
     users: Arc<dyn UserStore>,
-    tokens: Arc<dyn TokenStore>,
+    sessions: Arc<dyn SessionStore>,
+    secrets: Arc<dyn SecretStore>,
     limiter: Option<Arc<dyn RateLimiter>>,
     captcha: Arc<dyn CaptchaProvider>,
     /// `None`: the email flows are off (`not_found`).
@@ -62,7 +63,8 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-/// Builds an [`Auth`]. A user store and a token store are required. The captcha defaults to
+/// Builds an [`Auth`]. A user store, a session store and a secret store are required
+/// ([`stores`](Self::stores) gives all three from one backend). The captcha defaults to
 /// [`NoCaptcha`] and events to [`NoEvents`].
 ///
 /// Safe defaults, checked by [`build`](Self::build):
@@ -77,7 +79,8 @@ impl std::fmt::Debug for Auth {
 pub struct AuthBuilder {
     config: AuthConfig,
     users: Option<Arc<dyn UserStore>>,
-    tokens: Option<Arc<dyn TokenStore>>,
+    sessions: Option<Arc<dyn SessionStore>>,
+    secrets: Option<Arc<dyn SecretStore>>,
     limiter: Option<Arc<dyn RateLimiter>>,
     captcha: Arc<dyn CaptchaProvider>,
     mailer: Option<Arc<dyn Mailer>>,
@@ -93,15 +96,21 @@ impl AuthBuilder {
         self
     }
 
-    /// The session and one-time-secret store.
-    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
-        self.tokens = Some(store);
+    /// The session store (sessions and their refresh tokens).
+    pub fn session_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.sessions = Some(store);
         self
     }
 
-    /// One backend as both user store and token store.
-    pub fn stores<S: UserStore + TokenStore>(self, store: Arc<S>) -> Self {
-        self.user_store(store.clone()).token_store(store)
+    /// The one-time-secret store (mailed codes, reset tokens).
+    pub fn secret_store(mut self, store: Arc<dyn SecretStore>) -> Self {
+        self.secrets = Some(store);
+        self
+    }
+
+    /// One backend as user, session and secret store.
+    pub fn stores<S: UserStore + SessionStore + SecretStore>(self, store: Arc<S>) -> Self {
+        self.user_store(store.clone()).session_store(store.clone()).secret_store(store)
     }
 
     /// The rate limiter: a shared one (`auth_storage::RedisStore`) for several instances. Without
@@ -151,7 +160,8 @@ impl AuthBuilder {
         let config = self.config;
         config.validate()?;
         let users = self.users.ok_or(ConfigError::MissingStore("user store"))?;
-        let tokens = self.tokens.ok_or(ConfigError::MissingStore("token store"))?;
+        let sessions = self.sessions.ok_or(ConfigError::MissingStore("session store"))?;
+        let secrets = self.secrets.ok_or(ConfigError::MissingStore("secret store"))?;
         if self.mailer.is_none() && config.require_email_verification {
             return Err(ConfigError::MissingMailer("AuthConfig::require_email_verification"));
         }
@@ -174,7 +184,8 @@ impl AuthBuilder {
         Ok(Auth {
             inner: Arc::new(Inner {
                 users,
-                tokens,
+                sessions,
+                secrets,
                 limiter,
                 captcha: self.captcha,
                 mailer: self.mailer,
@@ -202,7 +213,8 @@ impl Auth {
         AuthBuilder {
             config,
             users: None,
-            tokens: None,
+            sessions: None,
+            secrets: None,
             limiter: None,
             captcha: Arc::new(NoCaptcha),
             mailer: None,
@@ -230,10 +242,16 @@ impl Auth {
         &self.inner.users
     }
 
-    /// The token store.
+    /// The session store.
     #[must_use]
-    pub fn token_store(&self) -> &Arc<dyn TokenStore> {
-        &self.inner.tokens
+    pub fn session_store(&self) -> &Arc<dyn SessionStore> {
+        &self.inner.sessions
+    }
+
+    /// The one-time-secret store.
+    #[must_use]
+    pub fn secret_store(&self) -> &Arc<dyn SecretStore> {
+        &self.inner.secrets
     }
 
     /// The mailer; `None` when the email flows are off.
@@ -266,12 +284,14 @@ impl Auth {
     }
 
     /// Deletes revoked and expired sessions (with their refresh tokens) and expired one-time
-    /// secrets from the token store; returns how many records went. Call it periodically.
+    /// secrets from their stores; returns how many records went. Call it periodically.
     ///
     /// # Errors
     /// `store_unavailable`.
     pub async fn purge_expired(&self) -> Result<u64, AuthError> {
-        Ok(self.inner.tokens.purge_expired(self.now()).await?)
+        let now = self.now();
+        Ok(self.inner.sessions.purge_expired_sessions(now).await?
+            + self.inner.secrets.purge_expired_secrets(now).await?)
     }
 
     async fn check_captcha(

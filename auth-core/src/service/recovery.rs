@@ -75,7 +75,7 @@ impl Auth {
         }
         let (mail, secret) = self.code_mail(req.purpose, &email, &email);
         mailer.send(&mail).await.map_err(AuthError::MailUnavailable)?;
-        self.inner.tokens.put_secret(secret, self.now()).await?;
+        self.inner.secrets.put_secret(secret, self.now()).await?;
         Ok(())
     }
 
@@ -233,7 +233,7 @@ impl Auth {
         let password_hash = self.inner.hasher.hash(req.new_password.expose()).await?;
         let at = self.now();
         self.inner.users.update_user(user_id, UserUpdate::new().password_hash(password_hash), at).await?;
-        let revoked = self.inner.tokens.revoke_user_sessions(user_id, None, at).await?;
+        let revoked = self.inner.sessions.revoke_user_sessions(user_id, None, at).await?;
         tracing::info!(user_id = %user_id, revoked, "password reset; every session revoked");
         self.inner.events.password_reset(user_id);
         if let Some(email) = record.user.email.as_deref() {
@@ -258,7 +258,7 @@ impl Auth {
     async fn take_secret(&self, purpose: &str, key: &str, hash: &TokenHash) -> Result<(), AuthError> {
         match self
             .inner
-            .tokens
+            .secrets
             .take_secret(purpose, key, hash, OnMismatch::CountAttempt, self.inner.clock.now())
             .await?
         {
@@ -294,7 +294,7 @@ impl Auth {
     async fn deliver_secret(&self, mail: EmailMessage, secret: NewSecret) {
         let Some(mailer) = &self.inner.mailer else { return };
         let (purpose, key) = (secret.purpose.clone(), secret.key.clone());
-        if let Err(err) = self.inner.tokens.put_secret(secret, self.now()).await {
+        if let Err(err) = self.inner.secrets.put_secret(secret, self.now()).await {
             tracing::error!(%purpose, error = %err, "no mail sent: its code or link could not be stored");
             return;
         }
@@ -303,7 +303,7 @@ impl Auth {
             let nothing = TokenHash::from_bytes([0; 32]);
             let withdraw = self
                 .inner
-                .tokens
+                .secrets
                 .take_secret(&purpose, &key, &nothing, OnMismatch::Spend, self.inner.clock.now())
                 .await;
             if let Err(err) = withdraw {

@@ -12,7 +12,7 @@ use crate::events::LoginFailure;
 use crate::input::LoginRequest;
 use crate::outcome::{IssuedTokens, LoginOutcome};
 use crate::secret::{random_token, SecretString, TokenHash};
-use crate::store::{AuthMethod, NewSession, RefreshRotation, Rotation, Session};
+use crate::store::{AuthMethod, NewSession, RotationOutcome, RotationRequest, Session};
 use crate::token::Claims;
 use crate::user::{User, UserRecord, UserStatus, UserUpdate};
 use crate::validate::{identifier_key, normalize_email};
@@ -99,7 +99,7 @@ impl Auth {
             // The password was reset or changed, or the account disabled or deleted, while the
             // password was being verified: that change wins.
             tracing::info!(user_id = %record.user.id, "login lost a race with a credential change; session dropped");
-            self.inner.tokens.revoke_session(session.id, at).await?;
+            self.inner.sessions.revoke_session(session.id, at).await?;
             return Err(AuthError::InvalidCredentials);
         };
         self.inner.events.logged_in(&user, session.id, ctx);
@@ -132,7 +132,7 @@ impl Auth {
         let update = UserUpdate::new().last_login_at(at).only_if_status(UserStatus::Active);
         let Some(user) = self.inner.users.update_user(record.user.id, update, at).await? else {
             // Disabled or deleted since the read: that change wins.
-            self.inner.tokens.revoke_session(session.id, at).await?;
+            self.inner.sessions.revoke_session(session.id, at).await?;
             return Err(AuthError::AccountDisabled);
         };
         self.inner.events.logged_in(&user, session.id, ctx);
@@ -157,27 +157,27 @@ impl Auth {
         let successor = self.inner.successor_key.sign(presented.as_bytes());
         let at = self.now();
         let config = &self.inner.config;
-        let rotation = RefreshRotation {
+        let rotation = RotationRequest {
             presented: TokenHash::of(presented),
             successor: TokenHash::of(&successor),
             now: at,
             reuse_grace: delta(config.refresh_reuse_grace),
             idle_timeout: delta(config.refresh_idle_timeout),
         };
-        let session = match self.inner.tokens.rotate_refresh_token(rotation).await? {
-            Rotation::Rotated(session) | Rotation::Grace(session) => session,
-            Rotation::Reused(session) => {
+        let session = match self.inner.sessions.rotate_refresh_token(rotation).await? {
+            RotationOutcome::Rotated(session) | RotationOutcome::Grace(session) => session,
+            RotationOutcome::Reused(session) => {
                 tracing::warn!(user_id = %session.user_id, session_id = %session.id,
                     "spent refresh token reused after the grace window; session revoked");
                 self.inner.events.refresh_token_reused(session.user_id, session.id);
                 return Err(AuthError::RefreshTokenReused);
             }
-            Rotation::Unknown => return Err(AuthError::InvalidRefreshToken),
+            RotationOutcome::Unknown => return Err(AuthError::InvalidRefreshToken),
         };
         let user = match self.inner.users.user_by_id(session.user_id).await? {
             Some(UserRecord { user, .. }) if user.status == UserStatus::Active => user,
             _ => {
-                self.inner.tokens.revoke_session(session.id, at).await?;
+                self.inner.sessions.revoke_session(session.id, at).await?;
                 return Err(AuthError::InvalidRefreshToken);
             }
         };
@@ -192,9 +192,9 @@ impl Auth {
     pub async fn logout(&self, claims: &Claims, all: bool) -> Result<(), AuthError> {
         let at = self.now();
         if all {
-            self.inner.tokens.revoke_user_sessions(claims.sub, None, at).await?;
+            self.inner.sessions.revoke_user_sessions(claims.sub, None, at).await?;
         } else {
-            self.inner.tokens.revoke_session(claims.sid, at).await?;
+            self.inner.sessions.revoke_session(claims.sid, at).await?;
         }
         self.inner.events.logged_out(claims.sub, claims.sid, all);
         Ok(())
@@ -206,7 +206,7 @@ impl Auth {
     /// # Errors
     /// `store_unavailable`.
     pub async fn sessions(&self, claims: &Claims) -> Result<Vec<Session>, AuthError> {
-        Ok(self.inner.tokens.user_sessions(claims.sub, self.now()).await?)
+        Ok(self.inner.sessions.user_sessions(claims.sub, self.now()).await?)
     }
 
     /// `DELETE /sessions/{id}`: revokes one of the caller's sessions (the current one included).
@@ -215,9 +215,9 @@ impl Auth {
     /// `not_found` for a session that is not the caller's live session, `store_unavailable`.
     pub async fn revoke_session(&self, claims: &Claims, session_id: Uuid) -> Result<(), AuthError> {
         let at = self.now();
-        match self.inner.tokens.session(session_id).await? {
+        match self.inner.sessions.session(session_id).await? {
             Some(s) if s.user_id == claims.sub && s.is_live(at) => {
-                self.inner.tokens.revoke_session(session_id, at).await?;
+                self.inner.sessions.revoke_session(session_id, at).await?;
                 self.inner.events.session_revoked(claims.sub, session_id);
                 Ok(())
             }
@@ -226,7 +226,7 @@ impl Auth {
     }
 
     /// Verifies an access token for the middleware: signature (HS256 only), `typ` `at+jwt`,
-    /// `exp`, `nbf`, `iss`, `aud`, then that its session is still live in the token store.
+    /// `exp`, `nbf`, `iss`, `aud`, then that its session is still live in the session store.
     /// A token seen before skips the signature work (see
     /// [`AuthConfig::verified_token_cache`](crate::AuthConfig::verified_token_cache)); the
     /// session check runs every time.
@@ -243,7 +243,7 @@ impl Auth {
                 claims
             }
         };
-        if self.inner.tokens.session_is_live(claims.sid, claims.sub, now).await? {
+        if self.inner.sessions.session_is_live(claims.sid, claims.sub, now).await? {
             Ok(claims)
         } else {
             Err(AuthError::SessionRevoked)
@@ -272,7 +272,7 @@ impl Auth {
             revoked_at: None,
         };
         self.inner
-            .tokens
+            .sessions
             .create_session(NewSession { session: session.clone(), refresh_token_hash: TokenHash::of(&refresh_token) })
             .await?;
         tracing::info!(user_id = %user_id, session_id = %session.id, "session started");

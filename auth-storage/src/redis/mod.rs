@@ -26,7 +26,7 @@
 //!
 //! # Session cache
 //!
-//! Every request behind `RequireAuth` asks [`TokenStore::session_is_live`]. Asking Redis each time
+//! Every request behind `RequireAuth` asks [`SessionStore::session_is_live`]. Asking Redis each time
 //! costs a network round trip per request (about half the throughput of a route without auth on
 //! the benchmark machine), so each store remembers the sessions it has seen live, up to
 //! [`RedisOptions::session_cache_capacity`] of them, and answers repeat checks locally. It stays
@@ -75,8 +75,8 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use auth_core::{
-    async_trait, AuthMethod, NewSecret, NewSession, OnMismatch, RateLimitDecision, RateLimiter, RefreshRotation,
-    Rotation, SecretCheck, Session, StoreError, TokenHash, TokenStore,
+    async_trait, AuthMethod, NewSecret, NewSession, OnMismatch, RateLimitDecision, RateLimiter, RotationOutcome,
+    RotationRequest, SecretCheck, SecretStore, Session, SessionStore, StoreError, TokenHash,
 };
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -136,7 +136,8 @@ impl Default for RedisOptions {
 /// let tokens = Arc::new(RedisStore::connect("redis://cache:6379/").await?);
 /// let auth = Auth::builder(AuthConfig::new(vec![7u8; 32])?)
 ///     .user_store(users)
-///     .token_store(tokens.clone())
+///     .session_store(tokens.clone())
+///     .secret_store(tokens.clone())
 ///     .rate_limiter(tokens)
 ///     .build()?;
 /// # let _ = auth; Ok(()) }
@@ -228,7 +229,7 @@ return revoked
     )
 });
 
-/// Refresh-token rotation with reuse detection (see `TokenStore::rotate_refresh_token`): the rule
+/// Refresh-token rotation with reuse detection (see `SessionStore::rotate_refresh_token`): the rule
 /// of `auth_core::rotation::decide`, mirrored in Lua so that it runs atomically in Redis (the
 /// conformance suite runs the same rotation cases against this and the Rust backends).
 /// KEYS: presented token, successor token. ARGV: prefix, now, grace s, idle s, revoked retention.
@@ -503,7 +504,7 @@ impl RedisStore {
 }
 
 #[async_trait]
-impl TokenStore for RedisStore {
+impl SessionStore for RedisStore {
     async fn create_session(&self, new: NewSession) -> Result<(), StoreError> {
         let s = &new.session;
         let keys = [
@@ -553,7 +554,7 @@ impl TokenStore for RedisStore {
         Ok(live)
     }
 
-    async fn rotate_refresh_token(&self, r: RefreshRotation) -> Result<Rotation, StoreError> {
+    async fn rotate_refresh_token(&self, r: RotationRequest) -> Result<RotationOutcome, StoreError> {
         let keys = [self.refresh_key(&r.presented), self.refresh_key(&r.successor)];
         let args = [
             self.prefix.clone(),
@@ -568,7 +569,7 @@ impl TokenStore for RedisStore {
         })?;
         let mut out = out.into_iter();
         let (Some(kind), Some(sid)) = (out.next(), out.next()) else {
-            return Ok(Rotation::Unknown);
+            return Ok(RotationOutcome::Unknown);
         };
         let sid = Uuid::parse_str(&sid).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         if kind == "reused" {
@@ -579,13 +580,13 @@ impl TokenStore for RedisStore {
             fields.insert(name, value);
         }
         let Some(session) = Self::session_from(sid, &fields)? else {
-            return Ok(Rotation::Unknown);
+            return Ok(RotationOutcome::Unknown);
         };
         Ok(match kind.as_str() {
-            "rotated" => Rotation::Rotated(session),
-            "grace" => Rotation::Grace(session),
-            "reused" => Rotation::Reused(session),
-            _ => Rotation::Unknown,
+            "rotated" => RotationOutcome::Rotated(session),
+            "grace" => RotationOutcome::Grace(session),
+            "reused" => RotationOutcome::Reused(session),
+            _ => RotationOutcome::Unknown,
         })
     }
 
@@ -640,6 +641,15 @@ impl TokenStore for RedisStore {
         Ok(sessions)
     }
 
+    /// Redis drops expired sessions and their tokens by their TTLs, and revoked sessions after
+    /// [`RedisOptions::revoked_retention`]: nothing to do here.
+    async fn purge_expired_sessions(&self, _now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+#[async_trait]
+impl SecretStore for RedisStore {
     async fn put_secret(&self, s: NewSecret, _now: DateTime<Utc>) -> Result<(), StoreError> {
         let key = self.secret_key(&s.purpose, &s.key);
         let args = [s.hash.to_hex(), s.expires_at.timestamp_millis().to_string(), s.max_attempts.to_string()];
@@ -668,9 +678,8 @@ impl TokenStore for RedisStore {
         })
     }
 
-    /// Redis drops expired sessions, tokens and secrets by their TTLs, and revoked sessions after
-    /// [`RedisOptions::revoked_retention`]: nothing to do here.
-    async fn purge_expired(&self, _now: DateTime<Utc>) -> Result<u64, StoreError> {
+    /// Redis drops expired secrets by their TTLs: nothing to do here.
+    async fn purge_expired_secrets(&self, _now: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(0)
     }
 }

@@ -17,7 +17,7 @@ use auth_core::ipnet::IpNet;
 use auth_core::mail::{LogMailer, SmtpMailer};
 use auth_core::{
     Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, Clock, RateLimiter, RateLimits, RateRule,
-    SystemClock, TokenStore, UserStore, MIN_JWT_SECRET_BYTES,
+    SecretStore, SessionStore, SystemClock, UserStore, MIN_JWT_SECRET_BYTES,
 };
 use auth_storage::{MemoryStore, PostgresStore, RedisOptions, RedisStore, SqliteStore};
 use axum::extract::Request;
@@ -214,7 +214,7 @@ impl CaptchaSettings {
     /// The HTTP client of a token provider cannot be built.
     pub fn provider(
         &self,
-        tokens: Arc<dyn TokenStore>,
+        tokens: Arc<dyn SecretStore>,
         secret: &[u8],
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Option<Arc<dyn CaptchaProvider>>> {
@@ -431,17 +431,18 @@ pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
 /// As [`build_auth`].
 pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Auth> {
     let url = config.database_url.as_str();
-    let (users, mut tokens): (Arc<dyn UserStore>, Arc<dyn TokenStore>) = if url.starts_with("sqlite:") {
+    type Stores = (Arc<dyn UserStore>, Arc<dyn SessionStore>, Arc<dyn SecretStore>);
+    let (users, mut sessions, mut secrets): Stores = if url.starts_with("sqlite:") {
         let store = Arc::new(
             SqliteStore::connect(url).await.with_context(|| format!("cannot open the SQLite database {url}"))?,
         );
-        (store.clone(), store)
+        (store.clone(), store.clone(), store)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(url).await.context("cannot connect to the PostgreSQL database")?);
-        (store.clone(), store)
+        (store.clone(), store.clone(), store)
     } else if url == "memory" {
         let store = Arc::new(MemoryStore::new());
-        (store.clone(), store)
+        (store.clone(), store.clone(), store)
     } else {
         bail!("AUTH_DATABASE_URL {url:?} is not supported: use sqlite://path/to/file.db, postgres://… or memory");
     };
@@ -452,12 +453,17 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
         options.session_cache_capacity = config.redis_session_cache;
         options.require_noeviction = config.redis_require_noeviction;
         let redis = Arc::new(RedisStore::connect_with(redis_url, options).await.context("cannot connect to Redis")?);
-        tokens = redis.clone();
+        sessions = redis.clone();
+        secrets = redis.clone();
         limiter = Some(redis);
     }
     let secret = config.jwt_secret_or_random();
-    let captcha = config.captcha.provider(tokens.clone(), &secret, clock.clone())?;
-    let mut builder = Auth::builder(config.auth_config(secret)?).user_store(users).token_store(tokens).clock(clock);
+    let captcha = config.captcha.provider(secrets.clone(), &secret, clock.clone())?;
+    let mut builder = Auth::builder(config.auth_config(secret)?)
+        .user_store(users)
+        .session_store(sessions)
+        .secret_store(secrets)
+        .clock(clock);
     if let Some(captcha) = captcha {
         builder = builder.captcha(captcha);
     }
