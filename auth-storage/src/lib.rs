@@ -63,6 +63,8 @@ mod postgres;
 pub mod redis;
 #[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]
 mod secret;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
