@@ -21,8 +21,7 @@ use auth_core::{
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
-mod common;
-use common::new_session;
+use auth_test_support::new_session;
 
 trait Store: UserStore + SessionStore + SecretStore {}
 impl<T: UserStore + SessionStore + SecretStore> Store for T {}
@@ -230,7 +229,7 @@ async fn create_user(store: &dyn Store) -> Uuid {
 mod notices {
     use std::sync::OnceLock;
 
-    use super::common::EventRecorder;
+    use auth_test_support::EventRecorder;
 
     static NOTICES: OnceLock<EventRecorder> = OnceLock::new();
 
@@ -325,7 +324,7 @@ async fn every_connection<DB: InTransaction>(pool: &sqlx::Pool<DB>) -> (Vec<sqlx
 async fn postgres_cancelled_operations_leave_no_transaction_open() {
     use auth_storage::{PostgresOptions, PostgresStore};
 
-    let Some(url) = common::fresh_postgres_database().await else { return };
+    let Some(url) = auth_test_support::fresh_postgres_database().await else { return };
     notices::install();
     let mut options = PostgresOptions::default();
     options.max_connections = MAX_CONNECTIONS;

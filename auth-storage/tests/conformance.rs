@@ -11,12 +11,11 @@ use auth_core::{
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
-mod common;
 #[cfg(feature = "postgres")]
-use common::fresh_postgres_database;
-use common::new_session;
-#[allow(unused_imports)]
-use common::service_url;
+use auth_test_support::fresh_postgres_database;
+use auth_test_support::new_session;
+#[cfg(feature = "redis")]
+use auth_test_support::service_url;
 
 /// A backend of users, sessions and secrets (memory, SQLite, PostgreSQL).
 trait Store: UserStore + SessionStore + SecretStore {}

@@ -16,8 +16,6 @@ use auth_core::{
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-mod common;
-
 /// What lands during the verify.
 #[derive(Clone, Copy, Debug)]
 enum Change {
@@ -184,16 +182,16 @@ backend!(sqlite, async {
 
 #[cfg(feature = "postgres")]
 backend!(postgres, async {
-    let url = common::fresh_postgres_database().await?;
+    let url = auth_test_support::fresh_postgres_database().await?;
     let store = Arc::new(auth_storage::PostgresStore::connect(&url).await.unwrap());
     Some((store.clone() as Arc<dyn UserStore>, store, ()))
 });
 
 #[cfg(all(feature = "postgres", feature = "redis"))]
 backend!(redis_with_postgres, async {
-    let url = common::fresh_postgres_database().await?;
+    let url = auth_test_support::fresh_postgres_database().await?;
     let users = Arc::new(auth_storage::PostgresStore::connect(&url).await.unwrap());
-    let redis_url = common::service_url("AUTH_TEST_REDIS_URL")?;
+    let redis_url = auth_test_support::service_url("AUTH_TEST_REDIS_URL")?;
     let mut options = auth_storage::RedisOptions::default();
     options.prefix = format!("test:{}:", Uuid::new_v4().simple());
     let tokens = Arc::new(auth_storage::RedisStore::connect_with(&redis_url, options).await.unwrap());

@@ -10,8 +10,7 @@ use auth_core::{RateLimitDecision, RateLimiter as _, StoreError};
 use auth_storage::{RedisOptions, RedisStore};
 use tracing::Level;
 
-mod common;
-use common::{EventRecorder, OwnRedis};
+use auth_test_support::{EventRecorder, OwnRedis};
 
 /// Records the warnings `auth_storage` logs while the guard lives (on this thread, where
 /// `#[tokio::test]` polls the test).

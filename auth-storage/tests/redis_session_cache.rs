@@ -9,8 +9,7 @@ use auth_storage::{RedisOptions, RedisStore, SessionCacheStatistics};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
-mod common;
-use common::{service_url, OwnRedis};
+use auth_test_support::{service_url, OwnRedis};
 
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)

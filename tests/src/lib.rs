@@ -3,9 +3,7 @@
 
 use std::net::SocketAddr;
 
-pub mod recording;
-pub mod siteverify;
-pub mod smtp;
+pub use auth_test_support::{recording, siteverify, smtp};
 
 use std::sync::Arc;
 

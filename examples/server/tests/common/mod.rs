@@ -56,29 +56,8 @@ impl Instance {
     }
 }
 
-/// The URL in `var`; `None` (skip) outside CI, a failure under CI.
-pub fn service_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!("CI is set but {var} is not: run scripts/test.sh"),
-        _ => None,
-    }
-}
-
-/// A new, empty database on the server of `base` (a PostgreSQL URL).
-pub async fn fresh_database(base: &str) -> String {
-    use sqlx::Connection as _;
-    let name = format!("instances_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(base).await.expect("connect to PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let (server, _) = base.rsplit_once('/').expect("a database URL");
-    format!("{server}/{name}")
-}
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+#[allow(unused_imports)] // Not every suite uses every fixture.
+pub use auth_test_support::{free_port, fresh_database, service_url};
 
 /// The repository root (for scripts/).
 pub fn repo_root() -> std::path::PathBuf {

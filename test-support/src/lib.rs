@@ -1,8 +1,23 @@
-//! Helpers shared by the store test suites.
+//! # auth-test-support
+//!
+//! The fixtures every test suite of this workspace needs, in one place (not published):
+//!
+//! - [`service_url`], [`fresh_postgres_database`], [`fresh_database`], [`free_port`]: the
+//!   PostgreSQL and Redis that `scripts/test.sh` starts (`AUTH_TEST_*` URLs; a test skips
+//!   without them outside CI and fails without them under CI).
+//! - [`OwnRedis`]: a `redis-server` of a test's own, for tests that disturb the server.
+//! - [`smtp::SmtpSink`]: a real SMTP server on loopback that keeps every message.
+//! - [`siteverify::Siteverify`]: a local Turnstile / reCAPTCHA / hCaptcha siteverify endpoint.
+//! - [`new_session`], [`recording::RecordingSecretStore`]: store fixtures.
+//! - [`EventRecorder`]: a `tracing` subscriber that keeps log lines, to assert on what is logged
+//!   (and that secrets are not).
+
+pub mod recording;
+pub mod siteverify;
+pub mod smtp;
 
 /// The URL in `var`; `None` (skip) outside CI, a failure under CI, where `scripts/test.sh` sets
 /// every `AUTH_TEST_*` URL.
-#[allow(dead_code)]
 pub fn service_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
@@ -13,30 +28,41 @@ pub fn service_url(var: &str) -> Option<String> {
 
 /// A new, empty database on the test PostgreSQL server (`AUTH_TEST_POSTGRES_URL`); `None` as
 /// [`service_url`] says.
-#[cfg(feature = "postgres")]
-#[allow(dead_code)]
 pub async fn fresh_postgres_database() -> Option<String> {
-    use sqlx::Connection as _;
     let base = service_url("AUTH_TEST_POSTGRES_URL")?;
+    Some(fresh_database(&base).await)
+}
+
+/// A new, empty database, named `test_<random>`, on the PostgreSQL server of `base` (a
+/// PostgreSQL URL whose role may `CREATE DATABASE`); its URL.
+///
+/// # Panics
+/// If the server cannot be reached or refuses.
+pub async fn fresh_database(base: &str) -> String {
+    use sqlx::Connection as _;
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&base).await.expect("connect to AUTH_TEST_POSTGRES_URL");
+    let mut admin = sqlx::PgConnection::connect(base).await.expect("connect to the test PostgreSQL server");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
     let (server, _) = base.rsplit_once('/').expect("a database URL");
-    Some(format!("{server}/{name}"))
+    format!("{server}/{name}")
+}
+
+/// A free loopback port (free when asked: another process may take it before it is bound).
+///
+/// # Panics
+/// If no port can be bound.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A `redis-server` of the test's own on a free loopback port, without persistence, killed when
 /// dropped: for tests that disturb the server (killing clients) or need their own settings.
-#[cfg(feature = "redis")]
-#[allow(dead_code)]
 pub struct OwnRedis {
     child: std::process::Child,
     /// The port it listens on, at 127.0.0.1.
     pub port: u16,
 }
 
-#[cfg(feature = "redis")]
-#[allow(dead_code)]
 impl OwnRedis {
     /// Starts `redis-server` with `args` added to its command line and waits until it answers
     /// `PING`. `None` (skip) when `redis-server` is not installed, outside CI; a failure under CI.
@@ -91,7 +117,6 @@ impl OwnRedis {
     }
 }
 
-#[cfg(feature = "redis")]
 impl Drop for OwnRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -101,7 +126,6 @@ impl Drop for OwnRedis {
 
 /// A session of `user_id` created, last used at `at` and expiring 30 days later, whose refresh
 /// token is `refresh`.
-#[allow(dead_code)]
 pub fn new_session(user_id: uuid::Uuid, refresh: &str, at: chrono::DateTime<chrono::Utc>) -> auth_core::NewSession {
     auth_core::NewSession {
         session: auth_core::Session {
@@ -121,14 +145,12 @@ pub fn new_session(user_id: uuid::Uuid, refresh: &str, at: chrono::DateTime<chro
 
 /// A `tracing` subscriber that records every event its filter lets through as one line, its
 /// fields `name=value` joined by spaces. Clones share the lines.
-#[allow(dead_code)]
 #[derive(Clone)]
 pub struct EventRecorder {
     filter: fn(&tracing::Metadata<'_>) -> bool,
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-#[allow(dead_code)]
 impl EventRecorder {
     /// Records the events whose metadata `filter` accepts, once installed.
     pub fn new(filter: fn(&tracing::Metadata<'_>) -> bool) -> Self {
