@@ -3,12 +3,15 @@
 //! The framework-agnostic core of an embeddable authentication service: users, login sessions,
 //! JWT access tokens, rotating refresh tokens, Argon2id passwords, and the traits that stores,
 //! captcha providers and mailers implement. It names no HTTP framework and no database driver:
-//! `auth-axum` serves it over HTTP, `auth-storage` provides the backends.
+//! `auth-http` renders it as HTTP (in any `Dialect`), `auth-axum` serves that, `auth-storage`
+//! provides the backends.
 //!
 //! - [`Auth`]: the service. Every flow of the HTTP API (`register`, `login`, `refresh`,
 //!   `logout`, `me`, preferences, password change, sessions) is one async method taking typed
-//!   input and a [`RequestContext`], and returning typed output or an [`AuthError`] with a stable
-//!   machine code. [`Auth::authenticate`] is what middleware calls for each request.
+//!   input and a [`RequestContext`], and returning domain values ([`IssuedTokens`],
+//!   [`LoginOutcome`], [`User`], [`Session`]) or an [`AuthError`] with a stable machine code.
+//!   [`Auth::authenticate`] is what middleware calls for each request;
+//!   [`Auth::issue_session`] starts a session for a user the host authenticated its own way.
 //! - Stores: [`UserStore`], [`SessionStore`] (sessions, refresh-token rotation with reuse
 //!   detection), [`SecretStore`] (one-time secrets) and [`RateLimiter`], object-safe so a host
 //!   can hold `Arc<dyn SessionStore>` and mix backends.

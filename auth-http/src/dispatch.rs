@@ -90,10 +90,53 @@ pub async fn handle(
     }
 }
 
-/// `dialect`'s rendering of `error`, with the [`ErrorBody`] in the response extensions.
+/// `dialect`'s rendering of `error`, with the headers the error implies whatever the envelope
+/// ([`ErrorBody::add_headers`]: `Retry-After`, `WWW-Authenticate`) and the [`ErrorBody`] in the
+/// response extensions.
 #[must_use]
 pub fn error_response(dialect: &dyn Dialect, error: ErrorBody) -> HttpResponse {
     let mut response = dialect.render_error(&error);
+    error.add_headers(response.headers_mut());
     response.extensions_mut().insert(error);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::{Canonical, Route};
+    use http::header;
+
+    /// Renders errors as bare text and forgets the error's headers.
+    #[derive(Debug)]
+    struct Forgetful;
+
+    impl Dialect for Forgetful {
+        fn name(&self) -> &'static str {
+            "forgetful"
+        }
+        fn routes(&self) -> &[Route] {
+            Canonical.routes()
+        }
+        fn parse(&self, op: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody> {
+            Canonical.parse(op, request)
+        }
+        fn render(&self, reply: Reply) -> HttpResponse {
+            Canonical.render(reply)
+        }
+        fn render_error(&self, error: &ErrorBody) -> HttpResponse {
+            let mut response = http::Response::new(error.code.as_bytes().to_vec());
+            *response.status_mut() = error.status;
+            response
+        }
+    }
+
+    #[test]
+    fn an_error_carries_retry_after_and_www_authenticate_whatever_the_dialect() {
+        let limited = error_response(&Forgetful, ErrorBody::from(&AuthError::RateLimited { retry_after_seconds: 7 }));
+        assert_eq!(limited.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(limited.extensions().get::<ErrorBody>().unwrap().code, "rate_limited");
+        let expired = error_response(&Forgetful, ErrorBody::from(&AuthError::TokenExpired));
+        assert_eq!(expired.headers()[header::WWW_AUTHENTICATE], "Bearer error=\"invalid_token\"");
+    }
 }

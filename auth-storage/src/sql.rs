@@ -30,12 +30,8 @@
 pub(crate) const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_used_at, expires_at, ip, user_agent, auth_method, revoked_at";
 
-/// `SESSION_COLUMNS` of `auth_sessions s`, for a join.
-pub(crate) const SESSION_COLUMNS_OF_S: &str =
-    "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.auth_method, s.revoked_at";
-
-/// See the [module documentation](self). Arguments: the store type, its pool type and its
-/// connection type.
+/// See the [module documentation](self). Arguments: the store type, its pool type, its
+/// connection type and its row type.
 macro_rules! sql_stores {
     ($store:ty, $pool:ty, $conn:ty, $row:ty) => {
         /// A user row (`USER_COLUMNS`) as a [`UserRecord`](auth_core::UserRecord).
@@ -224,6 +220,28 @@ macro_rules! sql_stores {
                 row.as_ref().map(session_from_row).transpose()
             }
 
+            /// The check behind every authenticated request: three columns of one row by primary
+            /// key, nothing decoded that liveness does not need.
+            async fn session_is_live(
+                &self,
+                id: uuid::Uuid,
+                user_id: uuid::Uuid,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, auth_core::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query("SELECT user_id, expires_at, revoked_at FROM auth_sessions WHERE id = $1")
+                    .bind(db_id(id))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                let Some(row) = row else { return Ok(false) };
+                let corrupt = |e: sqlx::Error| auth_core::StoreError::Corrupt(e.to_string());
+                let owner = from_db_id(row.try_get("user_id").map_err(corrupt)?)?;
+                let expires_at = from_ts(row.try_get("expires_at").map_err(corrupt)?)?;
+                let revoked_at: Option<Time> = row.try_get("revoked_at").map_err(corrupt)?;
+                Ok(owner == user_id && revoked_at.is_none() && expires_at > now)
+            }
+
             async fn rotate_refresh_token(
                 &self,
                 r: auth_core::RotationRequest,
@@ -384,10 +402,10 @@ macro_rules! sql_stores {
             let mut tx = pool.begin().await.map_err(db_err)?;
             sqlx::query(LOCK_REFRESH_TOKEN).bind(presented).execute(&mut *tx).await.map_err(db_err)?;
             let sql = format!(
-                "SELECT {}, t.spent_at AS token_spent_at, EXISTS (SELECT 1 FROM auth_refresh_tokens n \
+                "SELECT s.{}, t.spent_at AS token_spent_at, EXISTS (SELECT 1 FROM auth_refresh_tokens n \
                  WHERE n.token_hash = $1 AND n.session_id = s.id AND n.spent_at IS NULL) AS successor_current \
                  FROM auth_refresh_tokens t JOIN auth_sessions s ON s.id = t.session_id WHERE t.token_hash = $2",
-                crate::sql::SESSION_COLUMNS_OF_S
+                crate::sql::SESSION_COLUMNS.replace(", ", ", s.")
             );
             let row = sqlx::query(&sql)
                 .bind(&r.successor.as_bytes()[..])

@@ -115,6 +115,12 @@ impl Auth {
     /// The user is re-read from the store, so a stale `user` value cannot resurrect a deleted or
     /// disabled account.
     ///
+    /// Which user an external identity is, is the host's decision and its risk: link an
+    /// OpenID Connect login by the provider's stable subject (`iss` + `sub`) recorded when the
+    /// link was made, never by an email address the provider has not verified, or anyone who can
+    /// register that address at the provider takes over the account. Record the method truthfully:
+    /// [`AuthMethod::Password`] only for a password the host itself checked.
+    ///
     /// # Errors
     /// `not_found` (no such user), `account_disabled`, `store_unavailable`.
     pub async fn issue_session(
