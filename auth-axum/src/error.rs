@@ -6,6 +6,7 @@ use std::sync::Arc;
 use auth_core::AuthError;
 use auth_http::{error_response, Canonical, Dialect, ErrorBody, HttpResponse};
 use axum::body::Body;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 /// An error answer of the HTTP API. Handlers return `Result<_, ApiError>`; `?` converts an
@@ -75,9 +76,55 @@ pub(crate) fn to_axum(response: HttpResponse) -> Response {
 /// [`ErrorBody`]); other responses pass unchanged.
 pub(crate) fn rerender(dialect: &dyn Dialect, response: Response) -> Response {
     match response.extensions().get::<ErrorBody>() {
-        Some(body) => to_axum(error_response(dialect, body.clone())),
+        Some(body) => {
+            let rendered = to_axum(error_response(dialect, body.clone()));
+            keep_headers(&response, rendered)
+        }
         None => response,
     }
+}
+
+/// `rendered` with every header of `original` that it does not set itself (`Cache-Control`,
+/// `Pragma`, `Allow`, a host's own): re-rendering changes the envelope, not what layers added.
+fn keep_headers(original: &Response, mut rendered: Response) -> Response {
+    let missing: Vec<_> =
+        original.headers().keys().filter(|name| !rendered.headers().contains_key(*name)).cloned().collect();
+    for name in missing {
+        if name == header::CONTENT_LENGTH {
+            continue;
+        }
+        for value in original.headers().get_all(&name) {
+            rendered.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    rendered
+}
+
+/// A layer that renders every error response of this library (the router, [`RequireAuth`],
+/// [`OptionalAuth`], the extractors) in `dialect`'s envelope. The router does this for its own
+/// routes; put this layer on the host's app so that its protected routes answer 401 and 403 in
+/// the same dialect.
+///
+/// ```
+/// use std::sync::Arc;
+/// use auth_axum::{dialect_errors, RequireAuth};
+/// use auth_http::dialects::Plain;
+/// use axum::{routing::get, Router};
+///
+/// fn app(auth: auth_core::Auth) -> Router {
+///     Router::new()
+///         .route("/api/profile", get(|| async { "…" }))
+///         .route_layer(RequireAuth::new(auth))
+///         .layer(dialect_errors(Arc::new(Plain)))
+/// }
+/// ```
+///
+/// [`RequireAuth`]: crate::RequireAuth
+/// [`OptionalAuth`]: crate::OptionalAuth
+pub fn dialect_errors(
+    dialect: Arc<dyn Dialect>,
+) -> tower::util::MapResponseLayer<impl Fn(Response) -> Response + Clone + Send + Sync + 'static> {
+    tower::util::MapResponseLayer::new(move |response| rerender(&*dialect, response))
 }
 
 /// A function that renders an [`ErrorBody`] as a response.
@@ -111,7 +158,7 @@ pub fn render_errors_with(
     tower::util::MapResponseLayer::new(move |response: Response| match response.extensions().get::<ErrorBody>() {
         Some(body) => {
             let body = body.clone();
-            let mut rendered = renderer(&body);
+            let mut rendered = keep_headers(&response, renderer(&body));
             rendered.extensions_mut().insert(body);
             rendered
         }
@@ -122,7 +169,7 @@ pub fn render_errors_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::{header, StatusCode};
+    use axum::http::StatusCode;
 
     #[test]
     fn an_auth_error_renders_in_the_canonical_envelope_with_its_body_attached() {

@@ -14,7 +14,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::error::{rerender, to_axum, ApiError};
+use crate::error::{dialect_errors, to_axum, ApiError};
 use crate::extract::{read_body, AuthClaims, ClientContext};
 use crate::middleware::RequireAuth;
 
@@ -108,7 +108,7 @@ impl AuthRouter {
             .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
             .layer(DefaultBodyLimit::max(self.body_limit))
             // Every error of the router, its layers and extractors, in the dialect's envelope.
-            .layer(tower::util::MapResponseLayer::new(move |response| rerender(&*dialect, response)))
+            .layer(dialect_errors(dialect))
             // Outermost, so that rejections, rate-limit answers and fallbacks carry them too.
             .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")))

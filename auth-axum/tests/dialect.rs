@@ -141,3 +141,41 @@ async fn every_error_is_in_the_dialects_envelope() {
     let (status, body) = call(&app, Method::DELETE, "/api/auth/signin", None, None).await;
     assert_eq!((status, body["err"].clone()), (StatusCode::METHOD_NOT_ALLOWED, json!("method_not_allowed")));
 }
+
+#[tokio::test]
+async fn two_routers_in_two_dialects_share_one_user_base() {
+    let mut config = AuthConfig::new(vec![3u8; 32]).unwrap();
+    config.argon2 = auth_core::Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 };
+    let auth = Auth::builder(config).stores(Arc::new(MemoryStore::new())).build().unwrap();
+    let app = Router::new()
+        .nest("/api/auth", AuthRouter::new(auth.clone()).build())
+        .nest("/api/plain", AuthRouter::new(auth).dialect(Arc::new(auth_http::dialects::Plain)).build());
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/api/auth/register",
+        Some(json!({"username": "mia", "password": "violet-Kettle-93"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/plain/login",
+        Some(json!({"username": "mia", "password": "violet-Kettle-93"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string() && body.get("user").is_none(), "the plain body: {body}");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/plain/login",
+        Some(json!({"username": "mia", "password": "wrong-one-123"})),
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"error": "Invalid username or password"})));
+}

@@ -45,6 +45,7 @@
 mod body;
 mod client;
 mod dialect;
+pub mod dialects;
 mod dispatch;
 mod error;
 pub mod wire;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use auth_axum::{auth_router, AuthClaims, CurrentUser, RequireAuth};
+use auth_axum::{dialect_errors, AuthClaims, AuthRouter, CurrentUser, RequireAuth};
 use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, SiteverifyOptions, SiteverifyProvider};
 use auth_core::ipnet::IpNet;
 use auth_core::mail::{LogMailer, SmtpMailer};
@@ -19,6 +19,8 @@ use auth_core::{
     Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, Clock, RateLimiter, RateLimits, RateRule,
     SecretStore, SessionStore, SystemClock, UserStore, MIN_JWT_SECRET_BYTES,
 };
+use auth_http::dialects;
+use auth_http::{Canonical, Dialect};
 use auth_storage::{MemoryStore, PostgresStore, RedisOptions, RedisStore, SqliteStore};
 use axum::extract::Request;
 use axum::routing::get;
@@ -70,6 +72,10 @@ pub struct ServerConfig {
     /// proxy: `x-forwarded-for` (default), `forwarded`, `x-real-ip` or `cf-connecting-ip`. Pick
     /// the one your proxy sets; the others are never read, since a client can send them itself.
     pub client_ip_header: ClientIpHeader,
+    /// `AUTH_API_DIALECT`: the wire contract of the auth API, `canonical` (default,
+    /// `docs/API.md`) or `plain` (seed 002: Turnstile-guarded username login, bare JSON); see
+    /// `docs/DIALECTS.md`. Host routes answer their 401/403 in it too.
+    pub api_dialect: Arc<dyn Dialect>,
     /// `AUTH_MAX_QUEUED_HASHES`: most password hashes waiting for a hasher thread before
     /// register, login, password change and reset answer 503 `overloaded` (unset: the core's
     /// default, 256).
@@ -266,6 +272,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "[set]"))
             .field("mail_from", &self.mail_from)
             .field("public_url", &self.public_url)
+            .field("api_dialect", &self.api_dialect.name())
             .finish_non_exhaustive()
     }
 }
@@ -344,6 +351,12 @@ impl ServerConfig {
                 )
             })?,
         };
+        let api_dialect = match lookup("AUTH_API_DIALECT") {
+            None => dialects::by_name("canonical").expect("a built-in dialect"),
+            Some(name) => dialects::by_name(name.trim()).with_context(|| {
+                format!("AUTH_API_DIALECT must be one of {}, got {name:?}", dialects::NAMES.join(", "))
+            })?,
+        };
         let max_queued_hashes = match lookup("AUTH_MAX_QUEUED_HASHES") {
             None => None,
             Some(v) => match v.trim().parse::<usize>() {
@@ -371,6 +384,7 @@ impl ServerConfig {
             rate_limits,
             trusted_proxies,
             client_ip_header,
+            api_dialect,
             max_queued_hashes,
             captcha: CaptchaSettings::from_lookup(&lookup)?,
             smtp_url: lookup("AUTH_SMTP_URL"),
@@ -487,6 +501,12 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
 /// The app: the auth router at `/api/auth`, `GET /api/protected` for any logged-in user and
 /// `GET /api/admin/ping` for admins, with one log line per request.
 pub fn app(auth: Auth) -> Router {
+    app_with_dialect(auth, Arc::new(Canonical))
+}
+
+/// [`app`] speaking `dialect` ([`ServerConfig::api_dialect`]): the auth API's routes, bodies and
+/// errors, and the 401/403 of the host routes.
+pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
     Router::new()
         .route("/api/protected", get(protected))
         .route_layer(RequireAuth::new(auth.clone()))
@@ -495,7 +515,8 @@ pub fn app(auth: Auth) -> Router {
                 .route("/api/admin/ping", get(admin_ping))
                 .route_layer(RequireAuth::new(auth.clone()).with_role("admin")),
         )
-        .nest("/api/auth", auth_router(auth))
+        .nest("/api/auth", AuthRouter::new(auth).dialect(dialect.clone()).build())
+        .layer(dialect_errors(dialect))
         .layer(
             // Method, path (never the query string), status and latency; no headers or bodies.
             TraceLayer::new_for_http()

@@ -5,7 +5,7 @@ use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
 
 use auth_core::SecretString;
-use auth_example_server::{app, build_auth, serve, shutdown_signal, ServerConfig};
+use auth_example_server::{app_with_dialect, build_auth, serve, shutdown_signal, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage:
@@ -74,7 +74,7 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let database = config.database_url.split(':').next().unwrap_or_default();
     let tokens = if config.redis_url.is_some() { "redis" } else { database };
     tracing::info!(address = %listener.local_addr()?, database, tokens, "auth example server listening");
-    serve(listener, app(auth), shutdown_signal()).await?;
+    serve(listener, app_with_dialect(auth, config.api_dialect.clone()), shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
