@@ -171,6 +171,25 @@ mod tests {
     use super::*;
     use axum::http::StatusCode;
 
+    #[tokio::test]
+    async fn re_rendering_changes_the_envelope_and_keeps_the_headers_layers_added() {
+        use axum::http::{header, HeaderValue};
+        use tower::{Layer as _, ServiceExt as _};
+        let inner = tower::service_fn(|_: axum::extract::Request| async {
+            let mut response = ApiError::route_not_found().into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        let renderer: ErrorRenderer = Arc::new(|e: &ErrorBody| (e.status, e.code).into_response());
+        let service = render_errors_with(renderer).layer(inner);
+        let response = service.oneshot(axum::extract::Request::new(Body::empty())).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain; charset=utf-8", "the renderer's own");
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"not_found");
+    }
+
     #[test]
     fn an_auth_error_renders_in_the_canonical_envelope_with_its_body_attached() {
         let response = ApiError::from(AuthError::Overloaded { retry_after_seconds: 1 }).into_response();
