@@ -300,6 +300,12 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
 
     /// The response of an error, with [`ErrorBody::add_headers`]'s headers.
     fn render_error(&self, error: &ErrorBody) -> HttpResponse;
+
+    /// The access-token lifetime this contract's clients expect, for servers to use when none is
+    /// configured (an explicit setting always wins); `None`: the core's default (3600 s).
+    fn default_access_token_ttl(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// The canonical API (`docs/API.md`): `snake_case` JSON bodies, errors as

@@ -6,18 +6,22 @@ use std::sync::Arc;
 
 use crate::dialect::{Canonical, Dialect};
 
+mod code_data;
 mod plain;
 
+pub use code_data::{CodeData, CodeDataUserDefaults};
 pub use plain::Plain;
 
 /// The names [`by_name`] knows.
-pub const NAMES: &[&str] = &["canonical", "plain"];
+pub const NAMES: &[&str] = &["canonical", "code-data", "plain"];
 
-/// The dialect called `name` (`canonical`, `plain`); `None` for another name.
+/// The dialect called `name` (`canonical`, `code-data`, `plain`), with its default settings;
+/// `None` for another name.
 #[must_use]
 pub fn by_name(name: &str) -> Option<Arc<dyn Dialect>> {
     match name {
         "canonical" => Some(Arc::new(Canonical)),
+        "code-data" => Some(Arc::new(CodeData::default())),
         "plain" => Some(Arc::new(Plain)),
         _ => None,
     }

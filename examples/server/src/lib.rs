@@ -73,7 +73,8 @@ pub struct ServerConfig {
     /// the one your proxy sets; the others are never read, since a client can send them itself.
     pub client_ip_header: ClientIpHeader,
     /// `AUTH_API_DIALECT`: the wire contract of the auth API, `canonical` (default,
-    /// `docs/API.md`) or `plain` (seed 002: Turnstile-guarded username login, bare JSON); see
+    /// `docs/API.md`), `code-data` (seed 000: `{"code","message","data"}`, 24 h access tokens by
+    /// default) or `plain` (seed 002: Turnstile-guarded username login, bare JSON); see
     /// `docs/DIALECTS.md`. Host routes answer their 401/403 in it too.
     pub api_dialect: Arc<dyn Dialect>,
     /// `AUTH_MAX_QUEUED_HASHES`: most password hashes waiting for a hasher thread before
@@ -377,7 +378,11 @@ impl ServerConfig {
             },
             redis_require_noeviction: flag(&lookup, "AUTH_REDIS_REQUIRE_NOEVICTION")?,
             jwt_secret,
-            access_token_ttl: seconds(&lookup, "AUTH_ACCESS_TOKEN_TTL", 3600)?,
+            access_token_ttl: seconds(
+                &lookup,
+                "AUTH_ACCESS_TOKEN_TTL",
+                api_dialect.default_access_token_ttl().map_or(3600, |ttl| ttl.as_secs()),
+            )?,
             refresh_token_ttl: seconds(&lookup, "AUTH_REFRESH_TOKEN_TTL", 2_592_000)?,
             refresh_reuse_grace: seconds(&lookup, "AUTH_REFRESH_REUSE_GRACE", 10)?,
             log_filter: lookup("AUTH_LOG").unwrap_or_else(|| "info".into()),
@@ -600,6 +605,22 @@ mod tests {
     /// A lookup of one variable, for values built in a loop.
     fn one(name: &'static str, value: &'static str) -> impl Fn(&str) -> Option<String> {
         move |n| (n == name).then(|| value.to_owned())
+    }
+
+    #[test]
+    fn a_dialect_sets_defaults_that_explicit_variables_override() {
+        let c = ServerConfig::from_lookup(lookup(&[])).unwrap();
+        assert_eq!((c.api_dialect.name(), c.access_token_ttl.as_secs()), ("canonical", 3600));
+        let c = ServerConfig::from_lookup(one("AUTH_API_DIALECT", "code-data")).unwrap();
+        assert_eq!((c.api_dialect.name(), c.access_token_ttl.as_secs()), ("code-data", 24 * 3600));
+        let c =
+            ServerConfig::from_lookup(lookup(&[("AUTH_API_DIALECT", "code-data"), ("AUTH_ACCESS_TOKEN_TTL", "600")]))
+                .unwrap();
+        assert_eq!(c.access_token_ttl.as_secs(), 600, "an explicit setting wins");
+        let c = ServerConfig::from_lookup(one("AUTH_API_DIALECT", "plain")).unwrap();
+        assert_eq!((c.api_dialect.name(), c.access_token_ttl.as_secs()), ("plain", 3600));
+        let err = ServerConfig::from_lookup(one("AUTH_API_DIALECT", "soap")).unwrap_err().to_string();
+        assert!(err.contains("AUTH_API_DIALECT") && err.contains("code-data"), "{err}");
     }
 
     #[test]
