@@ -255,10 +255,11 @@ pub enum Reply {
 ///
 /// Implement it to serve clients written against another auth API; adapters
 /// (`auth_axum::AuthRouter::dialect`) serve any dialect. Parse and render only: never call the
-/// service from a dialect.
+/// service from a dialect. `routes`, `parse` and `render` default to [`Canonical`]'s, so a
+/// dialect writes only what differs; `name` and `render_error` are its own.
 ///
 /// ```
-/// use auth_http::{Canonical, Dialect, ErrorBody, HttpResponse, Input, Operation, Reply, RequestParts, Route};
+/// use auth_http::{Dialect, ErrorBody, HttpResponse};
 ///
 /// /// The canonical API, with errors as `{"success":false,"code":…,"message":…}`.
 /// #[derive(Debug)]
@@ -266,11 +267,6 @@ pub enum Reply {
 ///
 /// impl Dialect for Flat {
 ///     fn name(&self) -> &'static str { "flat" }
-///     fn routes(&self) -> &[Route] { Canonical.routes() }
-///     fn parse(&self, op: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody> {
-///         Canonical.parse(op, request)
-///     }
-///     fn render(&self, reply: Reply) -> HttpResponse { Canonical.render(reply) }
 ///     fn render_error(&self, e: &ErrorBody) -> HttpResponse {
 ///         let body = serde_json::json!({"success": false, "code": e.code, "message": e.message});
 ///         let mut response = auth_http::json_response(e.status, &body);
@@ -286,17 +282,23 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
     /// A short name, e.g. `canonical`.
     fn name(&self) -> &'static str;
 
-    /// The routes served, relative to the mount.
-    fn routes(&self) -> &[Route];
+    /// The routes served, relative to the mount (default: [`CANONICAL_ROUTES`]).
+    fn routes(&self) -> &[Route] {
+        CANONICAL_ROUTES
+    }
 
-    /// The input of `operation` from `request`.
+    /// The input of `operation` from `request` (default: [`Canonical`]'s parsing).
     ///
     /// # Errors
     /// The error to answer with: 400 `invalid_request`, 415, 404 for a bad path parameter.
-    fn parse(&self, operation: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody>;
+    fn parse(&self, operation: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody> {
+        canonical_parse(operation, request)
+    }
 
-    /// The response of a success.
-    fn render(&self, reply: Reply) -> HttpResponse;
+    /// The response of a success (default: [`Canonical`]'s bodies).
+    fn render(&self, reply: Reply) -> HttpResponse {
+        canonical_render(reply)
+    }
 
     /// The response of an error, with [`ErrorBody::add_headers`]'s headers.
     fn render_error(&self, error: &ErrorBody) -> HttpResponse;
@@ -318,58 +320,6 @@ impl Dialect for Canonical {
         "canonical"
     }
 
-    fn routes(&self) -> &[Route] {
-        CANONICAL_ROUTES
-    }
-
-    fn parse(&self, operation: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody> {
-        let (headers, body) = (request.headers, request.body);
-        Ok(match operation {
-            Operation::CaptchaStatus => Input::CaptchaStatus,
-            Operation::Captcha => Input::Captcha,
-            Operation::Register => Input::Register(json_body(headers, body)?),
-            Operation::Login => Input::Login(json_body(headers, body)?),
-            Operation::Refresh => Input::Refresh(json_body(headers, body)?),
-            Operation::Logout => Input::Logout(optional_json_body(headers, body)?),
-            Operation::Me => Input::Me,
-            Operation::UpdatePreferences => Input::UpdatePreferences(json_body(headers, body)?),
-            Operation::ChangePassword => Input::ChangePassword(json_body(headers, body)?),
-            Operation::Sessions => Input::Sessions,
-            Operation::RevokeSession => Input::RevokeSession(session_id(request)?),
-            Operation::EmailCode => Input::EmailCode(json_body(headers, body)?),
-            Operation::VerifyEmail => Input::VerifyEmail(json_body(headers, body)?),
-            Operation::ForgotPassword => Input::ForgotPassword(json_body(headers, body)?),
-            Operation::ResetPassword => Input::ResetPassword(json_body(headers, body)?),
-        })
-    }
-
-    fn render(&self, reply: Reply) -> HttpResponse {
-        match reply {
-            Reply::CaptchaStatus(status) => json_response(StatusCode::OK, &CaptchaStatusResponse::from(status)),
-            Reply::Captcha(challenge) => json_response(StatusCode::OK, &CaptchaResponse::from(challenge)),
-            Reply::Registered(tokens) => json_response(StatusCode::CREATED, &TokenResponse::from(*tokens)),
-            Reply::LoggedIn(LoginOutcome::Authenticated(tokens)) | Reply::Refreshed(tokens) => {
-                json_response(StatusCode::OK, &TokenResponse::from(*tokens))
-            }
-            Reply::LoggedIn(LoginOutcome::SecondFactorRequired(challenge)) => {
-                json_response(StatusCode::OK, &SecondFactorResponse::from(challenge))
-            }
-            Reply::Me(user) | Reply::EmailVerified(user) => json_response(StatusCode::OK, &user),
-            Reply::Preferences(preferences) => json_response(StatusCode::OK, &PreferencesResponse { preferences }),
-            Reply::Sessions { sessions, current } => {
-                let sessions = sessions.into_iter().map(|s| SessionInfo::new(s, current)).collect();
-                json_response(StatusCode::OK, &SessionsResponse { sessions })
-            }
-            Reply::CodeSent | Reply::ResetLinkSent => json_response(StatusCode::ACCEPTED, &SentResponse { sent: true }),
-            Reply::LoggedOut | Reply::PasswordChanged | Reply::SessionRevoked | Reply::PasswordReset => {
-                empty_response(StatusCode::NO_CONTENT)
-            }
-            other => {
-                self.render_error(&ErrorBody::misconfigured(&format!("the canonical dialect cannot render {other:?}")))
-            }
-        }
-    }
-
     fn render_error(&self, error: &ErrorBody) -> HttpResponse {
         let mut body = Map::new();
         body.insert("code".into(), Value::from(error.code));
@@ -380,6 +330,56 @@ impl Dialect for Canonical {
         let mut response = json_response(error.status, &json!({ "error": body }));
         error.add_headers(response.headers_mut());
         response
+    }
+}
+
+/// [`Canonical`]'s parsing: the bodies of `docs/API.md` into the core's inputs.
+fn canonical_parse(operation: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody> {
+    let (headers, body) = (request.headers, request.body);
+    Ok(match operation {
+        Operation::CaptchaStatus => Input::CaptchaStatus,
+        Operation::Captcha => Input::Captcha,
+        Operation::Register => Input::Register(json_body(headers, body)?),
+        Operation::Login => Input::Login(json_body(headers, body)?),
+        Operation::Refresh => Input::Refresh(json_body(headers, body)?),
+        Operation::Logout => Input::Logout(optional_json_body(headers, body)?),
+        Operation::Me => Input::Me,
+        Operation::UpdatePreferences => Input::UpdatePreferences(json_body(headers, body)?),
+        Operation::ChangePassword => Input::ChangePassword(json_body(headers, body)?),
+        Operation::Sessions => Input::Sessions,
+        Operation::RevokeSession => Input::RevokeSession(session_id(request)?),
+        Operation::EmailCode => Input::EmailCode(json_body(headers, body)?),
+        Operation::VerifyEmail => Input::VerifyEmail(json_body(headers, body)?),
+        Operation::ForgotPassword => Input::ForgotPassword(json_body(headers, body)?),
+        Operation::ResetPassword => Input::ResetPassword(json_body(headers, body)?),
+    })
+}
+
+/// [`Canonical`]'s success bodies.
+fn canonical_render(reply: Reply) -> HttpResponse {
+    match reply {
+        Reply::CaptchaStatus(status) => json_response(StatusCode::OK, &CaptchaStatusResponse::from(status)),
+        Reply::Captcha(challenge) => json_response(StatusCode::OK, &CaptchaResponse::from(challenge)),
+        Reply::Registered(tokens) => json_response(StatusCode::CREATED, &TokenResponse::from(*tokens)),
+        Reply::LoggedIn(LoginOutcome::Authenticated(tokens)) | Reply::Refreshed(tokens) => {
+            json_response(StatusCode::OK, &TokenResponse::from(*tokens))
+        }
+        Reply::LoggedIn(LoginOutcome::SecondFactorRequired(challenge)) => {
+            json_response(StatusCode::OK, &SecondFactorResponse::from(challenge))
+        }
+        Reply::Me(user) | Reply::EmailVerified(user) => json_response(StatusCode::OK, &user),
+        Reply::Preferences(preferences) => json_response(StatusCode::OK, &PreferencesResponse { preferences }),
+        Reply::Sessions { sessions, current } => {
+            let sessions = sessions.into_iter().map(|s| SessionInfo::new(s, current)).collect();
+            json_response(StatusCode::OK, &SessionsResponse { sessions })
+        }
+        Reply::CodeSent | Reply::ResetLinkSent => json_response(StatusCode::ACCEPTED, &SentResponse { sent: true }),
+        Reply::LoggedOut | Reply::PasswordChanged | Reply::SessionRevoked | Reply::PasswordReset => {
+            empty_response(StatusCode::NO_CONTENT)
+        }
+        other => {
+            Canonical.render_error(&ErrorBody::misconfigured(&format!("the canonical dialect cannot render {other:?}")))
+        }
     }
 }
 

@@ -104,7 +104,6 @@ pub fn error_response(dialect: &dyn Dialect, error: ErrorBody) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialect::{Canonical, Route};
     use http::header;
 
     /// Renders errors as bare text and forgets the error's headers.
@@ -114,15 +113,6 @@ mod tests {
     impl Dialect for Forgetful {
         fn name(&self) -> &'static str {
             "forgetful"
-        }
-        fn routes(&self) -> &[Route] {
-            Canonical.routes()
-        }
-        fn parse(&self, op: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody> {
-            Canonical.parse(op, request)
-        }
-        fn render(&self, reply: Reply) -> HttpResponse {
-            Canonical.render(reply)
         }
         fn render_error(&self, error: &ErrorBody) -> HttpResponse {
             let mut response = http::Response::new(error.code.as_bytes().to_vec());

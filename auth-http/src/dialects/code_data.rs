@@ -5,7 +5,7 @@ use auth_core::{LoginOutcome, User};
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::dialect::{json_response, Canonical, Dialect, HttpResponse, Input, Operation, Reply, RequestParts, Route};
+use crate::dialect::{json_response, Canonical, Dialect, HttpResponse, Reply};
 use crate::error::ErrorBody;
 use crate::wire::{CaptchaResponse, CaptchaStatusResponse};
 
@@ -81,14 +81,6 @@ fn envelope(status: StatusCode, message: &str, data: Value) -> HttpResponse {
 impl Dialect for CodeData {
     fn name(&self) -> &'static str {
         "code-data"
-    }
-
-    fn routes(&self) -> &[Route] {
-        Canonical.routes()
-    }
-
-    fn parse(&self, operation: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody> {
-        Canonical.parse(operation, request)
     }
 
     fn render(&self, reply: Reply) -> HttpResponse {

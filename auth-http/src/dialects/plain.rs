@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::body::json_body;
-use crate::dialect::{json_response, Canonical, Dialect, HttpResponse, Input, Operation, Reply, RequestParts, Route};
+use crate::dialect::{json_response, Canonical, Dialect, HttpResponse, Input, Operation, Reply, RequestParts};
 use crate::error::ErrorBody;
 
 /// Seed 002 (`plain`): the canonical routes at the canonical mount (`/api/auth`), with
@@ -64,10 +64,6 @@ fn tokens(tokens: auth_core::IssuedTokens) -> HttpResponse {
 impl Dialect for Plain {
     fn name(&self) -> &'static str {
         "plain"
-    }
-
-    fn routes(&self) -> &[Route] {
-        Canonical.routes()
     }
 
     fn parse(&self, operation: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody> {
