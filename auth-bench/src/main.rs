@@ -8,8 +8,9 @@
 //! load generator are separate processes, and drives it over loopback with keep-alive HTTP/1
 //! connections. Every variant is measured in every round, interleaved; figures are medians over
 //! the rounds, and each ratio is the median of its per-round ratios (figures measured seconds
-//! apart), all from the same run. With `AUTH_BENCH_REDIS_URL` set the
-//! Redis-backed variants run too.
+//! apart), all from the same run. With `AUTH_BENCH_REDIS_URL` set the Redis-backed variants run
+//! too; with `AUTH_BENCH_POSTGRES_URL`, a route whose sessions are in PostgreSQL, checked through a
+//! `CachedSessionStore` and without one.
 //!
 //! After the rounds, three known-vs-unknown account pairs (login, `/password/reset`,
 //! `/email/code`) are timed sequentially. The server mails through [`SmtpMailer`] to a minimal
@@ -26,7 +27,7 @@ use anyhow::{bail, Context as _};
 use auth_axum::{auth_router, RequireAuth};
 use auth_core::mail::SmtpMailer;
 use auth_core::{Auth, AuthConfig, Mailer, RateLimits, RegisterRequest, RequestContext};
-use auth_storage::{MemoryStore, RedisOptions, RedisStore};
+use auth_storage::{CachedSessionStore, MemoryStore, PostgresStore, RedisOptions, RedisStore};
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -57,7 +58,8 @@ usage: auth-bench [--quick] [--json PATH]
                instead of 20 rounds of 2.5 s and 200 pairs
   --json PATH  also write the figures to PATH as JSON
 
-AUTH_BENCH_REDIS_URL=redis://... adds the Redis-backed variants.";
+AUTH_BENCH_REDIS_URL=redis://... adds the Redis-backed variants.
+AUTH_BENCH_POSTGRES_URL=postgres://... adds the PostgreSQL-backed ones (cached and uncached).";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -135,9 +137,10 @@ async fn ok() -> &'static str {
     "ok"
 }
 
-fn auth_over<T: auth_core::SessionStore + auth_core::SecretStore>(
+fn auth_over(
     users: Arc<MemoryStore>,
-    tokens: Arc<T>,
+    sessions: Arc<dyn auth_core::SessionStore>,
+    secrets: Arc<dyn auth_core::SecretStore>,
     mailer: Option<Arc<dyn Mailer>>,
 ) -> anyhow::Result<Auth> {
     let mut config = AuthConfig::new(SECRET.to_vec())?;
@@ -145,7 +148,7 @@ fn auth_over<T: auth_core::SessionStore + auth_core::SecretStore>(
     // `email_code_per_address` for `/email/code`) would stop the enumeration pairs.
     config.rate_limits = RateLimits::off();
     config.public_url = Some("http://127.0.0.1".to_owned());
-    let mut builder = Auth::builder(config).user_store(users).session_store(tokens.clone()).secret_store(tokens);
+    let mut builder = Auth::builder(config).user_store(users).session_store(sessions).secret_store(secrets);
     if let Some(mailer) = mailer {
         builder = builder.mailer(mailer);
     }
@@ -162,7 +165,7 @@ async fn serve() -> anyhow::Result<()> {
         Err(_) => None,
     };
     let users = Arc::new(MemoryStore::new());
-    let memory = auth_over(users.clone(), users.clone(), mailer.clone())?;
+    let memory = auth_over(users.clone(), users.clone(), users.clone(), mailer.clone())?;
     let register: RegisterRequest =
         serde_json::from_value(json!({"username": USER, "email": EMAIL, "password": PASSWORD}))?;
     memory.register(register, &RequestContext::default()).await?;
@@ -174,10 +177,23 @@ async fn serve() -> anyhow::Result<()> {
     if let Ok(url) = std::env::var("AUTH_BENCH_REDIS_URL") {
         let mut options = RedisOptions::default();
         options.prefix = format!("bench:{}:", uuid::Uuid::new_v4().simple());
-        let redis = auth_over(users, Arc::new(RedisStore::connect_with(&url, options).await?), mailer)?;
+        let store = Arc::new(RedisStore::connect_with(&url, options).await?);
+        let sessions = Arc::new(CachedSessionStore::new(store.clone(), store.revocations()));
+        let redis = auth_over(users.clone(), sessions, store, mailer)?;
         app = app
             .merge(Router::new().route("/protected-redis", get(ok)).route_layer(RequireAuth::new(redis.clone())))
             .nest("/api/auth-redis", auth_router(redis));
+    }
+    if let Ok(url) = std::env::var("AUTH_BENCH_POSTGRES_URL") {
+        // Sessions in PostgreSQL, checked through the session cache and without it.
+        let store = Arc::new(PostgresStore::connect(&url).await?);
+        let sessions = Arc::new(CachedSessionStore::new(store.clone(), store.revocations()));
+        let cached = auth_over(users.clone(), sessions, store.clone(), None)?;
+        let uncached = auth_over(users.clone(), store.clone(), store, None)?;
+        app = app
+            .merge(Router::new().route("/protected-postgres", get(ok)).route_layer(RequireAuth::new(cached.clone())))
+            .merge(Router::new().route("/protected-postgres-uncached", get(ok)).route_layer(RequireAuth::new(uncached)))
+            .nest("/api/auth-postgres", auth_router(cached));
     }
     let backend = PeerBackend { user: PeerUser { id: 1, password_hash: b"peer-hash".to_vec() } };
     let sessions = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default()).with_secure(false);
@@ -514,6 +530,21 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
         chains.insert("refresh_redis_rps", new_chains("/api/auth-redis/login").await?);
     }
 
+    if std::env::var("AUTH_BENCH_POSTGRES_URL").is_ok() {
+        let (pg_tokens, _) = post_json(addr, "/api/auth-postgres/login", &login_body).await?;
+        variants.insert(
+            2,
+            ("protected_postgres_rps", Load::Get { path: "/protected-postgres", header: Some(bearer(&pg_tokens)) }),
+        );
+        variants.insert(
+            3,
+            (
+                "protected_postgres_uncached_rps",
+                Load::Get { path: "/protected-postgres-uncached", header: Some(bearer(&pg_tokens)) },
+            ),
+        );
+    }
+
     let mut samples: std::collections::HashMap<&str, Vec<f64>> = std::collections::HashMap::new();
     let mut p99s = Vec::new();
     for round in 1..=rounds {
@@ -582,6 +613,8 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     let ratio_vs_axum_login = ratio("protected_rps", "axum_login_rps");
     let login_ratio = ratio("login_rps", "argon2_capacity_per_s");
     let protected_redis_ratio = ratio("protected_redis_rps", "bare_rps");
+    let protected_postgres_ratio = ratio("protected_postgres_rps", "bare_rps");
+    let protected_postgres_uncached_ratio = ratio("protected_postgres_uncached_rps", "bare_rps");
     let mut m = |name: &str| samples.get_mut(name).map(|v| median(v));
     let bare = m("bare_rps").unwrap_or(f64::NAN);
     let protected = m("protected_rps").unwrap_or(f64::NAN);
@@ -591,6 +624,8 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     let refresh = m("refresh_rps").unwrap_or(f64::NAN);
     let protected_redis = m("protected_redis_rps");
     let refresh_redis = m("refresh_redis_rps");
+    let protected_postgres = m("protected_postgres_rps");
+    let protected_postgres_uncached = m("protected_postgres_uncached_rps");
     let p99 = median(&mut p99s);
     let mut results = json!({
         "bare_rps": bare.round(),
@@ -616,6 +651,12 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
         results["protected_redis_ratio"] = json!(round3(protected_redis_ratio));
         results["refresh_redis_rps"] = json!(rr.round());
     }
+    if let (Some(cached), Some(uncached)) = (protected_postgres, protected_postgres_uncached) {
+        results["protected_postgres_rps"] = json!(cached.round());
+        results["protected_postgres_ratio"] = json!(round3(protected_postgres_ratio));
+        results["protected_postgres_uncached_rps"] = json!(uncached.round());
+        results["protected_postgres_uncached_ratio"] = json!(round3(protected_postgres_uncached_ratio));
+    }
     print_table(&results);
     if let Some(path) = json_path {
         std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
@@ -630,7 +671,7 @@ fn round3(x: f64) -> f64 {
 
 /// Prints each figure with its target (ratios from this run).
 fn print_table(r: &Value) {
-    let rows: [(&str, &str); 16] = [
+    let rows: [(&str, &str); 20] = [
         ("bare_rps", ""),
         ("protected_rps", ""),
         ("protected_ratio", ">= 0.90"),
@@ -638,6 +679,10 @@ fn print_table(r: &Value) {
         ("ratio_vs_axum_login", ">= 1.15"),
         ("protected_redis_rps", ""),
         ("protected_redis_ratio", ">= 0.60"),
+        ("protected_postgres_rps", ""),
+        ("protected_postgres_ratio", ">= 0.60"),
+        ("protected_postgres_uncached_rps", ""),
+        ("protected_postgres_uncached_ratio", ""),
         ("argon2_capacity_per_s", ""),
         ("login_rps", ""),
         ("login_ratio", ">= 0.85"),
@@ -650,7 +695,9 @@ fn print_table(r: &Value) {
     ];
     println!("| figure | value | target |\n|---|---|---|");
     for (key, target) in rows {
-        let value = r.get(key).map_or_else(|| "n/a (no AUTH_BENCH_REDIS_URL)".to_owned(), Value::to_string);
+        let value = r
+            .get(key)
+            .map_or_else(|| "n/a (no AUTH_BENCH_REDIS_URL / AUTH_BENCH_POSTGRES_URL)".to_owned(), Value::to_string);
         println!("| `{key}` | {value} | {target} |");
     }
 }

@@ -8,7 +8,11 @@
 //! | `memory` (default) | [`MemoryStore`] | ✓ | ✓ | ✓ | tests, development, one process |
 //! | `sqlite` | `SqliteStore` | ✓ | ✓ | | the embedded default: one file, nothing to install |
 //! | `postgres` | `PostgresStore` | ✓ | ✓ | | several instances: users and sessions in one database |
-//! | `redis` | `RedisStore` | | ✓ | ✓ | several instances: sessions, codes and limits shared in Redis ([key layout](crate::redis)), with a per-instance [session cache](crate::redis#session-cache) kept exact by pub/sub |
+//! | `redis` | `RedisStore` | | ✓ | ✓ | several instances: sessions, codes and limits shared in Redis ([key layout](crate::redis)) |
+//!
+//! [`CachedSessionStore`] wraps any session store and answers repeat session checks from memory,
+//! kept exact by the backend's revocation feed (Redis pub/sub, PostgreSQL `LISTEN`/`NOTIFY`); see
+//! [`cache`].
 //!
 //! SQL backends embed their migrations (`sqlx::migrate!`) and run them on `connect`; every query
 //! uses bind parameters. Only SHA-256 hashes of refresh tokens and one-time secrets are stored.
@@ -52,6 +56,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod cache;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod detached;
 #[cfg(feature = "memory")]
@@ -76,15 +81,16 @@ fn auth_method(name: &str) -> Result<auth_core::AuthMethod, auth_core::StoreErro
         .ok_or_else(|| auth_core::StoreError::Corrupt(format!("unknown session auth_method {name:?}")))
 }
 
+pub use cache::{CachedSessionStore, SessionCacheOptions, SessionCacheStatistics, SingleProcess};
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{PostgresOptions, PostgresRevocations, PostgresStore};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis::{RedisOptions, RedisStore, SessionCacheStatistics};
+pub use redis::{RedisOptions, RedisRevocations, RedisStore};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteOptions, SqliteStore};

@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
-use auth_core::StoreError;
+use auth_core::{async_trait, StoreError};
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use uuid::Uuid;
+
+use crate::cache::{Revocation, RevocationFeed, RevocationSubscription};
 
 /// Connection settings for [`PostgresStore::connect_with`].
 #[derive(Debug, Clone)]
@@ -116,6 +118,81 @@ impl PostgresStore {
     #[must_use]
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The revocations a trigger on `auth_sessions.revoked_at` announces with `NOTIFY` on channel
+    /// `auth_sessions_revoked`, for a [`CachedSessionStore`](crate::CachedSessionStore) over this
+    /// store. Each subscription is a `LISTEN` connection of its own, outside the pool.
+    #[must_use]
+    pub fn revocations(&self) -> PostgresRevocations {
+        PostgresRevocations { pool: self.pool.clone() }
+    }
+}
+
+/// The channel the migrations' trigger announces revoked session ids on.
+const REVOKED_CHANNEL: &str = "auth_sessions_revoked";
+
+/// The revocations a [`PostgresStore`] announces, for a
+/// [`CachedSessionStore`](crate::CachedSessionStore); from [`PostgresStore::revocations`].
+///
+/// The ping is a `SELECT 1` on the listening connection: PostgreSQL delivers the notifications
+/// of every transaction that committed before it ahead of its answer.
+#[derive(Debug, Clone)]
+pub struct PostgresRevocations {
+    pool: PgPool,
+}
+
+/// A subscription of [`PostgresRevocations`].
+pub struct PostgresRevocationSubscription {
+    listener: PgListener,
+}
+
+impl std::fmt::Debug for PostgresRevocationSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresRevocationSubscription").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl RevocationFeed for PostgresRevocations {
+    type Subscription = PostgresRevocationSubscription;
+
+    async fn subscribe(&self) -> Result<Self::Subscription, StoreError> {
+        // A pool of one, so the listening connection is not taken from the store's pool.
+        let options = (*self.pool.connect_options()).clone().application_name("auth-storage revocations");
+        let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await.map_err(db_err)?;
+        let mut listener = PgListener::connect_with(&pool).await.map_err(db_err)?;
+        // A lost connection ends the subscription (the cache empties itself) instead of being
+        // replaced silently, which would miss what was announced in between.
+        listener.eager_reconnect(false);
+        listener.listen(REVOKED_CHANNEL).await.map_err(db_err)?;
+        Ok(PostgresRevocationSubscription { listener })
+    }
+}
+
+fn notification(notification: &sqlx::postgres::PgNotification) -> Revocation {
+    Uuid::parse_str(notification.payload()).map_or(Revocation::Unreadable, |id| Revocation::Sessions(vec![id]))
+}
+
+fn connection_closed() -> StoreError {
+    StoreError::backend(std::io::Error::from(std::io::ErrorKind::ConnectionAborted))
+}
+
+#[async_trait]
+impl RevocationSubscription for PostgresRevocationSubscription {
+    async fn next(&mut self) -> Result<Revocation, StoreError> {
+        match self.listener.try_recv().await.map_err(db_err)? {
+            Some(n) => Ok(notification(&n)),
+            None => Err(connection_closed()),
+        }
+    }
+
+    async fn ping(&mut self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&mut self.listener).await.map(drop).map_err(db_err)
+    }
+
+    fn buffered(&mut self) -> Option<Result<Revocation, StoreError>> {
+        self.listener.next_buffered().map(|n| Ok(notification(&n)))
     }
 }
 

@@ -556,6 +556,92 @@ conformance!(tokens_only redis, async {
     Some((Arc::new(store), ()))
 });
 
+/// A backend's sessions behind a [`CachedSessionStore`](auth_storage::CachedSessionStore)
+/// following its revocation feed, its secrets as they are: the wrapper must keep every session
+/// contract of the store it wraps.
+struct Cached<T: Tokens> {
+    sessions: auth_storage::CachedSessionStore<T>,
+    secrets: Arc<T>,
+}
+
+impl<T: Tokens> Cached<T> {
+    fn new(store: Arc<T>, feed: impl auth_storage::cache::RevocationFeed) -> Arc<Self> {
+        Arc::new(Self { sessions: auth_storage::CachedSessionStore::new(store.clone(), feed), secrets: store })
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: Tokens> SessionStore for Cached<T> {
+    async fn create_session(&self, session: auth_core::NewSession) -> Result<(), StoreError> {
+        self.sessions.create_session(session).await
+    }
+    async fn session(&self, id: Uuid) -> Result<Option<auth_core::Session>, StoreError> {
+        self.sessions.session(id).await
+    }
+    async fn session_is_live(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.sessions.session_is_live(id, user_id, now).await
+    }
+    async fn rotate_refresh_token(&self, rotation: RotationRequest) -> Result<RotationOutcome, StoreError> {
+        self.sessions.rotate_refresh_token(rotation).await
+    }
+    async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.sessions.revoke_session(id, at).await
+    }
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.sessions.revoke_user_sessions(user_id, except, at).await
+    }
+    async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<auth_core::Session>, StoreError> {
+        self.sessions.user_sessions(user_id, now).await
+    }
+    async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.sessions.purge_expired_sessions(now).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: Tokens> SecretStore for Cached<T> {
+    async fn put_secret(&self, secret: NewSecret, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.secrets.put_secret(secret, now).await
+    }
+    async fn take_secret(
+        &self,
+        purpose: &str,
+        key: &str,
+        candidate: &TokenHash,
+        on_mismatch: OnMismatch,
+        now: DateTime<Utc>,
+    ) -> Result<SecretCheck, StoreError> {
+        self.secrets.take_secret(purpose, key, candidate, on_mismatch, now).await
+    }
+    async fn purge_expired_secrets(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.secrets.purge_expired_secrets(now).await
+    }
+}
+
+conformance!(tokens_only cached_memory, async {
+    Some((Cached::new(Arc::new(auth_storage::MemoryStore::new()), auth_storage::SingleProcess), ()))
+});
+
+#[cfg(feature = "postgres")]
+conformance!(tokens_only cached_postgres, async {
+    let url = fresh_postgres_database().await?;
+    let store = Arc::new(auth_storage::PostgresStore::connect(&url).await.unwrap());
+    let feed = store.revocations();
+    Some((Cached::new(store, feed), ()))
+});
+
+#[cfg(feature = "redis")]
+conformance!(tokens_only cached_redis, async {
+    let store = Arc::new(fresh_redis_store().await?);
+    let feed = store.revocations();
+    Some((Cached::new(store, feed), ()))
+});
+
 /// The rate-limiter suite, run against the memory and Redis limiters.
 mod rate_limiter {
     use std::sync::Arc;

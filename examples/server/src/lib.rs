@@ -21,7 +21,10 @@ use auth_core::{
 };
 use auth_http::dialects;
 use auth_http::{Canonical, Dialect};
-use auth_storage::{MemoryStore, PostgresStore, RedisOptions, RedisStore, SqliteStore};
+use auth_storage::cache::RevocationFeed;
+use auth_storage::{
+    CachedSessionStore, MemoryStore, PostgresStore, RedisOptions, RedisStore, SessionCacheOptions, SqliteStore,
+};
 use axum::extract::Request;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -44,10 +47,11 @@ pub struct ServerConfig {
     pub redis_url: Option<String>,
     /// `AUTH_REDIS_PREFIX`: prefix of every Redis key (default `auth:`).
     pub redis_prefix: String,
-    /// `AUTH_REDIS_SESSION_CACHE`: how many live sessions each instance remembers locally
-    /// (default 10000; `0` asks Redis on every request). Revocations reach every instance's cache
-    /// through Redis pub/sub; see `auth_storage::redis`.
-    pub redis_session_cache: usize,
+    /// `AUTH_SESSION_CACHE`: how many live sessions each instance remembers locally when
+    /// sessions are in PostgreSQL or Redis (default 10000; `0` asks the store on every request).
+    /// Revocations reach every instance's cache through PostgreSQL `NOTIFY` or Redis pub/sub; see
+    /// `auth_storage::cache`.
+    pub session_cache: usize,
     /// `AUTH_REDIS_REQUIRE_NOEVICTION`: refuse to start unless Redis's `maxmemory-policy` is
     /// `noeviction`, or when it cannot be read (default false: a warning); see
     /// `auth_storage::redis`.
@@ -370,11 +374,12 @@ impl ServerConfig {
             database_url: lookup("AUTH_DATABASE_URL").unwrap_or_else(|| "sqlite://auth.db".into()),
             redis_url: lookup("AUTH_REDIS_URL"),
             redis_prefix: lookup("AUTH_REDIS_PREFIX").unwrap_or_else(|| "auth:".into()),
-            redis_session_cache: match lookup("AUTH_REDIS_SESSION_CACHE") {
-                None => RedisOptions::default().session_cache_capacity,
-                Some(v) => v.trim().parse().with_context(|| {
-                    format!("AUTH_REDIS_SESSION_CACHE must be a number of sessions (0 = off), got {v:?}")
-                })?,
+            session_cache: match lookup("AUTH_SESSION_CACHE") {
+                None => SessionCacheOptions::default().capacity,
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("AUTH_SESSION_CACHE must be a number of sessions (0 = off), got {v:?}"))?,
             },
             redis_require_noeviction: flag(&lookup, "AUTH_REDIS_REQUIRE_NOEVICTION")?,
             jwt_secret,
@@ -444,6 +449,17 @@ pub async fn build_auth(config: &ServerConfig) -> anyhow::Result<Auth> {
     build_auth_with_clock(config, Arc::new(SystemClock)).await
 }
 
+/// `store`'s sessions behind a [`CachedSessionStore`] of `capacity` following `feed`; `store`
+/// itself when `capacity` is 0.
+fn session_cache<S: SessionStore>(store: Arc<S>, feed: impl RevocationFeed, capacity: usize) -> Arc<dyn SessionStore> {
+    if capacity == 0 {
+        return store;
+    }
+    let mut options = SessionCacheOptions::default();
+    options.capacity = capacity;
+    Arc::new(CachedSessionStore::with_options(store, feed, options))
+}
+
 /// [`build_auth`] on `clock` (tests give a `ManualClock` and move it instead of sleeping).
 ///
 /// # Errors
@@ -458,7 +474,8 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
         (store.clone(), store.clone(), store)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(url).await.context("cannot connect to the PostgreSQL database")?);
-        (store.clone(), store.clone(), store)
+        let sessions = session_cache(store.clone(), store.revocations(), config.session_cache);
+        (store.clone(), sessions, store)
     } else if url == "memory" {
         let store = Arc::new(MemoryStore::new());
         (store.clone(), store.clone(), store)
@@ -469,10 +486,9 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
     if let Some(redis_url) = &config.redis_url {
         let mut options = RedisOptions::default();
         options.prefix.clone_from(&config.redis_prefix);
-        options.session_cache_capacity = config.redis_session_cache;
         options.require_noeviction = config.redis_require_noeviction;
         let redis = Arc::new(RedisStore::connect_with(redis_url, options).await.context("cannot connect to Redis")?);
-        sessions = redis.clone();
+        sessions = session_cache(redis.clone(), redis.revocations(), config.session_cache);
         secrets = redis.clone();
         limiter = Some(redis);
     }
@@ -595,7 +611,7 @@ mod tests {
         assert_eq!(c.access_token_ttl.as_secs(), 3600);
         assert_eq!(c.refresh_token_ttl.as_secs(), 2_592_000);
         assert_eq!(c.refresh_reuse_grace.as_secs(), 10);
-        assert_eq!(c.redis_session_cache, 10_000);
+        assert_eq!(c.session_cache, 10_000);
         assert!(c.jwt_secret.is_none());
         assert_eq!(c.client_ip_header, ClientIpHeader::XForwardedFor);
         assert_eq!(c.max_queued_hashes, None);
@@ -684,8 +700,8 @@ mod tests {
         assert!(err.to_string().contains("AUTH_RATE_LIMIT_LOGIN"), "{err}");
         let err = ServerConfig::from_lookup(lookup(&[("AUTH_TRUSTED_PROXIES", "10.0.0.0/8, nonsense")])).unwrap_err();
         assert!(err.to_string().contains("AUTH_TRUSTED_PROXIES"), "{err}");
-        let err = ServerConfig::from_lookup(lookup(&[("AUTH_REDIS_SESSION_CACHE", "lots")])).unwrap_err();
-        assert!(err.to_string().contains("AUTH_REDIS_SESSION_CACHE"), "{err}");
+        let err = ServerConfig::from_lookup(lookup(&[("AUTH_SESSION_CACHE", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_SESSION_CACHE"), "{err}");
     }
 
     #[test]

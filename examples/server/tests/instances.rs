@@ -1,4 +1,4 @@
-//! Several `auth-example-server` processes sharing one PostgreSQL and one Redis act as one
+//! Several `auth-example-server` processes sharing one PostgreSQL (and one Redis) act as one
 //! service; a store outage gives 503 and the service recovers by itself.
 
 mod common;
@@ -109,6 +109,30 @@ async fn two_instances_sharing_postgres_and_redis_act_as_one_service() {
     let results = set.join_all().await;
     assert_eq!(results.iter().filter(|(s, _)| *s == 201).count(), 1, "{results:?}");
     assert!(results.iter().all(|(s, b)| *s == 201 || (*s == 409 && code(b) == "username_taken")), "{results:?}");
+}
+
+/// Without Redis, sessions live in PostgreSQL and each instance's session cache follows
+/// `LISTEN`/`NOTIFY`: a logout on one instance reaches the other's cache at once.
+#[tokio::test]
+async fn two_instances_on_postgres_alone_see_each_others_logouts_at_once() {
+    let Some(pg) = service_url("AUTH_TEST_POSTGRES_URL") else { return eprintln!("skipped: no PostgreSQL URL") };
+    let database = fresh_database(&pg).await;
+    let vars = [("AUTH_DATABASE_URL", database.as_str()), ("AUTH_RATE_LIMITS", "off")];
+    let (a, b) = (Instance::start(&vars).await, Instance::start(&vars).await);
+    let c = Client::new();
+
+    let (status, reg) = post(&c, a.auth("/register"), json!({"username": "pia", "password": PASSWORD})).await;
+    assert_eq!(status, 201, "{reg}");
+    let token = reg["access_token"].as_str().unwrap();
+    // B's first check reads PostgreSQL and remembers the session; later ones are answered from
+    // its cache, which would say "live" for up to 10 s if the revocation never reached it.
+    for _ in 0..3 {
+        assert_eq!(get(&c, b.auth("/me"), token).await.0, 200);
+    }
+    let res = c.post(a.auth("/logout")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let (status, body) = until_not_ok(&c, &b.auth("/me"), token).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "session_revoked"));
 }
 
 #[tokio::test]

@@ -26,27 +26,21 @@
 //!
 //! # Session cache
 //!
-//! Every request behind `RequireAuth` asks [`SessionStore::session_is_live`]. Asking Redis each time
-//! costs a network round trip per request (about half the throughput of a route without auth on
-//! the benchmark machine), so each store remembers the sessions it has seen live, up to
-//! [`RedisOptions::session_cache_capacity`] of them, and answers repeat checks locally. It stays
-//! exact because liveness only ever goes from live to revoked or expired, and:
-//! - every revocation (logout, password change or reset, disabling an account, refresh-token
-//!   reuse) publishes the revoked session ids on `{prefix}revoked` in the same Lua script, so in
-//!   the same atomic step; every store subscribes and drops them as the message arrives (one
-//!   Redis push: well under a millisecond on a LAN);
-//! - a revocation made through this store is dropped from its own cache before the call returns;
-//! - a check that was on its way to Redis while a revocation arrived, or while the subscription
-//!   was being (re)established, is not remembered;
-//! - expiry is checked against the session's own `expires_at` on every hit;
-//! - if the subscription drops, the cache is emptied and bypassed until it is back; if it stalls
-//!   silently, a `PING` every second notices, and no cached answer is used more than 3 s after
-//!   the last answered one (Redis sends every message published before a `PING` ahead of its
-//!   answer);
-//! - an entry is used for at most [`RedisOptions::session_cache_max_age`] (default 10 s): the
-//!   bound for changes made behind the scripts' back, such as a `DEL` by hand.
+//! Every request behind `RequireAuth` asks [`SessionStore::session_is_live`], one `HMGET` round
+//! trip here. Wrap the store in a [`CachedSessionStore`](crate::CachedSessionStore) following
+//! [`RedisStore::revocations`] to answer repeat checks from memory: every revocation script
+//! publishes the revoked ids on `{prefix}revoked` in the same atomic step, so every instance's
+//! cache drops them as they arrive.
 //!
-//! Set the capacity to 0 to ask Redis on every request instead.
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use auth_storage::{CachedSessionStore, RedisStore};
+//!
+//! let redis = Arc::new(RedisStore::connect("redis://cache:6379/").await?);
+//! let sessions = Arc::new(CachedSessionStore::new(redis.clone(), redis.revocations()));
+//! # let _ = sessions; Ok(()) }
+//! ```
 //!
 //! # Deployment
 //!
@@ -68,10 +62,8 @@
 //! parameter settings) and turn `require_noeviction` off. The check runs once, against the server
 //! the store connects to; a policy changed later goes unnoticed.
 
-mod live;
-
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use auth_core::{
@@ -79,12 +71,12 @@ use auth_core::{
     RotationRequest, SecretCheck, SecretStore, Session, SessionStore, StoreError, TokenHash,
 };
 use chrono::{DateTime, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use futures_util::{FutureExt as _, StreamExt as _};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
 use redis::{AsyncCommands as _, Script};
 use uuid::Uuid;
 
-use self::live::LiveSessions;
-pub use self::live::SessionCacheStatistics;
+use crate::cache::{Revocation, RevocationFeed, RevocationSubscription};
 
 /// Settings for [`RedisStore::connect_with`].
 #[derive(Debug, Clone)]
@@ -97,12 +89,6 @@ pub struct RedisOptions {
     pub timeout: Duration,
     /// How long a revoked session stays readable before Redis drops it (default 1 hour).
     pub revoked_retention: Duration,
-    /// How many sessions the [session cache](self#session-cache) remembers as live (default
-    /// 10 000, about 60 bytes each); 0 turns the cache off, so every check asks Redis.
-    pub session_cache_capacity: usize,
-    /// The longest a cached answer is used (default 10 s). Revocations reach the cache through
-    /// pub/sub at once; this only bounds changes made outside this store's scripts.
-    pub session_cache_max_age: Duration,
     /// Refuse to connect unless Redis's `maxmemory-policy` is `noeviction` (default false: a
     /// warning only). Also refuses when the policy cannot be read because `CONFIG` is renamed or
     /// not allowed: then confirm the policy some other way and leave this off. See
@@ -116,8 +102,6 @@ impl Default for RedisOptions {
             prefix: "auth:".to_owned(),
             timeout: Duration::from_secs(2),
             revoked_retention: Duration::from_secs(3600),
-            session_cache_capacity: 10_000,
-            session_cache_max_age: Duration::from_secs(10),
             require_noeviction: false,
         }
     }
@@ -147,7 +131,8 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     revoked_retention: i64,
-    live: Option<Arc<LiveSessions>>,
+    client: redis::Client,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -397,31 +382,24 @@ impl RedisStore {
             .set_number_of_retries(1);
         let conn = ConnectionManager::new_with_config(client.clone(), config).await.map_err(redis_err)?;
         check_eviction_policy(&mut conn.clone(), options.require_noeviction).await?;
-        let live = (options.session_cache_capacity > 0).then(|| {
-            let live = LiveSessions::new(options.session_cache_capacity, options.session_cache_max_age);
-            live::follow(client, format!("{}revoked", options.prefix), &live, options.timeout);
-            live
-        });
         Ok(Self {
             conn,
             prefix: options.prefix,
             revoked_retention: i64::try_from(options.revoked_retention.as_secs()).unwrap_or(i64::MAX).max(1),
-            live,
+            client,
+            timeout: options.timeout,
         })
     }
 
-    /// The [session cache](self#session-cache)'s counters, or `None` when it is off.
+    /// The revocations this store's scripts publish on `{prefix}revoked`, for a
+    /// [`CachedSessionStore`](crate::CachedSessionStore) over it (see
+    /// [Session cache](self#session-cache)). Each subscription is a connection of its own.
     #[must_use]
-    pub fn session_cache_statistics(&self) -> Option<SessionCacheStatistics> {
-        self.live.as_ref().map(|live| live.statistics())
-    }
-
-    /// Drops revoked sessions from this store's cache, or all of it when `sids` is unknown.
-    fn forget(&self, sids: Option<&[Uuid]>) {
-        match (&self.live, sids) {
-            (Some(live), Some(sids)) => live.forget(sids),
-            (Some(live), None) => live.forget_all(),
-            (None, _) => {}
+    pub fn revocations(&self) -> RedisRevocations {
+        RedisRevocations {
+            client: self.client.clone(),
+            channel: self.key(format_args!("revoked")),
+            timeout: self.timeout,
         }
     }
 
@@ -533,11 +511,6 @@ impl SessionStore for RedisStore {
     }
 
     async fn session_is_live(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        if let Some(live) = self.live.as_ref().and_then(|live| live.lookup(id, user_id, ts(now))) {
-            return Ok(live);
-        }
-        // Read before asking: a revocation arriving meanwhile bumps it and the answer is not kept.
-        let epoch = self.live.as_ref().map(|live| live.epoch());
         let mut conn = self.conn.clone();
         let (owner, expires_at, revoked_at): (Option<String>, Option<i64>, Option<String>) = redis::cmd("HMGET")
             .arg(self.session_key(id))
@@ -545,13 +518,9 @@ impl SessionStore for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(redis_err)?;
-        let live = owner.is_some_and(|o| Uuid::parse_str(&o) == Ok(user_id))
+        Ok(owner.is_some_and(|o| Uuid::parse_str(&o) == Ok(user_id))
             && revoked_at.is_none()
-            && expires_at.is_some_and(|e| e > ts(now));
-        if let (true, Some(cache), Some(epoch), Some(expires_at)) = (live, &self.live, epoch, expires_at) {
-            cache.remember(id, user_id, expires_at, epoch);
-        }
-        Ok(live)
+            && expires_at.is_some_and(|e| e > ts(now)))
     }
 
     async fn rotate_refresh_token(&self, r: RotationRequest) -> Result<RotationOutcome, StoreError> {
@@ -563,18 +532,12 @@ impl SessionStore for RedisStore {
             r.idle_timeout.num_seconds().to_string(),
             self.revoked_retention.to_string(),
         ];
-        let out: Vec<String> = self.run(&ROTATE, &[&keys[0], &keys[1]], &args).await.inspect_err(|_| {
-            // The script may have run (and revoked a session) before the failure: forget all.
-            self.forget(None);
-        })?;
+        let out: Vec<String> = self.run(&ROTATE, &[&keys[0], &keys[1]], &args).await?;
         let mut out = out.into_iter();
         let (Some(kind), Some(sid)) = (out.next(), out.next()) else {
             return Ok(RotationOutcome::Unknown);
         };
         let sid = Uuid::parse_str(&sid).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if kind == "reused" {
-            self.forget(Some(&[sid]));
-        }
         let mut fields = HashMap::new();
         while let (Some(name), Some(value)) = (out.next(), out.next()) {
             fields.insert(name, value);
@@ -593,9 +556,7 @@ impl SessionStore for RedisStore {
     async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let args =
             [ts(at).to_string(), self.revoked_retention.to_string(), self.key(format_args!("revoked")), id.to_string()];
-        let done = self.run::<i64>(&REVOKE_SESSION, &[&self.session_key(id)], &args).await;
-        self.forget(Some(&[id]));
-        Ok(done? == 1)
+        Ok(self.run::<i64>(&REVOKE_SESSION, &[&self.session_key(id)], &args).await? == 1)
     }
 
     async fn revoke_user_sessions(
@@ -611,11 +572,7 @@ impl SessionStore for RedisStore {
             except.map(|e| e.to_string()).unwrap_or_default(),
             self.revoked_retention.to_string(),
         ];
-        let revoked: Vec<String> = self.run(&REVOKE_USER_SESSIONS, &[&set], &args).await.inspect_err(|_| {
-            self.forget(None);
-        })?;
-        let ids: Vec<Uuid> = revoked.iter().filter_map(|sid| Uuid::parse_str(sid).ok()).collect();
-        self.forget(if ids.len() == revoked.len() { Some(&ids) } else { None });
+        let revoked: Vec<String> = self.run(&REVOKE_USER_SESSIONS, &[&set], &args).await?;
         Ok(revoked.len() as u64)
     }
 
@@ -699,5 +656,75 @@ impl RateLimiter for RedisStore {
         let key = self.key(format_args!("{key}"));
         let _: i64 = conn.del(key).await.map_err(redis_err)?;
         Ok(())
+    }
+}
+
+/// The revocations a [`RedisStore`] publishes, for a
+/// [`CachedSessionStore`](crate::CachedSessionStore); from [`RedisStore::revocations`].
+///
+/// Each subscription is a pub/sub connection of its own to `{prefix}revoked`; the ping is a
+/// `PING` on it, which Redis answers after every message published before it.
+#[derive(Debug, Clone)]
+pub struct RedisRevocations {
+    client: redis::Client,
+    channel: String,
+    timeout: Duration,
+}
+
+/// A subscription of [`RedisRevocations`].
+pub struct RedisRevocationSubscription {
+    sink: PubSubSink,
+    stream: PubSubStream,
+}
+
+impl std::fmt::Debug for RedisRevocationSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisRevocationSubscription").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl RevocationFeed for RedisRevocations {
+    type Subscription = RedisRevocationSubscription;
+
+    async fn subscribe(&self) -> Result<Self::Subscription, StoreError> {
+        let pubsub = tokio::time::timeout(self.timeout, self.client.get_async_pubsub())
+            .await
+            .map_err(|_| StoreError::backend(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+            .map_err(redis_err)?;
+        let (mut sink, stream) = pubsub.split();
+        sink.subscribe(&self.channel).await.map_err(redis_err)?;
+        Ok(RedisRevocationSubscription { sink, stream })
+    }
+}
+
+/// One message on `{prefix}revoked`: comma-separated session ids.
+fn revocation(message: &redis::Msg) -> Revocation {
+    let ids: Option<Vec<Uuid>> = message
+        .get_payload::<String>()
+        .ok()
+        .and_then(|payload| payload.split(',').map(|id| Uuid::parse_str(id).ok()).collect());
+    ids.map_or(Revocation::Unreadable, Revocation::Sessions)
+}
+
+fn connection_closed() -> StoreError {
+    StoreError::backend(std::io::Error::from(std::io::ErrorKind::ConnectionAborted))
+}
+
+#[async_trait]
+impl RevocationSubscription for RedisRevocationSubscription {
+    async fn next(&mut self) -> Result<Revocation, StoreError> {
+        self.stream.next().await.map(|message| revocation(&message)).ok_or_else(connection_closed)
+    }
+
+    async fn ping(&mut self) -> Result<(), StoreError> {
+        self.sink.ping::<redis::Value>().await.map(drop).map_err(redis_err)
+    }
+
+    fn buffered(&mut self) -> Option<Result<Revocation, StoreError>> {
+        match self.stream.next().now_or_never()? {
+            Some(message) => Some(Ok(revocation(&message))),
+            None => Some(Err(connection_closed())),
+        }
     }
 }

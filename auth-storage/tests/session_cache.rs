@@ -1,0 +1,305 @@
+//! `CachedSessionStore` over each backend with a revocation feed: several wrappers (server
+//! instances) over one database answer repeat session checks from memory, and every revocation
+//! reaches every cache (Redis pub/sub, PostgreSQL LISTEN/NOTIFY). These tests wait on real time
+//! on purpose: what they prove is how fast an announcement travels between processes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::{RotationOutcome, RotationRequest, SessionStore, TokenHash};
+use auth_storage::{CachedSessionStore, SessionCacheOptions, SingleProcess};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use uuid::Uuid;
+
+use auth_test_support::new_session;
+
+type Cached = CachedSessionStore<dyn SessionStore>;
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(0)
+}
+
+async fn create(store: &Cached, user_id: Uuid, refresh: &str) -> Uuid {
+    let session = new_session(user_id, refresh, now());
+    let id = session.session.id;
+    store.create_session(session).await.unwrap();
+    id
+}
+
+/// Checks `sid` on `store` until an answer comes from its cache (the subscription is confirmed
+/// within milliseconds of subscribing); panics after 3 s.
+async fn until_cached(store: &Cached, sid: Uuid, user_id: Uuid) {
+    for _ in 0..300 {
+        let hits = store.statistics().hits;
+        assert!(store.session_is_live(sid, user_id, now()).await.unwrap());
+        if store.statistics().hits > hits {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the session was never answered from the cache");
+}
+
+/// Whether `store` reports `sid` revoked within `within`, polling every 5 ms.
+async fn refused_within(store: &Cached, sid: Uuid, user_id: Uuid, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if !store.session_is_live(sid, user_id, now()).await.unwrap() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+/// Waits until `store` has dropped at least `count` entries in all (3 s at most).
+async fn until_invalidated(store: &Cached, count: u64) {
+    for _ in 0..600 {
+        if store.statistics().invalidations >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the cache never dropped its entries");
+}
+
+// The bound is far below the 10 s entry age, so passing proves the feed; in practice the first
+// check after the revocation already refuses.
+const PROPAGATION: Duration = Duration::from_millis(500);
+
+async fn a_logout_on_one_instance_reaches_the_other_instances_cache(a: Cached, b: Cached) {
+    let user = Uuid::new_v4();
+    let sid = create(&a, user, "r1").await;
+    until_cached(&a, sid, user).await;
+    until_cached(&b, sid, user).await;
+
+    assert!(a.revoke_session(sid, now()).await.unwrap());
+    assert!(!a.session_is_live(sid, user, now()).await.unwrap(), "the revoking instance at once");
+    assert!(refused_within(&b, sid, user, PROPAGATION).await, "the other instance through the feed");
+    assert_eq!(b.statistics().invalidations, 1, "dropped by the announcement, not aged out");
+}
+
+async fn revoking_all_of_a_users_sessions_and_refresh_reuse_reach_the_other_cache(a: Cached, b: Cached) {
+    let user = Uuid::new_v4();
+    let (kept, first, second) = (create(&a, user, "k").await, create(&a, user, "f").await, create(&a, user, "s").await);
+    for sid in [kept, first, second] {
+        until_cached(&b, sid, user).await;
+    }
+    // Password change: every session but the current one.
+    assert_eq!(a.revoke_user_sessions(user, Some(kept), now()).await.unwrap(), 2);
+    assert!(refused_within(&b, first, user, PROPAGATION).await);
+    assert!(refused_within(&b, second, user, PROPAGATION).await);
+    assert!(b.session_is_live(kept, user, now()).await.unwrap(), "the kept session stays live");
+
+    // A refresh token spent twice after the grace window: the session dies everywhere.
+    let rotation = |presented: &str, successor: &str, at: DateTime<Utc>| RotationRequest {
+        presented: TokenHash::of(presented),
+        successor: TokenHash::of(successor),
+        now: at,
+        reuse_grace: TimeDelta::seconds(0),
+        idle_timeout: TimeDelta::days(7),
+    };
+    assert!(matches!(a.rotate_refresh_token(rotation("k", "k2", now())).await.unwrap(), RotationOutcome::Rotated(_)));
+    let later = now() + TimeDelta::seconds(5);
+    assert!(matches!(a.rotate_refresh_token(rotation("k", "k3", later)).await.unwrap(), RotationOutcome::Reused(_)));
+    assert!(!a.session_is_live(kept, user, now()).await.unwrap(), "the detecting instance at once");
+    assert!(refused_within(&b, kept, user, PROPAGATION).await);
+    assert_eq!(b.statistics().invalidations, 3);
+}
+
+/// After `kill` drops every subscription to the backend, a revocation made meanwhile (and so
+/// never announced to B) still gets no stale answer from B, and B resubscribes by itself.
+async fn a_lost_subscription_empties_the_cache_until_it_is_back<F>(a: Cached, b: Cached, kill: F)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let user = Uuid::new_v4();
+    let sid = create(&a, user, "r").await;
+    until_cached(&b, sid, user).await;
+
+    kill.await;
+    until_invalidated(&b, 1).await;
+    assert!(a.revoke_session(sid, now()).await.unwrap());
+    assert!(!b.session_is_live(sid, user, now()).await.unwrap(), "no stale answer after a lost subscription");
+
+    let other = create(&a, user, "o").await;
+    until_cached(&b, other, user).await;
+}
+
+async fn with_a_capacity_of_zero_every_check_asks_the_store(store: Arc<dyn SessionStore>) {
+    let mut options = SessionCacheOptions::default();
+    options.capacity = 0;
+    let cached: Cached = CachedSessionStore::with_options(store, SingleProcess, options);
+    let user = Uuid::new_v4();
+    let sid = create(&cached, user, "r").await;
+    for _ in 0..3 {
+        assert!(cached.session_is_live(sid, user, now()).await.unwrap());
+    }
+    assert_eq!(cached.statistics().hits, 0);
+    assert!(cached.revoke_session(sid, now()).await.unwrap());
+    assert!(!cached.session_is_live(sid, user, now()).await.unwrap());
+}
+
+#[tokio::test]
+async fn single_process_revocations_through_the_wrapper_reach_its_cache_at_once() {
+    let cached: Cached = CachedSessionStore::new(Arc::new(auth_storage::MemoryStore::new()), SingleProcess);
+    let user = Uuid::new_v4();
+    let sid = create(&cached, user, "r").await;
+    until_cached(&cached, sid, user).await;
+    assert!(cached.session_is_live(sid, user, now() + TimeDelta::days(29)).await.unwrap());
+    assert!(!cached.session_is_live(sid, user, now() + TimeDelta::days(31)).await.unwrap(), "its own expiry");
+    assert!(!cached.session_is_live(sid, Uuid::new_v4(), now()).await.unwrap(), "another user's claim");
+    assert!(cached.revoke_session(sid, now()).await.unwrap());
+    assert!(!cached.session_is_live(sid, user, now()).await.unwrap());
+
+    let (kept, other) = (create(&cached, user, "k").await, create(&cached, user, "o").await);
+    until_cached(&cached, kept, user).await;
+    until_cached(&cached, other, user).await;
+    assert_eq!(cached.revoke_user_sessions(user, Some(kept), now()).await.unwrap(), 1);
+    assert!(!cached.session_is_live(other, user, now()).await.unwrap(), "every other session at once");
+    assert!(cached.session_is_live(kept, user, now()).await.unwrap());
+
+    let rotation = |presented: &str, successor: &str, at: DateTime<Utc>| RotationRequest {
+        presented: TokenHash::of(presented),
+        successor: TokenHash::of(successor),
+        now: at,
+        reuse_grace: TimeDelta::seconds(0),
+        idle_timeout: TimeDelta::days(7),
+    };
+    assert!(matches!(
+        cached.rotate_refresh_token(rotation("k", "k2", now())).await.unwrap(),
+        RotationOutcome::Rotated(_)
+    ));
+    let later = now() + TimeDelta::seconds(5);
+    assert!(matches!(
+        cached.rotate_refresh_token(rotation("k", "k3", later)).await.unwrap(),
+        RotationOutcome::Reused(_)
+    ));
+    assert!(!cached.session_is_live(kept, user, now()).await.unwrap(), "a reused refresh token's session at once");
+}
+
+#[tokio::test]
+async fn memory_with_a_capacity_of_zero_every_check_asks_the_store() {
+    with_a_capacity_of_zero_every_check_asks_the_store(Arc::new(auth_storage::MemoryStore::new())).await;
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+    use auth_storage::{RedisOptions, RedisStore};
+    use auth_test_support::{service_url, OwnRedis};
+
+    /// Two stores on `url` sharing one fresh prefix, as two server instances would, each wrapped.
+    async fn two_instances(url: &str) -> (Cached, Cached) {
+        let mut options = RedisOptions::default();
+        options.prefix = format!("cache-test:{}:", Uuid::new_v4().simple());
+        let a = Arc::new(RedisStore::connect_with(url, options.clone()).await.expect("connect"));
+        let b = Arc::new(RedisStore::connect_with(url, options).await.expect("connect"));
+        let feeds = (a.revocations(), b.revocations());
+        (CachedSessionStore::new(a, feeds.0), CachedSessionStore::new(b, feeds.1))
+    }
+
+    #[tokio::test]
+    async fn a_logout_on_one_instance_reaches_the_other_instances_cache() {
+        let Some(url) = service_url("AUTH_TEST_REDIS_URL") else { return eprintln!("skipped: no Redis URL") };
+        let (a, b) = two_instances(&url).await;
+        super::a_logout_on_one_instance_reaches_the_other_instances_cache(a, b).await;
+    }
+
+    #[tokio::test]
+    async fn revoking_all_of_a_users_sessions_and_refresh_reuse_reach_the_other_cache() {
+        let Some(url) = service_url("AUTH_TEST_REDIS_URL") else { return eprintln!("skipped: no Redis URL") };
+        let (a, b) = two_instances(&url).await;
+        super::revoking_all_of_a_users_sessions_and_refresh_reuse_reach_the_other_cache(a, b).await;
+    }
+
+    #[tokio::test]
+    async fn a_lost_subscription_empties_the_cache_until_it_is_back() {
+        // A server of its own, so killing its pub/sub clients disturbs no other test.
+        let Some(redis) = OwnRedis::start(&[]).await else { return eprintln!("skipped: no redis-server") };
+        let url = redis.url();
+        let (a, b) = two_instances(&url).await;
+        let kill = async {
+            let client = ::redis::Client::open(url.as_str()).unwrap();
+            let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+            let killed: i64 =
+                ::redis::cmd("CLIENT").arg(&["KILL", "TYPE", "pubsub"]).query_async(&mut admin).await.unwrap();
+            assert_eq!(killed, 2, "A's and B's subscriptions");
+        };
+        super::a_lost_subscription_empties_the_cache_until_it_is_back(a, b, kill).await;
+    }
+
+    #[tokio::test]
+    async fn with_a_capacity_of_zero_every_check_asks_redis() {
+        let Some(url) = service_url("AUTH_TEST_REDIS_URL") else { return eprintln!("skipped: no Redis URL") };
+        let mut options = RedisOptions::default();
+        options.prefix = format!("cache-test:{}:", Uuid::new_v4().simple());
+        let store = RedisStore::connect_with(&url, options).await.unwrap();
+        with_a_capacity_of_zero_every_check_asks_the_store(Arc::new(store)).await;
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use auth_storage::PostgresStore;
+    use auth_test_support::fresh_postgres_database;
+    use sqlx::Connection as _;
+
+    /// Two stores on one fresh database, as two server instances would, each wrapped; and the
+    /// database's URL.
+    async fn two_instances() -> Option<(Cached, Cached, String)> {
+        let url = fresh_postgres_database().await?;
+        let a = Arc::new(PostgresStore::connect(&url).await.expect("connect"));
+        let b = Arc::new(PostgresStore::connect(&url).await.expect("connect"));
+        let feeds = (a.revocations(), b.revocations());
+        Some((CachedSessionStore::new(a, feeds.0), CachedSessionStore::new(b, feeds.1), url))
+    }
+
+    #[tokio::test]
+    async fn a_logout_on_one_instance_reaches_the_other_instances_cache() {
+        let Some((a, b, _)) = two_instances().await else { return eprintln!("skipped: no PostgreSQL URL") };
+        super::a_logout_on_one_instance_reaches_the_other_instances_cache(a, b).await;
+    }
+
+    #[tokio::test]
+    async fn revoking_all_of_a_users_sessions_and_refresh_reuse_reach_the_other_cache() {
+        let Some((a, b, _)) = two_instances().await else { return eprintln!("skipped: no PostgreSQL URL") };
+        super::revoking_all_of_a_users_sessions_and_refresh_reuse_reach_the_other_cache(a, b).await;
+    }
+
+    #[tokio::test]
+    async fn a_lost_subscription_empties_the_cache_until_it_is_back() {
+        let Some((a, b, url)) = two_instances().await else { return eprintln!("skipped: no PostgreSQL URL") };
+        let kill = async {
+            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+            let killed: Vec<bool> = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'auth-storage revocations' AND datname = current_database()",
+            )
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+            assert_eq!(killed, [true, true], "A's and B's LISTEN connections");
+        };
+        super::a_lost_subscription_empties_the_cache_until_it_is_back(a, b, kill).await;
+    }
+
+    #[tokio::test]
+    async fn a_live_session_deleted_by_hand_is_announced_too() {
+        let Some((a, b, url)) = two_instances().await else { return eprintln!("skipped: no PostgreSQL URL") };
+        let user = Uuid::new_v4();
+        let sid = create(&a, user, "r").await;
+        until_cached(&b, sid, user).await;
+        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("DELETE FROM auth_sessions WHERE id = $1").bind(sid).execute(&mut admin).await.unwrap();
+        assert!(refused_within(&b, sid, user, PROPAGATION).await);
+    }
+
+    #[tokio::test]
+    async fn with_a_capacity_of_zero_every_check_asks_postgres() {
+        let Some(url) = fresh_postgres_database().await else { return eprintln!("skipped: no PostgreSQL URL") };
+        let store = PostgresStore::connect(&url).await.unwrap();
+        with_a_capacity_of_zero_every_check_asks_the_store(Arc::new(store)).await;
+    }
+}
