@@ -234,6 +234,16 @@ pub struct AuthConfig {
     pub refresh_idle_timeout: Duration,
     /// How long a spent refresh token still returns its successor (default 10 s).
     pub refresh_reuse_grace: Duration,
+    /// Whether every refresh spends the presented refresh token and hands out a successor
+    /// (default true: rotation with reuse detection, OAuth 2.0 Security BCP §4.14.2).
+    ///
+    /// Off, a refresh token stays valid until its session is revoked, expires or goes idle, and
+    /// refresh answers the same token again: for clients that never store a new one (seed 001's).
+    /// The trade-off: a stolen refresh token works alongside the legitimate one and reuse is
+    /// never detected, so the theft ends only with logout, a password change or reset, disabling
+    /// the account, or the session's absolute lifetime. Tokens spent while rotation was on are
+    /// still judged as reuse.
+    pub refresh_rotation: bool,
     /// Clock skew tolerated on `exp` / `nbf` (default 30 s).
     pub clock_leeway: Duration,
     /// How many verified access tokens to remember, so repeat requests skip the JWT signature
@@ -292,6 +302,7 @@ impl fmt::Debug for AuthConfig {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_idle_timeout", &self.refresh_idle_timeout)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("refresh_rotation", &self.refresh_rotation)
             .field("password_policy", &self.password_policy)
             .field("argon2", &self.argon2)
             .finish_non_exhaustive()
@@ -317,6 +328,7 @@ impl AuthConfig {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_idle_timeout: Duration::from_secs(7 * 24 * 3600),
             refresh_reuse_grace: Duration::from_secs(10),
+            refresh_rotation: true,
             clock_leeway: Duration::from_secs(30),
             verified_token_cache: 10_000,
             password_policy: PasswordPolicy::default(),

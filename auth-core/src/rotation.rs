@@ -28,7 +28,7 @@
 //! };
 //! let rotation = RotationRequest {
 //!     presented: TokenHash::of("presented"),
-//!     successor: TokenHash::of("successor"),
+//!     successor: Some(TokenHash::of("successor")),
 //!     now,
 //!     reuse_grace: TimeDelta::seconds(10),
 //!     idle_timeout: TimeDelta::days(7),
@@ -52,7 +52,8 @@ pub struct RotationState<'a> {
     pub session: &'a Session,
     /// When the presented token was spent (rotated away), if it was.
     pub spent_at: Option<DateTime<Utc>>,
-    /// Whether [`RotationRequest::successor`] is stored for the same session and still unspent.
+    /// Whether [`RotationRequest::successor`] is given, stored for the same session and still
+    /// unspent.
     pub successor_current: bool,
 }
 
@@ -62,6 +63,8 @@ pub enum RotationStep {
     /// Mark the presented token spent at `now`, store the successor as the session's current
     /// token, set the session's `last_used_at = now`.
     Rotate,
+    /// Rotation is off: set the session's `last_used_at = now`; the presented token stays current.
+    Keep,
     /// Nothing: a retry within the grace window gets the same successor again.
     Grace,
     /// Revoke the session at `now` (unless it is revoked already): a spent token came back.
@@ -80,6 +83,10 @@ impl RotationStep {
                 session.last_used_at = now;
                 RotationOutcome::Rotated(session)
             }
+            Self::Keep => {
+                session.last_used_at = now;
+                RotationOutcome::Kept(session)
+            }
             Self::Grace => RotationOutcome::Grace(session),
             Self::Revoke => {
                 session.revoked_at = session.revoked_at.or(Some(now));
@@ -92,13 +99,15 @@ impl RotationStep {
 
 /// The rule, for the presented token's state (`None`: no such token):
 ///
-/// - unspent, and its session [refreshable](Session::is_refreshable) at `now` → [`Rotate`];
+/// - unspent, and its session [refreshable](Session::is_refreshable) at `now` → [`Rotate`], or
+///   [`Keep`] when the request has no successor (rotation off);
 /// - spent, session [live](Session::is_live), successor current and spent at most `reuse_grace`
 ///   ago → [`Grace`];
 /// - spent otherwise, session live → [`Revoke`] (reuse detected: the whole session dies);
 /// - anything else → [`Unknown`].
 ///
 /// [`Rotate`]: RotationStep::Rotate
+/// [`Keep`]: RotationStep::Keep
 /// [`Grace`]: RotationStep::Grace
 /// [`Revoke`]: RotationStep::Revoke
 /// [`Unknown`]: RotationStep::Unknown
@@ -106,7 +115,10 @@ impl RotationStep {
 pub fn decide(state: Option<RotationState<'_>>, r: &RotationRequest) -> RotationStep {
     let Some(state) = state else { return RotationStep::Unknown };
     match state.spent_at {
-        None if state.session.is_refreshable(r.now, r.idle_timeout) => RotationStep::Rotate,
+        None if state.session.is_refreshable(r.now, r.idle_timeout) => match r.successor {
+            Some(_) => RotationStep::Rotate,
+            None => RotationStep::Keep,
+        },
         None => RotationStep::Unknown,
         Some(_) if !state.session.is_live(r.now) => RotationStep::Unknown,
         Some(spent) if state.successor_current && r.now - spent <= r.reuse_grace => RotationStep::Grace,
@@ -142,7 +154,7 @@ mod tests {
         let now = Utc::now();
         let r = RotationRequest {
             presented: TokenHash::of("p"),
-            successor: TokenHash::of("s"),
+            successor: Some(TokenHash::of("s")),
             now,
             reuse_grace: TimeDelta::seconds(10),
             idle_timeout: TimeDelta::days(7),
@@ -177,6 +189,21 @@ mod tests {
             assert_eq!(decide(Some(state), &r), expected, "{case}");
         }
         assert_eq!(decide(None, &r), Unknown, "no such token");
+
+        // Rotation off: a current token is kept; everything else is decided as before.
+        let off = RotationRequest { successor: None, ..r };
+        let table: [Case<'_>; 6] = [
+            ("unspent, live", &live, None, false, Keep),
+            ("unspent, idle", &idle, None, false, Unknown),
+            ("unspent, expired", &expired, None, false, Unknown),
+            ("unspent, revoked", &revoked, None, false, Unknown),
+            ("spent before rotation was turned off", &live, recently, false, Revoke),
+            ("spent, revoked", &revoked, long_ago, false, Unknown),
+        ];
+        for (case, session, spent_at, successor_current, expected) in table {
+            let state = RotationState { session, spent_at, successor_current };
+            assert_eq!(decide(Some(state), &off), expected, "rotation off: {case}");
+        }
     }
 
     #[test]
@@ -188,6 +215,9 @@ mod tests {
         );
         assert!(
             matches!(RotationStep::Revoke.outcome(s.clone(), now), RotationOutcome::Reused(x) if x.revoked_at == Some(now))
+        );
+        assert!(
+            matches!(RotationStep::Keep.outcome(s.clone(), now), RotationOutcome::Kept(x) if x.last_used_at == now)
         );
         assert_eq!(RotationStep::Grace.outcome(s.clone(), now), RotationOutcome::Grace(s.clone()));
         assert_eq!(RotationStep::Unknown.outcome(s, now), RotationOutcome::Unknown);

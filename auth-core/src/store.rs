@@ -191,7 +191,9 @@ pub struct RotationRequest {
     pub presented: TokenHash,
     /// SHA-256 of its successor. The successor is a deterministic function of the presented
     /// token (an HMAC under a server key), so a retry within the grace window yields the same one.
-    pub successor: TokenHash,
+    /// `None` when rotation is off ([`AuthConfig::refresh_rotation`](crate::AuthConfig::refresh_rotation)):
+    /// the presented token stays current.
+    pub successor: Option<TokenHash>,
     /// The current time.
     pub now: DateTime<Utc>,
     /// How long after its rotation a spent token still answers with its successor.
@@ -205,6 +207,9 @@ pub struct RotationRequest {
 pub enum RotationOutcome {
     /// The presented token was current: it is now spent and the successor is current.
     Rotated(Session),
+    /// Rotation is off (no successor) and the presented token was current: it stays current and
+    /// the session's `last_used_at` is now.
+    Kept(Session),
     /// The presented token was spent less than `reuse_grace` ago and its successor is still
     /// unspent: nothing changed, the caller may hand out the successor again.
     Grace(Session),
@@ -275,7 +280,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Atomically rotates a refresh token, implementing rotation with reuse detection:
     ///
     /// - presented token current and its session refreshable at `now` → mark it spent at `now`,
-    ///   make `successor` current, set `last_used_at = now` → [`RotationOutcome::Rotated`];
+    ///   make `successor` current, set `last_used_at = now` → [`RotationOutcome::Rotated`]; with
+    ///   no `successor` (rotation off) only set `last_used_at = now` → [`RotationOutcome::Kept`];
     /// - presented token spent at most `reuse_grace` ago and `successor` still current →
     ///   [`RotationOutcome::Grace`], nothing changes;
     /// - presented token spent otherwise, session still live → revoke the session at `now` →

@@ -308,6 +308,13 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
     fn default_access_token_ttl(&self) -> Option<std::time::Duration> {
         None
     }
+
+    /// Whether this contract's clients store the new refresh token a refresh hands out, for
+    /// servers to use when refresh rotation is not configured (an explicit setting always wins);
+    /// `None`: the core's default (rotation on, see `AuthConfig::refresh_rotation`).
+    fn default_refresh_rotation(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// The canonical API (`docs/API.md`): `snake_case` JSON bodies, errors as

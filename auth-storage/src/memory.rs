@@ -159,18 +159,20 @@ impl SessionStore for MemoryStore {
         let Some(session) = tokens.sessions.get_mut(&session_id) else {
             return Ok(RotationOutcome::Unknown);
         };
-        let successor_current = tokens.refresh.get(&r.successor) == Some(&(session_id, None));
+        let successor_current =
+            r.successor.is_some_and(|successor| tokens.refresh.get(&successor) == Some(&(session_id, None)));
         let step = rotation::decide(Some(RotationState { session, spent_at, successor_current }), &r);
-        match step {
-            RotationStep::Rotate => {
+        match (step, r.successor) {
+            (RotationStep::Rotate, Some(successor)) => {
                 tokens.refresh.insert(r.presented, (session_id, Some(r.now)));
-                tokens.refresh.insert(r.successor, (session_id, None));
+                tokens.refresh.insert(successor, (session_id, None));
                 session.last_used_at = r.now;
             }
-            RotationStep::Revoke => {
+            (RotationStep::Rotate | RotationStep::Keep, _) => session.last_used_at = r.now,
+            (RotationStep::Revoke, _) => {
                 session.revoked_at.get_or_insert(r.now);
             }
-            RotationStep::Grace | RotationStep::Unknown => {}
+            (RotationStep::Grace | RotationStep::Unknown, _) => {}
         }
         Ok(step.outcome(session.clone(), r.now))
     }

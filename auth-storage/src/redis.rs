@@ -217,7 +217,8 @@ return revoked
 /// Refresh-token rotation with reuse detection (see `SessionStore::rotate_refresh_token`): the rule
 /// of `auth_core::rotation::decide`, mirrored in Lua so that it runs atomically in Redis (the
 /// conformance suite runs the same rotation cases against this and the Rust backends).
-/// KEYS: presented token, successor token. ARGV: prefix, now, grace s, idle s, revoked retention.
+/// KEYS: presented token, successor token (the presented one again when rotation is off).
+/// ARGV: prefix, now, grace s, idle s, revoked retention, `1` to rotate or `0` to keep.
 static ROTATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -237,6 +238,10 @@ local live = (not s[1]) and tonumber(s[2]) > now
 local spent = redis.call('HGET', KEYS[1], 'spent_at')
 if not spent then
   if live and tonumber(s[3]) + tonumber(ARGV[4]) > now then
+    if ARGV[6] == '0' then
+      redis.call('HSET', skey, 'last_used_at', now)
+      return outcome('kept')
+    end
     redis.call('HSET', KEYS[1], 'spent_at', now)
     redis.call('HSET', KEYS[2], 'sid', sid)
     redis.call('EXPIREAT', KEYS[2], s[2])
@@ -524,13 +529,17 @@ impl SessionStore for RedisStore {
     }
 
     async fn rotate_refresh_token(&self, r: RotationRequest) -> Result<RotationOutcome, StoreError> {
-        let keys = [self.refresh_key(&r.presented), self.refresh_key(&r.successor)];
+        // Rotation off: the presented token stands in for the successor. It is spent only if it
+        // was spent before rotation was turned off, so the script finds no current successor and
+        // judges reuse as `rotation::decide` does.
+        let keys = [self.refresh_key(&r.presented), self.refresh_key(r.successor.as_ref().unwrap_or(&r.presented))];
         let args = [
             self.prefix.clone(),
             ts(r.now).to_string(),
             r.reuse_grace.num_seconds().to_string(),
             r.idle_timeout.num_seconds().to_string(),
             self.revoked_retention.to_string(),
+            if r.successor.is_some() { "1" } else { "0" }.to_owned(),
         ];
         let out: Vec<String> = self.run(&ROTATE, &[&keys[0], &keys[1]], &args).await?;
         let mut out = out.into_iter();
@@ -547,6 +556,7 @@ impl SessionStore for RedisStore {
         };
         Ok(match kind.as_str() {
             "rotated" => RotationOutcome::Rotated(session),
+            "kept" => RotationOutcome::Kept(session),
             "grace" => RotationOutcome::Grace(session),
             "reused" => RotationOutcome::Reused(session),
             _ => RotationOutcome::Unknown,

@@ -408,7 +408,7 @@ macro_rules! sql_stores {
                 crate::sql::SESSION_COLUMNS.replace(", ", ", s.")
             );
             let row = sqlx::query(&sql)
-                .bind(&r.successor.as_bytes()[..])
+                .bind(r.successor.as_ref().map(|successor| &successor.as_bytes()[..]))
                 .bind(presented)
                 .fetch_optional(&mut *tx)
                 .await
@@ -420,15 +420,17 @@ macro_rules! sql_stores {
             let spent_at = spent_at.map(from_ts).transpose()?;
             let successor_current: bool = row.try_get("successor_current").map_err(corrupt)?;
             let step = rotation::decide(Some(RotationState { session: &session, spent_at, successor_current }), &r);
+            if let (RotationStep::Rotate, Some(successor)) = (step, &r.successor) {
+                sqlx::query("UPDATE auth_refresh_tokens SET spent_at = $1 WHERE token_hash = $2")
+                    .bind(ts(r.now))
+                    .bind(presented)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                insert_refresh_token(&mut tx, successor, session.id, r.now).await?;
+            }
             match step {
-                RotationStep::Rotate => {
-                    sqlx::query("UPDATE auth_refresh_tokens SET spent_at = $1 WHERE token_hash = $2")
-                        .bind(ts(r.now))
-                        .bind(presented)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                    insert_refresh_token(&mut tx, &r.successor, session.id, r.now).await?;
+                RotationStep::Rotate | RotationStep::Keep => {
                     sqlx::query("UPDATE auth_sessions SET last_used_at = $1 WHERE id = $2")
                         .bind(ts(r.now))
                         .bind(db_id(session.id))

@@ -69,7 +69,7 @@ fn now() -> DateTime<Utc> {
 fn rotation(presented: &str, successor: &str) -> RotationRequest {
     RotationRequest {
         presented: TokenHash::of(presented),
-        successor: TokenHash::of(successor),
+        successor: Some(TokenHash::of(successor)),
         now: now(),
         reuse_grace: TimeDelta::seconds(10),
         idle_timeout: TimeDelta::days(7),

@@ -44,7 +44,7 @@ fn new_user(username: Option<&str>, email: Option<&str>) -> NewUser {
 fn rotation(presented: &str, successor: &str, at: DateTime<Utc>) -> RotationRequest {
     RotationRequest {
         presented: TokenHash::of(presented),
-        successor: TokenHash::of(successor),
+        successor: Some(TokenHash::of(successor)),
         now: at,
         reuse_grace: TimeDelta::seconds(10),
         idle_timeout: TimeDelta::days(7),
@@ -266,6 +266,45 @@ async fn case_rotation_spends_the_token_and_makes_the_successor_current(s: Arc<d
     assert_eq!(s.session(session.id).await.unwrap().unwrap().last_used_at, later);
     assert!(matches!(s.rotate_refresh_token(rotation("t1", "t2", later)).await.unwrap(), RotationOutcome::Rotated(_)));
     assert_eq!(s.rotate_refresh_token(rotation("never-issued", "x", later)).await.unwrap(), RotationOutcome::Unknown);
+}
+
+/// A request with rotation off (no successor).
+fn keep(presented: &str, at: DateTime<Utc>) -> RotationRequest {
+    RotationRequest { successor: None, ..rotation(presented, "unused", at) }
+}
+
+async fn case_with_rotation_off_the_token_stays_current_and_the_session_is_touched(s: Arc<dyn Tokens>) {
+    let at = now();
+    let new = new_session(Uuid::now_v7(), "k0", at);
+    s.create_session(new.clone()).await.unwrap();
+    let day = TimeDelta::days(1);
+    for n in 1..=3 {
+        let later = at + day * n;
+        let RotationOutcome::Kept(session) = s.rotate_refresh_token(keep("k0", later)).await.unwrap() else {
+            panic!("expected Kept on use {n}")
+        };
+        assert_eq!((session.id, session.last_used_at), (new.session.id, later));
+        assert_eq!(s.session(session.id).await.unwrap().unwrap().last_used_at, later, "stored");
+    }
+    // Used on day 3: idle (7 days) from day 10 on, not before.
+    assert!(matches!(s.rotate_refresh_token(keep("k0", at + day * 9)).await.unwrap(), RotationOutcome::Kept(_)));
+    assert_eq!(s.rotate_refresh_token(keep("k0", at + day * 17)).await.unwrap(), RotationOutcome::Unknown, "idle");
+    assert_eq!(s.rotate_refresh_token(keep("never-issued", at)).await.unwrap(), RotationOutcome::Unknown);
+    s.revoke_session(new.session.id, at + day * 10).await.unwrap();
+    assert_eq!(s.rotate_refresh_token(keep("k0", at + day * 10)).await.unwrap(), RotationOutcome::Unknown, "revoked");
+}
+
+async fn case_with_rotation_off_a_token_spent_while_it_was_on_is_reuse(s: Arc<dyn Tokens>) {
+    let at = now();
+    let new = new_session(Uuid::now_v7(), "o0", at);
+    s.create_session(new.clone()).await.unwrap();
+    assert!(matches!(s.rotate_refresh_token(rotation("o0", "o1", at)).await.unwrap(), RotationOutcome::Rotated(_)));
+    // The current token keeps working with rotation off…
+    assert!(matches!(s.rotate_refresh_token(keep("o1", at)).await.unwrap(), RotationOutcome::Kept(_)));
+    // …and the spent one, even within the grace window, is reuse: the session dies.
+    let reused = s.rotate_refresh_token(keep("o0", at + TimeDelta::seconds(1))).await.unwrap();
+    assert!(matches!(reused, RotationOutcome::Reused(ref x) if x.id == new.session.id), "{reused:?}");
+    assert!(s.session(new.session.id).await.unwrap().unwrap().revoked_at.is_some());
 }
 
 async fn case_a_spent_token_within_the_grace_window_returns_grace(s: Arc<dyn Tokens>) {
@@ -499,6 +538,8 @@ macro_rules! conformance {
             case_a_session_keeps_how_it_was_authenticated,
             case_revoking_all_of_a_users_sessions_can_keep_one,
             case_rotation_spends_the_token_and_makes_the_successor_current,
+            case_with_rotation_off_the_token_stays_current_and_the_session_is_touched,
+            case_with_rotation_off_a_token_spent_while_it_was_on_is_reuse,
             case_a_spent_token_within_the_grace_window_returns_grace,
             case_a_spent_token_after_the_grace_window_revokes_the_session,
             case_a_spent_token_whose_successor_was_spent_is_reuse_even_within_grace,

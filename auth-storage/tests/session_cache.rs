@@ -94,7 +94,7 @@ async fn revoking_all_of_a_users_sessions_and_refresh_reuse_reach_the_other_cach
     // A refresh token spent twice after the grace window: the session dies everywhere.
     let rotation = |presented: &str, successor: &str, at: DateTime<Utc>| RotationRequest {
         presented: TokenHash::of(presented),
-        successor: TokenHash::of(successor),
+        successor: Some(TokenHash::of(successor)),
         now: at,
         reuse_grace: TimeDelta::seconds(0),
         idle_timeout: TimeDelta::days(7),
@@ -161,7 +161,7 @@ async fn single_process_revocations_through_the_wrapper_reach_its_cache_at_once(
 
     let rotation = |presented: &str, successor: &str, at: DateTime<Utc>| RotationRequest {
         presented: TokenHash::of(presented),
-        successor: TokenHash::of(successor),
+        successor: Some(TokenHash::of(successor)),
         now: at,
         reuse_grace: TimeDelta::seconds(0),
         idle_timeout: TimeDelta::days(7),

@@ -197,6 +197,41 @@ async fn a_spent_refresh_token_after_the_grace_window_revokes_the_whole_session(
 }
 
 #[tokio::test]
+async fn with_rotation_off_refresh_hands_back_the_same_token_until_the_session_ends() {
+    let s = TestServer::start_with(&[("AUTH_REFRESH_ROTATION", "off")]).await;
+    let first = s.register("ivy").await;
+    let mut previous_access = access(&first).to_owned();
+    for day in 1..=3 {
+        s.clock.advance(std::time::Duration::from_secs(24 * 3600));
+        let r = s.post("/refresh", json!({"refresh_token": refresh(&first)})).await;
+        assert_eq!(r.status, 200, "day {day}: {}", r.body);
+        assert_eq!(refresh(&r.body), refresh(&first), "not rotated");
+        assert_ne!(access(&r.body), previous_access, "a new access token");
+        assert_eq!(s.get("/api/auth/me", access(&r.body)).await.status, 200);
+        previous_access = access(&r.body).to_owned();
+    }
+    // No reuse detection: the same token again, long after any grace window, is no reuse.
+    s.clock.advance(std::time::Duration::from_secs(60));
+    assert_eq!(s.post("/refresh", json!({"refresh_token": refresh(&first)})).await.status, 200);
+    // Logout ends it.
+    let r = s.call(reqwest::Method::POST, "/api/auth/logout", &previous_access, None).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s.post("/refresh", json!({"refresh_token": refresh(&first)})).await;
+    assert_eq!((r.status, r.code()), (401, "invalid_refresh_token"));
+}
+
+#[tokio::test]
+async fn with_rotation_off_an_unused_refresh_token_still_dies_idle() {
+    let s = TestServer::start_with(&[("AUTH_REFRESH_ROTATION", "off")]).await;
+    let first = s.register("jude").await;
+    s.clock.advance(std::time::Duration::from_secs(6 * 24 * 3600));
+    assert_eq!(s.post("/refresh", json!({"refresh_token": refresh(&first)})).await.status, 200, "used on day 6");
+    s.clock.advance(std::time::Duration::from_secs(7 * 24 * 3600 + 1));
+    let r = s.post("/refresh", json!({"refresh_token": refresh(&first)})).await;
+    assert_eq!((r.status, r.code()), (401, "invalid_refresh_token"), "unused for 7 days");
+}
+
+#[tokio::test]
 async fn logout_revokes_the_session_at_once_and_all_revokes_every_session() {
     let s = TestServer::start().await;
     let a = s.register("ivy").await;

@@ -150,7 +150,9 @@ impl Auth {
     ///
     /// Within the reuse grace window a spent token answers with the *same* successor (two tabs
     /// refreshing at once stay logged in); after it, the whole session is revoked. The successor
-    /// is `HMAC-SHA-256(server key, presented token)`, so no plaintext token is ever stored.
+    /// is `HMAC-SHA-256(server key, presented token)`, so no plaintext token is ever stored. With
+    /// [`AuthConfig::refresh_rotation`](crate::AuthConfig::refresh_rotation) off, the presented
+    /// token stays current and comes back as the refresh token.
     ///
     /// # Errors
     /// `invalid_refresh_token` (unknown, expired, idle, revoked, or the account is gone or
@@ -160,18 +162,25 @@ impl Auth {
         if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
             return Err(AuthError::InvalidRefreshToken);
         }
-        let successor = self.inner.successor_key.sign(presented.as_bytes());
         let at = self.now();
         let config = &self.inner.config;
+        // With rotation off the client keeps its token: the "successor" is the token itself.
+        let successor = if config.refresh_rotation {
+            self.inner.successor_key.sign(presented.as_bytes())
+        } else {
+            presented.to_owned()
+        };
         let rotation = RotationRequest {
             presented: TokenHash::of(presented),
-            successor: TokenHash::of(&successor),
+            successor: config.refresh_rotation.then(|| TokenHash::of(&successor)),
             now: at,
             reuse_grace: delta(config.refresh_reuse_grace),
             idle_timeout: delta(config.refresh_idle_timeout),
         };
         let session = match self.inner.sessions.rotate_refresh_token(rotation).await? {
-            RotationOutcome::Rotated(session) | RotationOutcome::Grace(session) => session,
+            RotationOutcome::Rotated(session) | RotationOutcome::Grace(session) | RotationOutcome::Kept(session) => {
+                session
+            }
             RotationOutcome::Reused(session) => {
                 tracing::warn!(user_id = %session.user_id, session_id = %session.id,
                     "spent refresh token reused after the grace window; session revoked");

@@ -64,6 +64,10 @@ pub struct ServerConfig {
     pub refresh_token_ttl: Duration,
     /// `AUTH_REFRESH_REUSE_GRACE`: seconds (default 10).
     pub refresh_reuse_grace: Duration,
+    /// `AUTH_REFRESH_ROTATION` (`on` | `off`): whether a refresh spends the refresh token and
+    /// hands out a successor (default on, or the dialect's default); see
+    /// `AuthConfig::refresh_rotation` for what turning it off gives up.
+    pub refresh_rotation: bool,
     /// `AUTH_LOG`: a `tracing` filter (default `info`).
     pub log_filter: String,
     /// `AUTH_RATE_LIMITS` (`default` | `off`) and `AUTH_RATE_LIMIT_<RULE>` (`LIMIT/SECONDS` or
@@ -271,6 +275,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("redis_url", &self.redis_url.as_ref().map(|_| "[set]"))
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
             .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_rotation", &self.refresh_rotation)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("captcha", &self.captcha)
@@ -390,6 +395,12 @@ impl ServerConfig {
             )?,
             refresh_token_ttl: seconds(&lookup, "AUTH_REFRESH_TOKEN_TTL", 2_592_000)?,
             refresh_reuse_grace: seconds(&lookup, "AUTH_REFRESH_REUSE_GRACE", 10)?,
+            refresh_rotation: match lookup("AUTH_REFRESH_ROTATION").as_deref().map(str::trim) {
+                None => api_dialect.default_refresh_rotation().unwrap_or(true),
+                Some("on" | "true" | "1") => true,
+                Some("off" | "false" | "0") => false,
+                Some(other) => bail!("AUTH_REFRESH_ROTATION must be on or off, got {other:?}"),
+            },
             log_filter: lookup("AUTH_LOG").unwrap_or_else(|| "info".into()),
             rate_limits,
             trusted_proxies,
@@ -426,6 +437,7 @@ impl ServerConfig {
         config.access_token_ttl = self.access_token_ttl;
         config.refresh_token_ttl = self.refresh_token_ttl;
         config.refresh_reuse_grace = self.refresh_reuse_grace;
+        config.refresh_rotation = self.refresh_rotation;
         config.captcha_actions = self.captcha.routes.iter().copied().collect();
         config.public_url = Some(self.public_url.clone());
         config.rate_limits = self.rate_limits.clone().unwrap_or_else(RateLimits::off);
@@ -635,6 +647,12 @@ mod tests {
         assert_eq!(c.access_token_ttl.as_secs(), 600, "an explicit setting wins");
         let c = ServerConfig::from_lookup(one("AUTH_API_DIALECT", "plain")).unwrap();
         assert_eq!((c.api_dialect.name(), c.access_token_ttl.as_secs()), ("plain", 3600));
+        assert!(c.refresh_rotation, "rotation is on unless a dialect or the variable says otherwise");
+        let c = ServerConfig::from_lookup(one("AUTH_REFRESH_ROTATION", "off")).unwrap();
+        assert!(!c.refresh_rotation);
+        assert!(!c.auth_config(vec![7; 32]).unwrap().refresh_rotation, "reaches the core");
+        let err = ServerConfig::from_lookup(one("AUTH_REFRESH_ROTATION", "sometimes")).unwrap_err().to_string();
+        assert!(err.contains("AUTH_REFRESH_ROTATION"), "{err}");
         let err = ServerConfig::from_lookup(one("AUTH_API_DIALECT", "soap")).unwrap_err().to_string();
         assert!(err.contains("AUTH_API_DIALECT") && err.contains("code-data"), "{err}");
     }
