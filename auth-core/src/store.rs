@@ -271,10 +271,23 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
 
     /// Whether session `id` exists, belongs to `user_id` and [is live](Session::is_live) at
-    /// `now`: the check behind every authenticated request. The default reads the whole session;
-    /// backends override it with something cheaper.
+    /// `now`: the check behind every authenticated request. The default asks
+    /// [`live_session_expiry`](Self::live_session_expiry).
     async fn session_is_live(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        Ok(self.session(id).await?.is_some_and(|s| s.user_id == user_id && s.is_live(now)))
+        Ok(self.live_session_expiry(id, user_id, now).await?.is_some())
+    }
+
+    /// When session `id` expires (`expires_at`), if it exists, belongs to `user_id` and
+    /// [is live](Session::is_live) at `now`; `None` otherwise. What a session cache remembers.
+    /// The default reads the whole session; backends override it with a read of the three
+    /// fields it needs, which also spares them decoding fields a newer version may have written.
+    async fn live_session_expiry(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self.session(id).await?.filter(|s| s.user_id == user_id && s.is_live(now)).map(|s| s.expires_at))
     }
 
     /// Atomically rotates a refresh token, implementing rotation with reuse detection:

@@ -89,7 +89,9 @@ pub struct SessionCacheStatistics {
     pub hits: u64,
     /// Session checks that went to the wrapped store.
     pub misses: u64,
-    /// Sessions dropped from the cache because they were revoked (here or by another instance).
+    /// Sessions dropped from the cache: revoked here or by another instance, or dropped with
+    /// everything else when the subscription was (re)established or lost, a rotation failed, or
+    /// an announcement could not be read.
     pub invalidations: u64,
 }
 
@@ -209,6 +211,14 @@ impl<S: SessionStore + ?Sized> CachedSessionStore<S> {
         self.cache.statistics()
     }
 
+    /// Whether answers may come from the cache now: the feed's subscription is confirmed (a ping
+    /// answered within the last 3 s). While it is not, every check goes to the store; a health
+    /// check may report it.
+    #[must_use]
+    pub fn is_following(&self) -> bool {
+        self.cache.caching()
+    }
+
     /// The wrapped store.
     #[must_use]
     pub fn inner(&self) -> &Arc<S> {
@@ -236,30 +246,37 @@ impl<S: SessionStore + ?Sized> SessionStore for CachedSessionStore<S> {
         }
         // Read before asking: a revocation arriving meanwhile bumps it and the answer is not kept.
         let epoch = self.cache.epoch();
-        match self.inner.session(id).await? {
-            Some(s) if s.user_id == user_id && s.is_live(now) => {
-                self.cache.remember(id, user_id, s.expires_at.timestamp(), epoch);
-                Ok(true)
-            }
-            _ => Ok(false),
+        let expiry = self.inner.live_session_expiry(id, user_id, now).await?;
+        if let Some(expires_at) = expiry {
+            self.cache.remember(id, user_id, expires_at.timestamp(), epoch);
         }
+        Ok(expiry.is_some())
+    }
+
+    async fn live_session_expiry(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.live_session_expiry(id, user_id, now).await
     }
 
     async fn rotate_refresh_token(&self, rotation: RotationRequest) -> Result<RotationOutcome, StoreError> {
-        let outcome = self.inner.rotate_refresh_token(rotation).await.inspect_err(|_| {
-            // The store may have revoked a session before the failure reached us.
-            self.cache.forget_all();
-        })?;
-        if let RotationOutcome::Reused(session) = &outcome {
-            self.cache.forget(&[session.id]);
-        }
+        // Failed or cancelled, the store may still have revoked a session (SQL stores finish a
+        // rotation detached from the caller): forget everything then.
+        let mut forget = Forget { cache: &self.cache, what: Forgotten::All };
+        let outcome = self.inner.rotate_refresh_token(rotation).await?;
+        forget.what = match &outcome {
+            RotationOutcome::Reused(session) => Forgotten::Session(session.id),
+            _ => Forgotten::Nothing,
+        };
         Ok(outcome)
     }
 
     async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let revoked = self.inner.revoke_session(id, at).await;
-        self.cache.forget(&[id]);
-        revoked
+        let _forget = Forget { cache: &self.cache, what: Forgotten::Session(id) };
+        self.inner.revoke_session(id, at).await
     }
 
     async fn revoke_user_sessions(
@@ -268,9 +285,8 @@ impl<S: SessionStore + ?Sized> SessionStore for CachedSessionStore<S> {
         except: Option<Uuid>,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let revoked = self.inner.revoke_user_sessions(user_id, except, at).await;
-        self.cache.forget_user(user_id, except);
-        revoked
+        let _forget = Forget { cache: &self.cache, what: Forgotten::User(user_id, except) };
+        self.inner.revoke_user_sessions(user_id, except, at).await
     }
 
     async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
@@ -280,6 +296,33 @@ impl<S: SessionStore + ?Sized> SessionStore for CachedSessionStore<S> {
     async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         // Only revoked or expired sessions go; neither is ever answered live from the cache.
         self.inner.purge_expired_sessions(now).await
+    }
+}
+
+/// Drops sessions from the cache when dropped: when a revoking call returns, fails or is
+/// cancelled (a client that disconnects), since the store may have committed the revocation in
+/// each case.
+struct Forget<'a> {
+    cache: &'a LiveSessions,
+    what: Forgotten,
+}
+
+enum Forgotten {
+    Nothing,
+    Session(Uuid),
+    /// Every session of the user but the one kept.
+    User(Uuid, Option<Uuid>),
+    All,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        match self.what {
+            Forgotten::Nothing => {}
+            Forgotten::Session(id) => self.cache.forget(&[id]),
+            Forgotten::User(user_id, except) => self.cache.forget_user(user_id, except),
+            Forgotten::All => self.cache.forget_all(),
+        }
     }
 }
 

@@ -146,8 +146,14 @@ impl SessionStore for MemoryStore {
         Ok(self.tokens_read()?.sessions.get(&id).cloned())
     }
 
-    async fn session_is_live(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        Ok(self.tokens_read()?.sessions.get(&id).is_some_and(|s| s.user_id == user_id && s.is_live(now)))
+    async fn live_session_expiry(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let tokens = self.tokens_read()?;
+        Ok(tokens.sessions.get(&id).filter(|s| s.user_id == user_id && s.is_live(now)).map(|s| s.expires_at))
     }
 
     async fn rotate_refresh_token(&self, r: RotationRequest) -> Result<RotationOutcome, StoreError> {

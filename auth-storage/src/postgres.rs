@@ -135,8 +135,12 @@ const REVOKED_CHANNEL: &str = "auth_sessions_revoked";
 /// The revocations a [`PostgresStore`] announces, for a
 /// [`CachedSessionStore`](crate::CachedSessionStore); from [`PostgresStore::revocations`].
 ///
-/// The ping is a `SELECT 1` on the listening connection: PostgreSQL delivers the notifications
-/// of every transaction that committed before it ahead of its answer.
+/// The ping asks the listening connection whether it is still listening
+/// (`pg_listening_channels()`): PostgreSQL delivers the notifications of every transaction that
+/// committed before the ping ahead of its answer, and a connection that answers without
+/// listening (a transaction-mode pooler such as PgBouncer between us and PostgreSQL) fails the
+/// ping, so the cache is never trusted there. Connect to PostgreSQL directly or through a
+/// session-mode pooler.
 #[derive(Debug, Clone)]
 pub struct PostgresRevocations {
     pool: PgPool,
@@ -188,7 +192,17 @@ impl RevocationSubscription for PostgresRevocationSubscription {
     }
 
     async fn ping(&mut self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&mut self.listener).await.map(drop).map_err(db_err)
+        let listening: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_listening_channels() AS c WHERE c = $1")
+            .bind(REVOKED_CHANNEL)
+            .fetch_optional(&mut self.listener)
+            .await
+            .map_err(db_err)?;
+        match listening {
+            Some(_) => Ok(()),
+            None => Err(StoreError::backend(std::io::Error::other(format!(
+                "the revocation connection is not listening on {REVOKED_CHANNEL} (a transaction-mode pooler?)"
+            )))),
+        }
     }
 
     fn buffered(&mut self) -> Option<Result<Revocation, StoreError>> {

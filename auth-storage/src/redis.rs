@@ -515,7 +515,12 @@ impl SessionStore for RedisStore {
         Self::session_from(id, &map)
     }
 
-    async fn session_is_live(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn live_session_expiry(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let mut conn = self.conn.clone();
         let (owner, expires_at, revoked_at): (Option<String>, Option<i64>, Option<String>) = redis::cmd("HMGET")
             .arg(self.session_key(id))
@@ -523,9 +528,8 @@ impl SessionStore for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(redis_err)?;
-        Ok(owner.is_some_and(|o| Uuid::parse_str(&o) == Ok(user_id))
-            && revoked_at.is_none()
-            && expires_at.is_some_and(|e| e > ts(now)))
+        let live = owner.is_some_and(|o| Uuid::parse_str(&o) == Ok(user_id)) && revoked_at.is_none();
+        Ok(expires_at.filter(|&e| live && e > ts(now)).and_then(|e| DateTime::from_timestamp(e, 0)))
     }
 
     async fn rotate_refresh_token(&self, r: RotationRequest) -> Result<RotationOutcome, StoreError> {
@@ -732,7 +736,9 @@ impl RevocationSubscription for RedisRevocationSubscription {
     }
 
     fn buffered(&mut self) -> Option<Result<Revocation, StoreError>> {
-        match self.stream.next().now_or_never()? {
+        // Unconstrained: Tokio's cooperative budget would otherwise report "nothing" after a
+        // hundred or so messages in one go, and the cache would be confirmed before they apply.
+        match tokio::task::unconstrained(self.stream.next()).now_or_never()? {
             Some(message) => Some(Ok(revocation(&message))),
             None => Some(Err(connection_closed())),
         }

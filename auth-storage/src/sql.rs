@@ -220,26 +220,26 @@ macro_rules! sql_stores {
                 row.as_ref().map(session_from_row).transpose()
             }
 
-            /// The check behind every authenticated request: three columns of one row by primary
-            /// key, nothing decoded that liveness does not need.
-            async fn session_is_live(
+            /// The check behind every authenticated request (and `session_is_live`): three
+            /// columns of one row by primary key, nothing decoded that liveness does not need.
+            async fn live_session_expiry(
                 &self,
                 id: uuid::Uuid,
                 user_id: uuid::Uuid,
                 now: chrono::DateTime<chrono::Utc>,
-            ) -> Result<bool, auth_core::StoreError> {
+            ) -> Result<Option<chrono::DateTime<chrono::Utc>>, auth_core::StoreError> {
                 use sqlx::Row as _;
                 let row = sqlx::query("SELECT user_id, expires_at, revoked_at FROM auth_sessions WHERE id = $1")
                     .bind(db_id(id))
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_err)?;
-                let Some(row) = row else { return Ok(false) };
+                let Some(row) = row else { return Ok(None) };
                 let corrupt = |e: sqlx::Error| auth_core::StoreError::Corrupt(e.to_string());
                 let owner = from_db_id(row.try_get("user_id").map_err(corrupt)?)?;
                 let expires_at = from_ts(row.try_get("expires_at").map_err(corrupt)?)?;
                 let revoked_at: Option<Time> = row.try_get("revoked_at").map_err(corrupt)?;
-                Ok(owner == user_id && revoked_at.is_none() && expires_at > now)
+                Ok((owner == user_id && revoked_at.is_none() && expires_at > now).then_some(expires_at))
             }
 
             async fn rotate_refresh_token(

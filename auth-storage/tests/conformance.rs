@@ -606,8 +606,17 @@ struct Cached<T: Tokens> {
 }
 
 impl<T: Tokens> Cached<T> {
-    fn new(store: Arc<T>, feed: impl auth_storage::cache::RevocationFeed) -> Arc<Self> {
-        Arc::new(Self { sessions: auth_storage::CachedSessionStore::new(store.clone(), feed), secrets: store })
+    /// The wrapper once it follows its feed, so that the cases' checks are answered from the
+    /// cache where they can be.
+    async fn new(store: Arc<T>, feed: impl auth_storage::cache::RevocationFeed) -> Arc<Self> {
+        let sessions = auth_storage::CachedSessionStore::new(store.clone(), feed);
+        for _ in 0..600 {
+            if sessions.is_following() {
+                return Arc::new(Self { sessions, secrets: store });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the session cache never confirmed its feed");
     }
 }
 
@@ -665,7 +674,7 @@ impl<T: Tokens> SecretStore for Cached<T> {
 }
 
 conformance!(tokens_only cached_memory, async {
-    Some((Cached::new(Arc::new(auth_storage::MemoryStore::new()), auth_storage::SingleProcess), ()))
+    Some((Cached::new(Arc::new(auth_storage::MemoryStore::new()), auth_storage::SingleProcess).await, ()))
 });
 
 #[cfg(feature = "postgres")]
@@ -673,14 +682,14 @@ conformance!(tokens_only cached_postgres, async {
     let url = fresh_postgres_database().await?;
     let store = Arc::new(auth_storage::PostgresStore::connect(&url).await.unwrap());
     let feed = store.revocations();
-    Some((Cached::new(store, feed), ()))
+    Some((Cached::new(store, feed).await, ()))
 });
 
 #[cfg(feature = "redis")]
 conformance!(tokens_only cached_redis, async {
     let store = Arc::new(fresh_redis_store().await?);
     let feed = store.revocations();
-    Some((Cached::new(store, feed), ()))
+    Some((Cached::new(store, feed).await, ()))
 });
 
 /// The rate-limiter suite, run against the memory and Redis limiters.

@@ -178,6 +178,76 @@ async fn single_process_revocations_through_the_wrapper_reach_its_cache_at_once(
     assert!(!cached.session_is_live(kept, user, now()).await.unwrap(), "a reused refresh token's session at once");
 }
 
+/// A memory store whose revocations commit and then never return: a caller that gives up
+/// (a client disconnecting) cancels the call after the store has revoked.
+struct CommitsThenHangs(auth_storage::MemoryStore);
+
+#[async_trait::async_trait]
+impl SessionStore for CommitsThenHangs {
+    async fn create_session(&self, session: auth_core::NewSession) -> Result<(), auth_core::StoreError> {
+        self.0.create_session(session).await
+    }
+    async fn session(&self, id: Uuid) -> Result<Option<auth_core::Session>, auth_core::StoreError> {
+        self.0.session(id).await
+    }
+    async fn rotate_refresh_token(&self, r: RotationRequest) -> Result<RotationOutcome, auth_core::StoreError> {
+        self.0.rotate_refresh_token(r).await?;
+        std::future::pending().await
+    }
+    async fn revoke_session(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, auth_core::StoreError> {
+        self.0.revoke_session(id, at).await?;
+        std::future::pending().await
+    }
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, auth_core::StoreError> {
+        self.0.revoke_user_sessions(user_id, except, at).await?;
+        std::future::pending().await
+    }
+    async fn user_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<auth_core::Session>, auth_core::StoreError> {
+        self.0.user_sessions(user_id, now).await
+    }
+    async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, auth_core::StoreError> {
+        self.0.purge_expired_sessions(now).await
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_whose_caller_gives_up_after_the_store_committed_is_not_answered_from_the_cache() {
+    let cached: Cached =
+        CachedSessionStore::new(Arc::new(CommitsThenHangs(auth_storage::MemoryStore::new())), SingleProcess);
+    let user = Uuid::new_v4();
+    let give_up = Duration::from_millis(50);
+    let (one, all, reused) =
+        (create(&cached, user, "1").await, create(&cached, user, "2").await, create(&cached, user, "3").await);
+    for sid in [one, all, reused] {
+        until_cached(&cached, sid, user).await;
+    }
+    assert!(tokio::time::timeout(give_up, cached.revoke_session(one, now())).await.is_err(), "cancelled");
+    assert!(!cached.session_is_live(one, user, now()).await.unwrap(), "logout");
+    assert!(tokio::time::timeout(give_up, cached.revoke_user_sessions(user, Some(reused), now())).await.is_err());
+    assert!(!cached.session_is_live(all, user, now()).await.unwrap(), "log out everywhere");
+    let rotation = |presented: &str, successor: &str, at: DateTime<Utc>| RotationRequest {
+        presented: TokenHash::of(presented),
+        successor: Some(TokenHash::of(successor)),
+        now: at,
+        reuse_grace: TimeDelta::seconds(0),
+        idle_timeout: TimeDelta::days(7),
+    };
+    let _ = tokio::time::timeout(give_up, cached.rotate_refresh_token(rotation("3", "3b", now()))).await;
+    until_cached(&cached, reused, user).await;
+    let later = now() + TimeDelta::seconds(5);
+    assert!(tokio::time::timeout(give_up, cached.rotate_refresh_token(rotation("3", "3c", later))).await.is_err());
+    assert!(!cached.session_is_live(reused, user, now()).await.unwrap(), "refresh-token reuse");
+}
+
 #[tokio::test]
 async fn memory_with_a_capacity_of_zero_every_check_asks_the_store() {
     with_a_capacity_of_zero_every_check_asks_the_store(Arc::new(auth_storage::MemoryStore::new())).await;
@@ -293,6 +363,17 @@ mod postgres {
         until_cached(&b, sid, user).await;
         let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
         sqlx::query("DELETE FROM auth_sessions WHERE id = $1").bind(sid).execute(&mut admin).await.unwrap();
+        assert!(refused_within(&b, sid, user, PROPAGATION).await);
+    }
+
+    #[tokio::test]
+    async fn truncating_the_sessions_empties_every_cache() {
+        let Some((a, b, url)) = two_instances().await else { return eprintln!("skipped: no PostgreSQL URL") };
+        let user = Uuid::new_v4();
+        let sid = create(&a, user, "r").await;
+        until_cached(&b, sid, user).await;
+        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("TRUNCATE auth_sessions CASCADE").execute(&mut admin).await.unwrap();
         assert!(refused_within(&b, sid, user, PROPAGATION).await);
     }
 

@@ -24,3 +24,16 @@ CREATE TRIGGER auth_sessions_deleted
     FOR EACH ROW
     WHEN (OLD.revoked_at IS NULL AND OLD.expires_at > now())
     EXECUTE FUNCTION auth_announce_session_revoked();
+
+-- Emptied outright: a payload that is no session id empties every cache.
+CREATE FUNCTION auth_announce_sessions_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('auth_sessions_revoked', 'all');
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER auth_sessions_truncated
+    AFTER TRUNCATE ON auth_sessions
+    FOR EACH STATEMENT
+    EXECUTE FUNCTION auth_announce_sessions_truncated();

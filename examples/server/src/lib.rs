@@ -380,6 +380,9 @@ impl ServerConfig {
             redis_url: lookup("AUTH_REDIS_URL"),
             redis_prefix: lookup("AUTH_REDIS_PREFIX").unwrap_or_else(|| "auth:".into()),
             session_cache: match lookup("AUTH_SESSION_CACHE") {
+                _ if lookup("AUTH_REDIS_SESSION_CACHE").is_some() => {
+                    bail!("AUTH_REDIS_SESSION_CACHE is now AUTH_SESSION_CACHE (it covers PostgreSQL too): rename it")
+                }
                 None => SessionCacheOptions::default().capacity,
                 Some(v) => v
                     .trim()
@@ -486,7 +489,11 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
         (store.clone(), store.clone(), store)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(url).await.context("cannot connect to the PostgreSQL database")?);
-        let sessions = session_cache(store.clone(), store.revocations(), config.session_cache);
+        // With Redis, sessions live there (below) and are cached there.
+        let sessions = match config.redis_url {
+            None => session_cache(store.clone(), store.revocations(), config.session_cache),
+            Some(_) => store.clone(),
+        };
         (store.clone(), sessions, store)
     } else if url == "memory" {
         let store = Arc::new(MemoryStore::new());
@@ -720,6 +727,8 @@ mod tests {
         assert!(err.to_string().contains("AUTH_TRUSTED_PROXIES"), "{err}");
         let err = ServerConfig::from_lookup(lookup(&[("AUTH_SESSION_CACHE", "lots")])).unwrap_err();
         assert!(err.to_string().contains("AUTH_SESSION_CACHE"), "{err}");
+        let err = ServerConfig::from_lookup(lookup(&[("AUTH_REDIS_SESSION_CACHE", "0")])).unwrap_err();
+        assert!(err.to_string().contains("is now AUTH_SESSION_CACHE"), "the old name is refused, not ignored: {err}");
     }
 
     #[test]
