@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use auth_core::{Auth, AuthError, Role};
-use auth_http::bearer_token;
+use auth_http::access_token;
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -46,12 +46,24 @@ use crate::extract::AuthClaims;
 pub struct RequireAuth {
     auth: Auth,
     role: Option<Role>,
+    schemes: &'static [&'static str],
 }
+
+/// The `Authorization` schemes accepted unless told otherwise.
+const BEARER: &[&str] = &["Bearer"];
 
 impl RequireAuth {
     /// Any authenticated user.
     pub fn new(auth: Auth) -> Self {
-        Self { auth, role: None }
+        Self { auth, role: None, schemes: BEARER }
+    }
+
+    /// The `Authorization` schemes whose token is taken as an access token (default `Bearer`),
+    /// e.g. a dialect's [`auth_schemes`](auth_http::Dialect::auth_schemes) so that its clients'
+    /// `Authorization: Customize …` works on the host's routes too.
+    pub fn schemes(mut self, schemes: &'static [&'static str]) -> Self {
+        self.schemes = schemes;
+        self
     }
 
     /// Only users whose access token carries exactly `role` (e.g. `admin`); others get 403
@@ -70,12 +82,19 @@ impl RequireAuth {
 #[must_use]
 pub struct OptionalAuth {
     auth: Auth,
+    schemes: &'static [&'static str],
 }
 
 impl OptionalAuth {
     /// A layer authenticating with `auth`.
     pub fn new(auth: Auth) -> Self {
-        Self { auth }
+        Self { auth, schemes: BEARER }
+    }
+
+    /// As [`RequireAuth::schemes`].
+    pub fn schemes(mut self, schemes: &'static [&'static str]) -> Self {
+        self.schemes = schemes;
+        self
     }
 }
 
@@ -88,14 +107,19 @@ enum Mode {
 impl<S> Layer<S> for RequireAuth {
     type Service = AuthMiddleware<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AuthMiddleware { inner, auth: self.auth.clone(), mode: Mode::Required(self.role.clone()) }
+        AuthMiddleware {
+            inner,
+            auth: self.auth.clone(),
+            mode: Mode::Required(self.role.clone()),
+            schemes: self.schemes,
+        }
     }
 }
 
 impl<S> Layer<S> for OptionalAuth {
     type Service = AuthMiddleware<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AuthMiddleware { inner, auth: self.auth.clone(), mode: Mode::Optional }
+        AuthMiddleware { inner, auth: self.auth.clone(), mode: Mode::Optional, schemes: self.schemes }
     }
 }
 
@@ -105,10 +129,16 @@ pub struct AuthMiddleware<S> {
     inner: S,
     auth: Auth,
     mode: Mode,
+    schemes: &'static [&'static str],
 }
 
-async fn authorize(auth: &Auth, mode: &Mode, headers: &HeaderMap) -> Result<Option<AuthClaims>, AuthError> {
-    let token = match (bearer_token(headers)?, mode) {
+async fn authorize(
+    auth: &Auth,
+    mode: &Mode,
+    schemes: &[&str],
+    headers: &HeaderMap,
+) -> Result<Option<AuthClaims>, AuthError> {
+    let token = match (access_token(headers, schemes)?, mode) {
         (Some(token), _) => token,
         (None, Mode::Optional) => return Ok(None),
         (None, Mode::Required(_)) => return Err(AuthError::Unauthorized),
@@ -141,8 +171,9 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = self.auth.clone();
         let mode = self.mode.clone();
+        let schemes = self.schemes;
         Box::pin(async move {
-            match authorize(&auth, &mode, req.headers()).await {
+            match authorize(&auth, &mode, schemes, req.headers()).await {
                 Ok(claims) => {
                     if let Some(claims) = claims {
                         req.extensions_mut().insert(claims);

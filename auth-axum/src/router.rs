@@ -85,7 +85,8 @@ impl AuthRouter {
             let mut method_router =
                 on(filter, move |State(state): State<RouterState>, request: Request| serve(state, operation, request));
             if operation.requires_auth() {
-                method_router = method_router.route_layer(RequireAuth::new(self.auth.clone()));
+                let require = RequireAuth::new(self.auth.clone()).schemes(self.dialect.auth_schemes());
+                method_router = method_router.route_layer(require);
             }
             if !operation.has_own_rate_rule() {
                 // Outside the access-token check: it runs first.

@@ -179,3 +179,36 @@ async fn two_routers_in_two_dialects_share_one_user_base() {
     .await;
     assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"error": "Invalid username or password"})));
 }
+
+#[tokio::test]
+async fn canonical_and_res_err_over_one_auth_while_clients_migrate() {
+    let mut config = AuthConfig::new(vec![3u8; 32]).unwrap();
+    config.argon2 = auth_core::Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 };
+    let auth = Auth::builder(config).stores(Arc::new(MemoryStore::new())).build().unwrap();
+    let res_err = auth_http::dialects::ResErr;
+    let app = Router::new()
+        .nest("/api/auth", AuthRouter::new(auth.clone()).build())
+        .nest(res_err.mount(), AuthRouter::new(auth).dialect(Arc::new(res_err)).build());
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/api/auth/register",
+        Some(json!({"email": "mia@example.com", "password": "violet-Kettle-93"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/v1/auth/login",
+        Some(json!({"type": "email", "account": "mia@example.com", "psw": "violet-Kettle-93"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["res"]["token"].as_str().expect("the seed's token").to_owned();
+    // A token from either router works on the other's routes.
+    let (status, body) = call(&app, Method::GET, "/api/auth/me", None, Some(&token)).await;
+    assert_eq!((status, body["email"].as_str()), (StatusCode::OK, Some("mia@example.com")));
+}

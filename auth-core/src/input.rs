@@ -51,6 +51,12 @@ pub struct LoginRequest {
 pub struct RefreshRequest {
     /// The current refresh token.
     pub refresh_token: SecretString,
+    /// The access token being replaced, when the client's contract sends it along (seed 001's
+    /// `Authorization: Customize <token>`): it must then verify and belong to the refreshed
+    /// session (see [`Auth::refresh_with_access_token`](crate::Auth::refresh_with_access_token)).
+    /// Never read from the body.
+    #[serde(skip)]
+    pub access_token: Option<SecretString>,
 }
 
 /// `POST /logout` (body optional).

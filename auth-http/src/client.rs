@@ -152,12 +152,23 @@ fn is_obfuscated(text: &str) -> bool {
 /// # Errors
 /// `unauthorized` for another scheme, an empty token or a value that is not visible ASCII.
 pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    access_token(headers, &["Bearer"])
+}
+
+/// The token of an `Authorization: <scheme> <token>` header whose scheme is one of `schemes`
+/// (case-insensitive, as RFC 9110 §11.1 has it): `Bearer` (RFC 6750) and whatever else a
+/// dialect's clients send ([`Dialect::auth_schemes`](crate::Dialect::auth_schemes)). `Ok(None)`
+/// without the header.
+///
+/// # Errors
+/// `unauthorized` for another scheme, an empty token or a value that is not visible ASCII.
+pub fn access_token<'h>(headers: &'h HeaderMap, schemes: &[&str]) -> Result<Option<&'h str>, AuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| AuthError::Unauthorized)?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token)) if schemes.iter().any(|s| scheme.eq_ignore_ascii_case(s)) && !token.trim().is_empty() => {
             Ok(Some(token.trim()))
         }
         _ => Err(AuthError::Unauthorized),
@@ -362,5 +373,10 @@ mod tests {
         assert!(bearer_token(&headers("Basic dXNlcjpwdw==")).is_err());
         assert!(bearer_token(&headers("Bearer ")).is_err());
         assert!(bearer_token(&headers("Bearer")).is_err());
+        assert!(bearer_token(&headers("Customize abc")).is_err());
+        let schemes = ["Customize", "Bearer"];
+        assert_eq!(access_token(&headers("Customize abc"), &schemes).unwrap(), Some("abc"));
+        assert_eq!(access_token(&headers("bearer abc"), &schemes).unwrap(), Some("abc"));
+        assert!(access_token(&headers("Basic abc"), &schemes).is_err());
     }
 }

@@ -303,6 +303,24 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
     /// The response of an error, with [`ErrorBody::add_headers`]'s headers.
     fn render_error(&self, error: &ErrorBody) -> HttpResponse;
 
+    /// Where servers mount the routes by default, e.g. `/api/auth` (the default).
+    fn mount(&self) -> &'static str {
+        "/api/auth"
+    }
+
+    /// The `Authorization` schemes whose token is taken as an access token, compared
+    /// case-insensitively (default `Bearer` only). Adapters pass them to their access-token
+    /// layer for the dialect's routes; hosts pass them to theirs for their own routes.
+    fn auth_schemes(&self) -> &'static [&'static str] {
+        &["Bearer"]
+    }
+
+    /// Whether registration needs a mailed code (see `AuthConfig::require_email_verification`)
+    /// unless configured otherwise; `None`: the core's default (no).
+    fn default_require_email_verification(&self) -> Option<bool> {
+        None
+    }
+
     /// The access-token lifetime this contract's clients expect, for servers to use when none is
     /// configured (an explicit setting always wins); `None`: the core's default (3600 s).
     fn default_access_token_ttl(&self) -> Option<std::time::Duration> {

@@ -26,7 +26,10 @@ pub async fn execute(
         Input::Captcha => Reply::Captcha(auth.captcha_challenge().await?),
         Input::Register(req) => Reply::Registered(Box::new(auth.register(req, ctx).await?)),
         Input::Login(req) => Reply::LoggedIn(auth.login(req, ctx).await?),
-        Input::Refresh(req) => Reply::Refreshed(Box::new(auth.refresh(&req.refresh_token).await?)),
+        Input::Refresh(req) => Reply::Refreshed(Box::new(match &req.access_token {
+            Some(access_token) => auth.refresh_with_access_token(&req.refresh_token, access_token.expose()).await?,
+            None => auth.refresh(&req.refresh_token).await?,
+        })),
         Input::Logout(req) => {
             auth.logout(caller()?, req.all).await?;
             Reply::LoggedOut

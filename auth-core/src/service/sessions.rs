@@ -199,6 +199,30 @@ impl Auth {
         self.issue_tokens(user, session, successor, at)
     }
 
+    /// [`refresh`](Self::refresh) for clients that send the access token they are replacing
+    /// along with the refresh token (seed 001). The access token must verify (signature, `typ`,
+    /// `iss`, `aud`; expired is fine, that is when clients refresh) and name the session the
+    /// refresh token belongs to; otherwise nothing is issued. The session is checked after the
+    /// refresh step, which with rotation on has then spent the presented token: only a caller
+    /// holding that refresh token can cause it, and its owner's next refresh is a grace retry.
+    ///
+    /// # Errors
+    /// As [`refresh`](Self::refresh); `unauthorized` for an access token that does not verify;
+    /// `invalid_refresh_token` when it names another session.
+    pub async fn refresh_with_access_token(
+        &self,
+        refresh_token: &SecretString,
+        access_token: &str,
+    ) -> Result<IssuedTokens, AuthError> {
+        let claims = self.inner.jwt.verify_ignoring_times(access_token)?;
+        let issued = self.refresh(refresh_token).await?;
+        if issued.session.id != claims.sid || issued.user.id != claims.sub {
+            tracing::warn!(session_id = %issued.session.id, "refresh with an access token of another session refused");
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        Ok(issued)
+    }
+
     /// `POST /logout`: revokes the caller's session, or with `all` every session of the user.
     /// Access tokens of revoked sessions are refused at once.
     ///

@@ -8,14 +8,17 @@ use crate::dialect::{Canonical, Dialect};
 
 mod code_data;
 mod plain;
+mod res_err;
 
 pub use code_data::{CodeData, CodeDataUserDefaults};
 pub use plain::Plain;
+pub use res_err::ResErr;
 
 /// The names [`by_name`] knows.
-pub const NAMES: &[&str] = &["canonical", "code-data", "plain"];
+pub const NAMES: &[&str] = &["canonical", "code-data", "plain", "res-err"];
 
-/// The dialect called `name` (`canonical`, `code-data`, `plain`), with its default settings;
+/// The dialect called `name` (`canonical`, `code-data`, `plain`, `res-err`), with its default
+/// settings;
 /// `None` for another name.
 #[must_use]
 pub fn by_name(name: &str) -> Option<Arc<dyn Dialect>> {
@@ -23,6 +26,7 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Dialect>> {
         "canonical" => Some(Arc::new(Canonical)),
         "code-data" => Some(Arc::new(CodeData::default())),
         "plain" => Some(Arc::new(Plain)),
+        "res-err" => Some(Arc::new(ResErr)),
         _ => None,
     }
 }

@@ -103,7 +103,8 @@ pub struct ServerConfig {
     pub mail_from: String,
     /// `AUTH_PUBLIC_URL`: base of reset links (default `http://127.0.0.1:8080`).
     pub public_url: String,
-    /// `AUTH_REQUIRE_EMAIL_VERIFICATION`: registration needs a mailed code (default false).
+    /// `AUTH_REQUIRE_EMAIL_VERIFICATION`: registration needs a mailed code (default false, true
+    /// with the res-err dialect).
     pub require_email_verification: bool,
     /// `AUTH_EMAIL_CODE_TTL`: seconds (default 600).
     pub email_code_ttl: Duration,
@@ -361,11 +362,15 @@ impl ServerConfig {
                 )
             })?,
         };
-        let api_dialect = match lookup("AUTH_API_DIALECT") {
+        let api_dialect: Arc<dyn Dialect> = match lookup("AUTH_API_DIALECT") {
             None => dialects::by_name("canonical").expect("a built-in dialect"),
             Some(name) => dialects::by_name(name.trim()).with_context(|| {
                 format!("AUTH_API_DIALECT must be one of {}, got {name:?}", dialects::NAMES.join(", "))
             })?,
+        };
+        let require_email_verification = match lookup("AUTH_REQUIRE_EMAIL_VERIFICATION") {
+            None => api_dialect.default_require_email_verification().unwrap_or(false),
+            Some(_) => flag(&lookup, "AUTH_REQUIRE_EMAIL_VERIFICATION")?,
         };
         let max_queued_hashes = match lookup("AUTH_MAX_QUEUED_HASHES") {
             None => None,
@@ -415,7 +420,7 @@ impl ServerConfig {
             log_mail_bodies: flag(&lookup, "AUTH_LOG_MAIL_BODIES")?,
             mail_from: lookup("AUTH_MAIL_FROM").unwrap_or_else(|| "Auth <no-reply@localhost>".into()),
             public_url: lookup("AUTH_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
-            require_email_verification: flag(&lookup, "AUTH_REQUIRE_EMAIL_VERIFICATION")?,
+            require_email_verification,
             email_code_ttl: seconds(&lookup, "AUTH_EMAIL_CODE_TTL", 600)?,
             reset_token_ttl: seconds(&lookup, "AUTH_RESET_TOKEN_TTL", 1800)?,
         })
@@ -544,18 +549,21 @@ pub fn app(auth: Auth) -> Router {
     app_with_dialect(auth, Arc::new(Canonical))
 }
 
-/// [`app`] speaking `dialect` ([`ServerConfig::api_dialect`]): the auth API's routes, bodies and
-/// errors, and the 401/403 of the host routes.
+/// [`app`] speaking `dialect` ([`ServerConfig::api_dialect`]): the auth API at the dialect's
+/// mount (`/api/auth`, `/api/v1/auth` for res-err) with its routes, bodies and errors, and the
+/// host routes accepting its `Authorization` schemes and answering 401/403 in its envelope.
 pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
+    // The dialect's clients send their tokens with its schemes (`Customize` for res-err).
+    let schemes = dialect.auth_schemes();
     Router::new()
         .route("/api/protected", get(protected))
-        .route_layer(RequireAuth::new(auth.clone()))
+        .route_layer(RequireAuth::new(auth.clone()).schemes(schemes))
         .merge(
             Router::new()
                 .route("/api/admin/ping", get(admin_ping))
-                .route_layer(RequireAuth::new(auth.clone()).with_role("admin")),
+                .route_layer(RequireAuth::new(auth.clone()).with_role("admin").schemes(schemes)),
         )
-        .nest("/api/auth", AuthRouter::new(auth).dialect(dialect.clone()).build())
+        .nest(dialect.mount(), AuthRouter::new(auth).dialect(dialect.clone()).build())
         .layer(dialect_errors(dialect))
         .layer(
             // Method, path (never the query string), status and latency; no headers or bodies.
@@ -660,6 +668,17 @@ mod tests {
         assert!(!c.auth_config(vec![7; 32]).unwrap().refresh_rotation, "reaches the core");
         let err = ServerConfig::from_lookup(one("AUTH_REFRESH_ROTATION", "sometimes")).unwrap_err().to_string();
         assert!(err.contains("AUTH_REFRESH_ROTATION"), "{err}");
+        let c = ServerConfig::from_lookup(one("AUTH_API_DIALECT", "res-err")).unwrap();
+        assert_eq!(c.api_dialect.mount(), "/api/v1/auth");
+        assert!(!c.refresh_rotation, "res-err clients never receive a new refresh token");
+        assert!(c.require_email_verification, "res-err registers with a mailed code");
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("AUTH_API_DIALECT", "res-err"),
+            ("AUTH_REFRESH_ROTATION", "on"),
+            ("AUTH_REQUIRE_EMAIL_VERIFICATION", "false"),
+        ]))
+        .unwrap();
+        assert!(c.refresh_rotation && !c.require_email_verification, "explicit settings win");
         let err = ServerConfig::from_lookup(one("AUTH_API_DIALECT", "soap")).unwrap_err().to_string();
         assert!(err.contains("AUTH_API_DIALECT") && err.contains("code-data"), "{err}");
     }
