@@ -136,3 +136,16 @@ async fn the_seeds_errors_carry_the_http_status_as_code() {
     assert_eq!((r.status, r.body), (404, json!({"code": 404, "message": "not found"})));
     assert_eq!(r.headers["cache-control"], "no-store");
 }
+
+#[tokio::test]
+async fn rate_limits_answer_429_in_the_seeds_envelope_with_retry_after() {
+    let s = server(&[("AUTH_RATE_LIMITS", "default"), ("AUTH_RATE_LIMIT_LOGIN", "2/60")]).await;
+    for _ in 0..2 {
+        let r = s.post("/login", json!({"username": "nobody", "password": "wrong-password-1"})).await;
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    let r = s.post("/login", json!({"username": "nobody", "password": "wrong-password-1"})).await;
+    assert_eq!((r.status, r.body), (429, json!({"code": 429, "message": "too many requests"})));
+    assert!(r.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(r.headers["cache-control"], "no-store");
+}

@@ -123,3 +123,22 @@ async fn host_routes_and_unknown_routes_answer_in_the_seeds_envelope() {
     assert_eq!((r.status, r.body), (405, json!({"error": "Method not allowed"})));
     assert_eq!(r.headers["allow"], "POST");
 }
+
+#[tokio::test]
+async fn rate_limits_answer_429_in_the_seeds_envelope_with_retry_after() {
+    let s = TestServer::start_with(&[
+        ("AUTH_API_DIALECT", "plain"),
+        ("TURNSTILE_ENABLED", "false"),
+        ("AUTH_RATE_LIMITS", "default"),
+        ("AUTH_RATE_LIMIT_LOGIN", "2/60"),
+    ])
+    .await;
+    for _ in 0..2 {
+        let r = s.post("/login", credentials("nobody", "wrong-password-1", None)).await;
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    let r = s.post("/login", credentials("nobody", "wrong-password-1", None)).await;
+    assert_eq!((r.status, r.body), (429, json!({"error": "Too many requests"})));
+    assert!(r.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(r.headers["cache-control"], "no-store");
+}

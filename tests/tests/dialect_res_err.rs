@@ -169,6 +169,27 @@ async fn errors_are_in_the_seeds_envelope() {
     let r = call(&s, Method::GET, "/me", None, None).await;
     assert_eq!(err(&r, 401), "unauthorized");
     assert!(r.headers.contains_key("www-authenticate"));
+    // The host's routes answer in the envelope too, and refuse a scheme the dialect does not use.
+    let r = Resp::from(s.request(Method::GET, "/api/protected").send().await).await;
+    assert_eq!(err(&r, 401), "unauthorized");
+    let r =
+        Resp::from(s.request(Method::GET, "/api/protected").header("authorization", "Basic YTpi").send().await).await;
+    assert_eq!(err(&r, 401), "unauthorized");
+    let r = Resp::from(
+        s.request(Method::POST, "/api/v1/auth/login").header("content-type", "text/plain").body("x").send().await,
+    )
+    .await;
+    assert!(matches!(r.status, 400 | 415), "{}", r.body);
+    assert_eq!(r.body["res"], json!({}), "a wrong content type in the envelope: {}", r.body);
+    let r = Resp::from(
+        s.request(Method::POST, "/api/v1/auth/login")
+            .header("content-type", "application/json")
+            .body(vec![b' '; 70 * 1024])
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(err(&r, 413), "request body too large");
 
     // Unknown account and wrong password alike, then the limit: 429 in the envelope.
     register(&s, &sink, "cy@acme.test").await;
