@@ -138,6 +138,11 @@ pub struct ForgotPasswordRequest {
     /// Captcha fields.
     #[serde(flatten)]
     pub captcha: CaptchaProof,
+    /// A mailed code of purpose `reset_password` that must be taken before the link is mailed,
+    /// for contracts that ask for one (seed 003's `verificationCode`). Never read from the
+    /// canonical body.
+    #[serde(skip)]
+    pub code: Option<SecretString>,
 }
 
 /// `POST /password/reset`: `token` (from the mailed link), or `email` + `code` (purpose

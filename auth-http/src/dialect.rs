@@ -321,6 +321,20 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// The routes a captcha guards unless configured otherwise (`AuthConfig::captcha_actions`):
+    /// a contract whose request for some route has no captcha field leaves it out; `None`:
+    /// every route ([`CaptchaAction::ALL`](auth_core::CaptchaAction::ALL)).
+    fn default_captcha_actions(&self) -> Option<&'static [auth_core::CaptchaAction]> {
+        None
+    }
+
+    /// Whether passwords must mix upper- and lower-case letters, digits and symbols unless
+    /// configured otherwise (`PasswordPolicy::require_*`); `None`: the core's default (no:
+    /// length and a common-password check, as NIST SP 800-63B recommends).
+    fn default_password_composition(&self) -> Option<bool> {
+        None
+    }
+
     /// The access-token lifetime this contract's clients expect, for servers to use when none is
     /// configured (an explicit setting always wins); `None`: the core's default (3600 s).
     fn default_access_token_ttl(&self) -> Option<std::time::Duration> {

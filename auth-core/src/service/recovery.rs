@@ -138,17 +138,23 @@ impl Auth {
     /// active account with this address, if one exists; answers the same, at the same speed,
     /// either way: the lookup, the token and the mail happen in a task of their own after the
     /// answer (as for [`send_email_code`](Self::send_email_code)). The captcha is checked before
-    /// anything is counted.
+    /// anything is counted. With [`ForgotPasswordRequest::code`], that mailed code (purpose
+    /// `reset_password`) is taken first and the link goes out only if it matched.
     ///
     /// # Errors
     /// `captcha_*`, `invalid_request` (not a bare email address), `rate_limited`, `not_found`
-    /// (no mailer configured), `store_unavailable`.
+    /// (no mailer configured), `invalid_code` (with a code that does not match, or any code for
+    /// an unknown address), `store_unavailable`.
     pub async fn forgot_password(&self, req: ForgotPasswordRequest, ctx: &RequestContext) -> Result<(), AuthError> {
         let email = valid_email(&req.email)?;
         self.mailer_for_email_flows()?;
         self.check_captcha(&req.captcha, CaptchaAction::PasswordForgot, ctx).await?;
         self.limit_ip(RateRuleName::MailPerIp, ctx).await?;
         self.limit(RateRuleName::PasswordResetPerAccount, &email_key(&email), ctx).await?;
+        if let Some(code) = &req.code {
+            // Unknown address and wrong code alike: `invalid_code`.
+            self.take_email_code(EmailCodePurpose::ResetPassword, &email, code).await?;
+        }
         let auth = self.clone();
         tokio::spawn(async move { auth.mail_reset_link(email).await });
         Ok(())

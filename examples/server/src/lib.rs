@@ -64,6 +64,10 @@ pub struct ServerConfig {
     pub refresh_token_ttl: Duration,
     /// `AUTH_REFRESH_REUSE_GRACE`: seconds (default 10).
     pub refresh_reuse_grace: Duration,
+    /// `AUTH_PASSWORD_COMPOSITION` (`on` | `off`): passwords must mix upper- and lower-case
+    /// letters, digits and symbols (default off, on with the success dialect). Length and the
+    /// common-password check apply either way.
+    pub password_composition: bool,
     /// `AUTH_REFRESH_ROTATION` (`on` | `off`): whether a refresh spends the refresh token and
     /// hands out a successor (default on, or the dialect's default); see
     /// `AuthConfig::refresh_rotation` for what turning it off gives up.
@@ -162,12 +166,14 @@ pub struct CaptchaSettings {
     /// `AUTH_CAPTCHA_TIMEOUT`: siteverify timeout in seconds (default 5).
     pub timeout: Duration,
     /// `AUTH_CAPTCHA_ROUTES`: comma list of `register`, `login`, `email_code`,
-    /// `password_forgot` (default: all).
+    /// `password_forgot` (default: all, or the dialect's: the success dialect's code request
+    /// carries no captcha field).
     pub routes: Vec<CaptchaAction>,
 }
 
 impl CaptchaSettings {
-    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+    /// `default_routes`: the routes guarded when `AUTH_CAPTCHA_ROUTES` is unset.
+    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>, default_routes: &[CaptchaAction]) -> anyhow::Result<Self> {
         let kind = match lookup("AUTH_CAPTCHA").as_deref().map(str::trim) {
             Some("none") => CaptchaKind::None,
             Some("image") => CaptchaKind::Image,
@@ -199,7 +205,7 @@ impl CaptchaSettings {
             bail!("AUTH_CAPTCHA_TIMEOUT must be at least 1 second");
         }
         let routes = match lookup("AUTH_CAPTCHA_ROUTES") {
-            None => CaptchaAction::ALL.to_vec(),
+            None => default_routes.to_vec(),
             Some(list) => list
                 .split(',')
                 .map(str::trim)
@@ -277,6 +283,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_rotation", &self.refresh_rotation)
+            .field("password_composition", &self.password_composition)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("captcha", &self.captcha)
@@ -294,6 +301,16 @@ fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<
         None | Some("false" | "0") => Ok(false),
         Some("true" | "1") => Ok(true),
         Some(other) => bail!("{name} must be true or false, got {other:?}"),
+    }
+}
+
+/// An `on|off` (or `true|false`, `1|0`) variable; `None` when unset.
+fn on_off(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<Option<bool>> {
+    match lookup(name).as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("on" | "true" | "1") => Ok(Some(true)),
+        Some("off" | "false" | "0") => Ok(Some(false)),
+        Some(other) => bail!("{name} must be on or off, got {other:?}"),
     }
 }
 
@@ -368,6 +385,10 @@ impl ServerConfig {
                 format!("AUTH_API_DIALECT must be one of {}, got {name:?}", dialects::NAMES.join(", "))
             })?,
         };
+        let captcha = CaptchaSettings::from_lookup(
+            &lookup,
+            api_dialect.default_captcha_actions().unwrap_or(&CaptchaAction::ALL),
+        )?;
         let require_email_verification = match lookup("AUTH_REQUIRE_EMAIL_VERIFICATION") {
             None => api_dialect.default_require_email_verification().unwrap_or(false),
             Some(_) => flag(&lookup, "AUTH_REQUIRE_EMAIL_VERIFICATION")?,
@@ -403,19 +424,17 @@ impl ServerConfig {
             )?,
             refresh_token_ttl: seconds(&lookup, "AUTH_REFRESH_TOKEN_TTL", 2_592_000)?,
             refresh_reuse_grace: seconds(&lookup, "AUTH_REFRESH_REUSE_GRACE", 10)?,
-            refresh_rotation: match lookup("AUTH_REFRESH_ROTATION").as_deref().map(str::trim) {
-                None => api_dialect.default_refresh_rotation().unwrap_or(true),
-                Some("on" | "true" | "1") => true,
-                Some("off" | "false" | "0") => false,
-                Some(other) => bail!("AUTH_REFRESH_ROTATION must be on or off, got {other:?}"),
-            },
+            refresh_rotation: on_off(&lookup, "AUTH_REFRESH_ROTATION")?
+                .unwrap_or_else(|| api_dialect.default_refresh_rotation().unwrap_or(true)),
+            password_composition: on_off(&lookup, "AUTH_PASSWORD_COMPOSITION")?
+                .unwrap_or_else(|| api_dialect.default_password_composition().unwrap_or(false)),
             log_filter: lookup("AUTH_LOG").unwrap_or_else(|| "info".into()),
             rate_limits,
             trusted_proxies,
             client_ip_header,
             api_dialect,
             max_queued_hashes,
-            captcha: CaptchaSettings::from_lookup(&lookup)?,
+            captcha,
             smtp_url: lookup("AUTH_SMTP_URL"),
             log_mail_bodies: flag(&lookup, "AUTH_LOG_MAIL_BODIES")?,
             mail_from: lookup("AUTH_MAIL_FROM").unwrap_or_else(|| "Auth <no-reply@localhost>".into()),
@@ -446,6 +465,11 @@ impl ServerConfig {
         config.refresh_token_ttl = self.refresh_token_ttl;
         config.refresh_reuse_grace = self.refresh_reuse_grace;
         config.refresh_rotation = self.refresh_rotation;
+        if self.password_composition {
+            let policy = &mut config.password_policy;
+            (policy.require_uppercase, policy.require_lowercase) = (true, true);
+            (policy.require_digit, policy.require_symbol) = (true, true);
+        }
         config.captcha_actions = self.captcha.routes.iter().copied().collect();
         config.public_url = Some(self.public_url.clone());
         config.rate_limits = self.rate_limits.clone().unwrap_or_else(RateLimits::off);
@@ -679,6 +703,14 @@ mod tests {
         ]))
         .unwrap();
         assert!(c.refresh_rotation && !c.require_email_verification, "explicit settings win");
+        let c = ServerConfig::from_lookup(one("AUTH_API_DIALECT", "success")).unwrap();
+        assert_eq!((c.api_dialect.mount(), c.access_token_ttl.as_secs()), ("/v1/auth", 24 * 3600));
+        assert!(c.password_composition && c.require_email_verification && c.refresh_rotation);
+        assert!(c.auth_config(vec![7; 32]).unwrap().password_policy.require_symbol, "reaches the core");
+        let c =
+            ServerConfig::from_lookup(lookup(&[("AUTH_API_DIALECT", "success"), ("AUTH_PASSWORD_COMPOSITION", "off")]))
+                .unwrap();
+        assert!(!c.auth_config(vec![7; 32]).unwrap().password_policy.require_symbol, "an explicit setting wins");
         let err = ServerConfig::from_lookup(one("AUTH_API_DIALECT", "soap")).unwrap_err().to_string();
         assert!(err.contains("AUTH_API_DIALECT") && err.contains("code-data"), "{err}");
     }
