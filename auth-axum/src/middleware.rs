@@ -1,5 +1,6 @@
 //! [`RequireAuth`] and [`OptionalAuth`]: tower layers that authenticate `Authorization: Bearer`
-//! access tokens for a host's routes.
+//! access tokens (or a dialect's other schemes, see [`RequireAuth::schemes`]) for a host's
+//! routes.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -240,9 +240,10 @@ pub struct AuthConfig {
     /// Off, a refresh token stays valid until its session is revoked, expires or goes idle, and
     /// refresh answers the same token again: for clients that never store a new one (seed 001's).
     /// The trade-off: a stolen refresh token works alongside the legitimate one and reuse is
-    /// never detected, so the theft ends only with logout, a password change or reset, disabling
-    /// the account, or the session's absolute lifetime. Tokens spent while rotation was on are
-    /// still judged as reuse.
+    /// never detected, so the theft ends only with logout, a password change (which then ends
+    /// the caller's own session too) or reset, disabling the account, the idle timeout, or the
+    /// session's absolute lifetime. Tokens spent while rotation was on are still judged as reuse.
+    /// The setting is the service's: routers of several dialects over one `Auth` share it.
     pub refresh_rotation: bool,
     /// Clock skew tolerated on `exp` / `nbf` (default 30 s).
     pub clock_leeway: Duration,

@@ -341,6 +341,13 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// Whether this contract cannot work with refresh rotation: its clients never receive the
+    /// successor, so their second refresh after the grace window would be reuse and end their
+    /// session. Servers refuse to start with rotation on for such a dialect (default false).
+    fn requires_refresh_rotation_off(&self) -> bool {
+        false
+    }
+
     /// Whether this contract's clients store the new refresh token a refresh hands out, for
     /// servers to use when refresh rotation is not configured (an explicit setting always wins);
     /// `None`: the core's default (rotation on, see `AuthConfig::refresh_rotation`).

@@ -221,6 +221,19 @@ async fn with_rotation_off_refresh_hands_back_the_same_token_until_the_session_e
 }
 
 #[tokio::test]
+async fn with_rotation_off_a_password_change_ends_the_callers_session_too() {
+    let s = TestServer::start_with(&[("AUTH_REFRESH_ROTATION", "off")]).await;
+    let first = s.register("kai").await;
+    let change = json!({"current_password": PASSWORD, "new_password": "amber-Lantern-58-river"});
+    let r = s.call(reqwest::Method::POST, "/api/auth/password/change", access(&first), Some(change)).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    // Its refresh token may be the stolen one, and without rotation nothing would catch it.
+    let r = s.post("/refresh", json!({"refresh_token": refresh(&first)})).await;
+    assert_eq!((r.status, r.code()), (401, "invalid_refresh_token"));
+    assert_eq!(s.get("/api/auth/me", access(&first)).await.code(), "session_revoked");
+}
+
+#[tokio::test]
 async fn with_rotation_off_an_unused_refresh_token_still_dies_idle() {
     let s = TestServer::start_with(&[("AUTH_REFRESH_ROTATION", "off")]).await;
     let first = s.register("jude").await;

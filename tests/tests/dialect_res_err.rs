@@ -119,10 +119,14 @@ async fn the_seeds_register_login_refresh_and_logout() {
     let r = call(&s, Method::POST, "/refresh-token", Some(token(&login)), Some(refresh.clone())).await;
     let fresh = res(&r).clone();
     assert_eq!(keys(&fresh), ["token"]);
-    // Long past any reuse grace window: with rotation on this would be reuse.
-    s.clock.advance(std::time::Duration::from_secs(3600));
+    // Long past any reuse grace window (with rotation on this would be reuse), and past the
+    // access token's expiry and leeway: an expired access token still binds the refresh.
+    s.clock.advance(std::time::Duration::from_secs(3600 + 60));
     let again = call(&s, Method::POST, "/refresh-token", Some(token(&fresh)), Some(refresh.clone())).await;
-    assert_eq!(keys(res(&again)), ["token"], "the same refresh token again");
+    let again = res(&again).clone();
+    assert_eq!(keys(&again), ["token"], "the same refresh token again");
+    let r = call(&s, Method::GET, "/me", Some(token(&fresh)), None).await;
+    assert_eq!(err(&r, 401), "token expired", "the one it replaced had expired");
     let r = call(&s, Method::POST, "/refresh-token", None, Some(refresh.clone())).await;
     assert_eq!(keys(res(&r)), ["token"], "the header is optional");
     let other_session = call(&s, Method::POST, "/refresh-token", Some(token(&registered)), Some(refresh.clone())).await;
@@ -131,14 +135,19 @@ async fn the_seeds_register_login_refresh_and_logout() {
     assert_eq!(err(&forged, 401), "unauthorized");
 
     // GET /logout ends the session at once: its tokens and its refresh token.
-    let r = call(&s, Method::GET, "/logout", Some(token(&fresh)), None).await;
+    let survivor =
+        call(&s, Method::POST, "/refresh-token", None, Some(json!({"refresh_token": login["refresh-token"]}))).await;
+    let survivor = res(&survivor).clone();
+    let r = call(&s, Method::GET, "/logout", Some(token(&again)), None).await;
     assert_eq!(res(&r), &json!({"message": "logout successful"}));
-    let r = call(&s, Method::GET, "/me", Some(token(&login)), None).await;
+    let r = call(&s, Method::GET, "/me", Some(token(&survivor)), None).await;
     assert_eq!(err(&r, 401), "session revoked");
     let r = call(&s, Method::POST, "/refresh-token", None, Some(refresh)).await;
     assert_eq!(err(&r, 401), "invalid refresh token");
     // The other session lives on.
-    assert_eq!(res(&call(&s, Method::GET, "/me", Some(token(&registered)), None).await)["email"], "ana@acme.test");
+    let other = json!({"refresh_token": registered["refresh-token"]});
+    let r = call(&s, Method::POST, "/refresh-token", None, Some(other)).await;
+    assert_eq!(res(&call(&s, Method::GET, "/me", Some(token(res(&r))), None).await)["email"], "ana@acme.test");
 }
 
 #[tokio::test]

@@ -143,6 +143,9 @@ impl Auth {
     /// `POST /password/change`: verifies the current password, applies the policy to the new
     /// one, stores its hash (compare-and-set on the verified one) and revokes every other session
     /// of the user, then mails a notice (time and client IP, no secrets) to the account's address.
+    /// With [`AuthConfig::refresh_rotation`](crate::AuthConfig::refresh_rotation) off the caller's
+    /// session is revoked too (its refresh token may be the stolen one), so the client logs in
+    /// again.
     ///
     /// A wrong current password counts toward the account's failed-login lockout
     /// (`login_failures_per_account`), like a failed login: a stolen access token does not give
@@ -174,8 +177,11 @@ impl Auth {
             // Changed or reset by another request since the verify: that one wins.
             return Err(AuthError::CurrentPasswordInvalid);
         }
-        let revoked = self.inner.sessions.revoke_user_sessions(claims.sub, Some(claims.sid), at).await?;
-        tracing::info!(user_id = %claims.sub, revoked, "password changed; other sessions revoked");
+        // With rotation off a stolen refresh token of this very session would outlive the
+        // change (no reuse detection would catch it): then every session ends, this one too.
+        let keep = self.inner.config.refresh_rotation.then_some(claims.sid);
+        let revoked = self.inner.sessions.revoke_user_sessions(claims.sub, keep, at).await?;
+        tracing::info!(user_id = %claims.sub, revoked, kept_current = keep.is_some(), "password changed; sessions revoked");
         self.inner.events.password_changed(claims.sub);
         if let Some(email) = &record.user.email {
             self.send_notice(email, &MailKind::PasswordChanged { reset: false, at, ip: ctx.ip });

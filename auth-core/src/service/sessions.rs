@@ -203,8 +203,12 @@ impl Auth {
     /// along with the refresh token (seed 001). The access token must verify (signature, `typ`,
     /// `iss`, `aud`; expired is fine, that is when clients refresh) and name the session the
     /// refresh token belongs to; otherwise nothing is issued. The session is checked after the
-    /// refresh step, which with rotation on has then spent the presented token: only a caller
-    /// holding that refresh token can cause it, and its owner's next refresh is a grace retry.
+    /// refresh step: with rotation off (the setting of the contract that sends the header) that
+    /// step only records the use; with rotation on it has spent the presented token, so the
+    /// owner's next refresh is a grace retry within the grace window and reuse (the session
+    /// ends) after it. Only a caller holding the refresh token can cause either, and could use
+    /// the token itself. The check binds the two tokens for clients that send both; it is no
+    /// security control of its own, since sending the access token is optional.
     ///
     /// # Errors
     /// As [`refresh`](Self::refresh); `unauthorized` for an access token that does not verify;

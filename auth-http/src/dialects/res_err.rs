@@ -23,8 +23,9 @@ use crate::error::ErrorBody;
 /// - `POST /register {"type","account","psw","captcha"}` (the mailed code as `captcha`) and
 ///   `POST /login {"type","account","psw"}` answer `res: {"user-id","token","refresh-token"}`;
 /// - `POST /refresh-token {"refresh_token"}` answers `res: {"token"}` only: the client keeps its
-///   refresh token, so this dialect's servers turn rotation off by default
-///   ([`Dialect::default_refresh_rotation`]). The access token being replaced, when sent as
+///   refresh token, so this dialect needs rotation off ([`Dialect::default_refresh_rotation`],
+///   [`Dialect::requires_refresh_rotation_off`]; a server sharing one `Auth` with a canonical
+///   router turns it off for both). The access token being replaced, when sent as
 ///   `Authorization: Customize <token>` (or `Bearer`), must verify and belong to the same
 ///   session; expired is fine;
 /// - `GET /logout` (and `POST /logout`) answers `res: {"message":"logout successful"}`;
@@ -61,12 +62,17 @@ struct Account {
     #[serde(rename = "type")]
     kind: String,
     account: String,
+    /// Not in the seed (whose `captcha` is the mailed code): a captcha provider's token, for
+    /// servers that put a captcha in front of these routes.
+    #[serde(default, rename = "captcha-token")]
+    captcha_token: Option<String>,
 }
 
 impl Account {
-    fn email(self) -> Result<String, ErrorBody> {
+    /// The email address and the captcha proof.
+    fn email(self) -> Result<(String, CaptchaProof), ErrorBody> {
         if self.kind == "email" {
-            Ok(self.account)
+            Ok((self.account, CaptchaProof { captcha_token: self.captcha_token, ..CaptchaProof::default() }))
         } else {
             Err(ErrorBody::from(&auth_core::AuthError::invalid_field("type", "must be \"email\"")))
         }
@@ -133,30 +139,24 @@ impl Dialect for ResErr {
         match operation {
             Operation::EmailCode if has_key(body, "account") => {
                 let account: Account = json_body(request.headers, body)?;
-                Ok(Input::EmailCode(EmailCodeRequest {
-                    email: account.email()?,
-                    purpose: EmailCodePurpose::Register,
-                    captcha: CaptchaProof::default(),
-                }))
+                let (email, captcha) = account.email()?;
+                Ok(Input::EmailCode(EmailCodeRequest { email, purpose: EmailCodePurpose::Register, captcha }))
             }
             Operation::Register if has_key(body, "psw") => {
                 let c: Credentials = json_body(request.headers, body)?;
+                let (email, captcha) = c.account.email()?;
                 Ok(Input::Register(RegisterRequest {
                     username: None,
-                    email: Some(c.account.email()?),
+                    email: Some(email),
                     password: c.psw,
                     email_code: c.captcha,
-                    captcha: CaptchaProof::default(),
+                    captcha,
                 }))
             }
             Operation::Login if has_key(body, "psw") => {
                 let c: Credentials = json_body(request.headers, body)?;
-                Ok(Input::Login(LoginRequest {
-                    username: None,
-                    email: Some(c.account.email()?),
-                    password: c.psw,
-                    captcha: CaptchaProof::default(),
-                }))
+                let (email, captcha) = c.account.email()?;
+                Ok(Input::Login(LoginRequest { username: None, email: Some(email), password: c.psw, captcha }))
             }
             Operation::Refresh => {
                 let r: Refresh = json_body(request.headers, body)?;
@@ -227,6 +227,16 @@ impl Dialect for ResErr {
     /// The client never receives a new refresh token.
     fn default_refresh_rotation(&self) -> Option<bool> {
         Some(false)
+    }
+
+    /// The seed's bodies have no captcha field (its `captcha` is the mailed code): no route is
+    /// guarded unless configured, with the token as `captcha-token`.
+    fn default_captcha_actions(&self) -> Option<&'static [auth_core::CaptchaAction]> {
+        Some(&[])
+    }
+
+    fn requires_refresh_rotation_off(&self) -> bool {
+        true
     }
 }
 

@@ -385,6 +385,16 @@ impl ServerConfig {
                 format!("AUTH_API_DIALECT must be one of {}, got {name:?}", dialects::NAMES.join(", "))
             })?,
         };
+        let refresh_rotation = on_off(&lookup, "AUTH_REFRESH_ROTATION")?
+            .unwrap_or_else(|| api_dialect.default_refresh_rotation().unwrap_or(true));
+        if refresh_rotation && api_dialect.requires_refresh_rotation_off() {
+            bail!(
+                "AUTH_REFRESH_ROTATION=on does not work with AUTH_API_DIALECT={}: its clients never receive the new \
+                 refresh token, so their second refresh would count as reuse and end their session; leave \
+                 AUTH_REFRESH_ROTATION unset or off",
+                api_dialect.name()
+            );
+        }
         let captcha = CaptchaSettings::from_lookup(
             &lookup,
             api_dialect.default_captcha_actions().unwrap_or(&CaptchaAction::ALL),
@@ -424,8 +434,7 @@ impl ServerConfig {
             )?,
             refresh_token_ttl: seconds(&lookup, "AUTH_REFRESH_TOKEN_TTL", 2_592_000)?,
             refresh_reuse_grace: seconds(&lookup, "AUTH_REFRESH_REUSE_GRACE", 10)?,
-            refresh_rotation: on_off(&lookup, "AUTH_REFRESH_ROTATION")?
-                .unwrap_or_else(|| api_dialect.default_refresh_rotation().unwrap_or(true)),
+            refresh_rotation,
             password_composition: on_off(&lookup, "AUTH_PASSWORD_COMPOSITION")?
                 .unwrap_or_else(|| api_dialect.default_password_composition().unwrap_or(false)),
             log_filter: lookup("AUTH_LOG").unwrap_or_else(|| "info".into()),
@@ -698,11 +707,16 @@ mod tests {
         assert!(c.require_email_verification, "res-err registers with a mailed code");
         let c = ServerConfig::from_lookup(lookup(&[
             ("AUTH_API_DIALECT", "res-err"),
-            ("AUTH_REFRESH_ROTATION", "on"),
+            ("AUTH_REFRESH_ROTATION", "off"),
             ("AUTH_REQUIRE_EMAIL_VERIFICATION", "false"),
         ]))
         .unwrap();
-        assert!(c.refresh_rotation && !c.require_email_verification, "explicit settings win");
+        assert!(!c.require_email_verification, "explicit settings win");
+        let err =
+            ServerConfig::from_lookup(lookup(&[("AUTH_API_DIALECT", "res-err"), ("AUTH_REFRESH_ROTATION", "on")]))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("AUTH_REFRESH_ROTATION=on does not work with AUTH_API_DIALECT=res-err"), "{err}");
         let c = ServerConfig::from_lookup(one("AUTH_API_DIALECT", "success")).unwrap();
         assert_eq!((c.api_dialect.mount(), c.access_token_ttl.as_secs()), ("/v1/auth", 24 * 3600));
         assert!(c.password_composition && c.require_email_verification && c.refresh_rotation);
