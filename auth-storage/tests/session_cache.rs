@@ -19,6 +19,17 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
+/// Rotating `presented` into `successor` at `at`, with no grace window.
+fn rotation(presented: &str, successor: &str, at: DateTime<Utc>) -> RotationRequest {
+    RotationRequest {
+        presented: TokenHash::of(presented),
+        successor: Some(TokenHash::of(successor)),
+        now: at,
+        reuse_grace: TimeDelta::seconds(0),
+        idle_timeout: TimeDelta::days(7),
+    }
+}
+
 async fn create(store: &Cached, user_id: Uuid, refresh: &str) -> Uuid {
     let session = new_session(user_id, refresh, now());
     let id = session.session.id;
@@ -92,13 +103,6 @@ async fn revoking_all_of_a_users_sessions_and_refresh_reuse_reach_the_other_cach
     assert!(b.session_is_live(kept, user, now()).await.unwrap(), "the kept session stays live");
 
     // A refresh token spent twice after the grace window: the session dies everywhere.
-    let rotation = |presented: &str, successor: &str, at: DateTime<Utc>| RotationRequest {
-        presented: TokenHash::of(presented),
-        successor: Some(TokenHash::of(successor)),
-        now: at,
-        reuse_grace: TimeDelta::seconds(0),
-        idle_timeout: TimeDelta::days(7),
-    };
     assert!(matches!(a.rotate_refresh_token(rotation("k", "k2", now())).await.unwrap(), RotationOutcome::Rotated(_)));
     let later = now() + TimeDelta::seconds(5);
     assert!(matches!(a.rotate_refresh_token(rotation("k", "k3", later)).await.unwrap(), RotationOutcome::Reused(_)));
@@ -159,13 +163,6 @@ async fn single_process_revocations_through_the_wrapper_reach_its_cache_at_once(
     assert!(!cached.session_is_live(other, user, now()).await.unwrap(), "every other session at once");
     assert!(cached.session_is_live(kept, user, now()).await.unwrap());
 
-    let rotation = |presented: &str, successor: &str, at: DateTime<Utc>| RotationRequest {
-        presented: TokenHash::of(presented),
-        successor: Some(TokenHash::of(successor)),
-        now: at,
-        reuse_grace: TimeDelta::seconds(0),
-        idle_timeout: TimeDelta::days(7),
-    };
     assert!(matches!(
         cached.rotate_refresh_token(rotation("k", "k2", now())).await.unwrap(),
         RotationOutcome::Rotated(_)
@@ -234,13 +231,6 @@ async fn a_revocation_whose_caller_gives_up_after_the_store_committed_is_not_ans
     assert!(!cached.session_is_live(one, user, now()).await.unwrap(), "logout");
     assert!(tokio::time::timeout(give_up, cached.revoke_user_sessions(user, Some(reused), now())).await.is_err());
     assert!(!cached.session_is_live(all, user, now()).await.unwrap(), "log out everywhere");
-    let rotation = |presented: &str, successor: &str, at: DateTime<Utc>| RotationRequest {
-        presented: TokenHash::of(presented),
-        successor: Some(TokenHash::of(successor)),
-        now: at,
-        reuse_grace: TimeDelta::seconds(0),
-        idle_timeout: TimeDelta::days(7),
-    };
     let _ = tokio::time::timeout(give_up, cached.rotate_refresh_token(rotation("3", "3b", now()))).await;
     until_cached(&cached, reused, user).await;
     let later = now() + TimeDelta::seconds(5);

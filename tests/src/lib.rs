@@ -177,3 +177,11 @@ pub fn access(tokens: &Value) -> &str {
 pub fn refresh(tokens: &Value) -> &str {
     tokens["refresh_token"].as_str().expect("refresh_token")
 }
+
+/// The keys of a JSON object, sorted; panics on anything else.
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> =
+        value.as_object().unwrap_or_else(|| panic!("an object: {value}")).keys().cloned().collect();
+    keys.sort();
+    keys
+}

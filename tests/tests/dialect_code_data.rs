@@ -4,7 +4,7 @@
 //! `code`.
 
 use auth_core::UserUpdate;
-use auth_e2e_tests::{Resp, TestServer, PASSWORD};
+use auth_e2e_tests::{keys, Resp, TestServer, PASSWORD};
 use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -13,14 +13,6 @@ async fn server(vars: &[(&str, &str)]) -> TestServer {
     let mut all = vec![("AUTH_API_DIALECT", "code-data")];
     all.extend_from_slice(vars);
     TestServer::start_with(&all).await
-}
-
-/// The keys of an object, sorted.
-fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> =
-        value.as_object().unwrap_or_else(|| panic!("an object: {value}")).keys().cloned().collect();
-    keys.sort();
-    keys
 }
 
 /// The seed's user object: these keys, with the seed's types (`id` a string: our one documented

@@ -5,7 +5,7 @@
 //! refresh token stays valid: rotation is off in this dialect), `GET /logout`.
 
 use auth_e2e_tests::smtp::SmtpSink;
-use auth_e2e_tests::{Resp, TestServer, PASSWORD};
+use auth_e2e_tests::{keys, Resp, TestServer, PASSWORD};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -34,14 +34,6 @@ async fn call(s: &TestServer, method: Method, path: &str, token: Option<&str>, b
 
 async fn post(s: &TestServer, path: &str, body: Value) -> Resp {
     call(s, Method::POST, path, None, Some(body)).await
-}
-
-/// The keys of an object, sorted.
-fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> =
-        value.as_object().unwrap_or_else(|| panic!("an object: {value}")).keys().cloned().collect();
-    keys.sort();
-    keys
 }
 
 /// A success in the seed's envelope: empty error fields; its `res`.

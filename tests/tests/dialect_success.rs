@@ -5,7 +5,7 @@
 
 use auth_e2e_tests::siteverify::Siteverify;
 use auth_e2e_tests::smtp::SmtpSink;
-use auth_e2e_tests::{Resp, TestServer, PASSWORD};
+use auth_e2e_tests::{keys, Resp, TestServer, PASSWORD};
 use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -41,13 +41,6 @@ async fn call(s: &TestServer, method: Method, path: &str, token: Option<&str>, b
 
 async fn post(s: &TestServer, path: &str, body: Value) -> Resp {
     call(s, Method::POST, path, None, body).await
-}
-
-fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> =
-        value.as_object().unwrap_or_else(|| panic!("an object: {value}")).keys().cloned().collect();
-    keys.sort();
-    keys
 }
 
 /// A success: 200 and `"success": true`.

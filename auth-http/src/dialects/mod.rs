@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::dialect::{Canonical, Dialect};
+use serde_json::{Map, Value};
+
+use crate::dialect::{Canonical, Dialect, Input, Operation, RequestParts};
+use crate::error::ErrorBody;
 
 mod code_data;
 mod plain;
@@ -31,5 +34,39 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Dialect>> {
         "res-err" => Some(Arc::new(ResErr)),
         "success" => Some(Arc::new(Success)),
         _ => None,
+    }
+}
+
+/// `value` with every object key renamed by `rename`, at every level but inside `metadata` (the
+/// host's own keys): how a dialect recases canonical bodies.
+pub(crate) fn rename_keys(value: Value, rename: &impl Fn(&str) -> String) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let v = if k == "metadata" { v } else { rename_keys(v, rename) };
+                    (rename(&k), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| rename_keys(v, rename)).collect()),
+        other => other,
+    }
+}
+
+/// The canonical input of `operation` from a request whose top-level keys are in a dialect's
+/// casing: renamed by `to_snake` first (a body that is not a JSON object is left to the
+/// canonical parser, which says what is wrong with it).
+pub(crate) fn parse_recased(
+    operation: Operation,
+    request: &RequestParts<'_>,
+    to_snake: &impl Fn(&str) -> String,
+) -> Result<Input, ErrorBody> {
+    let renamed = serde_json::from_slice::<Map<String, Value>>(request.body).ok().and_then(|map| {
+        serde_json::to_vec(&map.into_iter().map(|(k, v)| (to_snake(&k), v)).collect::<Map<_, _>>()).ok()
+    });
+    match renamed {
+        Some(body) => Canonical.parse(operation, &RequestParts { body: &body, ..*request }),
+        None => Canonical.parse(operation, request),
     }
 }

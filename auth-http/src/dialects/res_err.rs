@@ -17,6 +17,8 @@ use crate::dialect::{
 };
 use crate::error::ErrorBody;
 
+use super::{parse_recased, rename_keys};
+
 /// Seed 001 (`res-err`), mounted at `/api/v1/auth`:
 ///
 /// - `POST /captcha {"type":"email","account"}` mails a registration code;
@@ -98,27 +100,14 @@ fn has_key(body: &[u8], key: &str) -> bool {
     serde_json::from_slice::<Map<String, Value>>(body).is_ok_and(|map| map.contains_key(key))
 }
 
-/// `key-name` → `key_name` at the top level, so canonical parsing accepts either casing.
-fn snake_keys(body: &[u8]) -> Option<Vec<u8>> {
-    let map = serde_json::from_slice::<Map<String, Value>>(body).ok()?;
-    let map: Map<String, Value> = map.into_iter().map(|(k, v)| (k.replace('-', "_"), v)).collect();
-    serde_json::to_vec(&map).ok()
+/// `key_name` → `key-name`.
+fn kebab(key: &str) -> String {
+    key.replace('_', "-")
 }
 
-/// `key_name` → `key-name` at every level but inside `metadata` (the host's own keys).
-fn kebab_keys(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let v = if k == "metadata" { v } else { kebab_keys(v) };
-                    (k.replace('_', "-"), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(kebab_keys).collect()),
-        other => other,
-    }
+/// `key-name` → `key_name`.
+fn snake(key: &str) -> String {
+    key.replace('-', "_")
 }
 
 fn envelope(res: Value) -> HttpResponse {
@@ -165,10 +154,7 @@ impl Dialect for ResErr {
                     .map(SecretString::from);
                 Ok(Input::Refresh(RefreshRequest { refresh_token: r.refresh_token, access_token }))
             }
-            _ => match (body.is_empty(), snake_keys(body)) {
-                (false, Some(snake)) => Canonical.parse(operation, &RequestParts { body: &snake, ..*request }),
-                _ => Canonical.parse(operation, request),
-            },
+            _ => parse_recased(operation, request, &snake),
         }
     }
 
@@ -188,7 +174,8 @@ impl Dialect for ResErr {
                 if !canonical.status().is_success() {
                     return canonical;
                 }
-                let res = serde_json::from_slice(canonical.body()).map_or_else(|_| json!({}), kebab_keys);
+                let res =
+                    serde_json::from_slice(canonical.body()).map_or_else(|_| json!({}), |v| rename_keys(v, &kebab));
                 envelope(res)
             }
         }
@@ -322,7 +309,10 @@ mod tests {
 
     #[test]
     fn other_replies_are_canonical_bodies_with_kebab_case_keys() {
-        let value = kebab_keys(json!({"email_verified": true, "preferences": {"some_key": 1}, "metadata": {"a_b": 1}}));
+        let value = rename_keys(
+            json!({"email_verified": true, "preferences": {"some_key": 1}, "metadata": {"a_b": 1}}),
+            &kebab,
+        );
         assert_eq!(value, json!({"email-verified": true, "preferences": {"some-key": 1}, "metadata": {"a_b": 1}}));
         let body: Value = serde_json::from_slice(ResErr.render(Reply::CodeSent).body()).unwrap();
         assert_eq!(body, json!({"res": {}, "err-msg": "", "err-msg-details": "", "err-code": ""}));

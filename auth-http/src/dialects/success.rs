@@ -16,6 +16,8 @@ use crate::dialect::{
 };
 use crate::error::ErrorBody;
 
+use super::{parse_recased, rename_keys};
+
 /// Seed 003 (`success`), mounted at `/v1/auth`, camelCase:
 ///
 /// - `POST /email/verify {"email","type":"register"|"reset-password"}` mails a code →
@@ -116,22 +118,7 @@ fn invalid(field: &str, reason: &str) -> ErrorBody {
     ErrorBody::from(&auth_core::AuthError::invalid_field(field, reason))
 }
 
-/// `snake_case` → `camelCase` at every level but inside `metadata` (the host's own keys).
-fn camel_keys(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let v = if k == "metadata" { v } else { camel_keys(v) };
-                    (camel(&k), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(camel_keys).collect()),
-        other => other,
-    }
-}
-
+/// `snake_case` → `camelCase`.
 fn camel(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     let mut upper = false;
@@ -148,25 +135,18 @@ fn camel(key: &str) -> String {
     out
 }
 
-/// `camelCase` → `snake_case` at the top level, so canonical parsing accepts the seed's casing.
-fn snake_keys(body: &[u8]) -> Option<Vec<u8>> {
-    let map = serde_json::from_slice::<Map<String, Value>>(body).ok()?;
-    let map: Map<String, Value> = map
-        .into_iter()
-        .map(|(k, v)| {
-            let mut snake = String::with_capacity(k.len() + 4);
-            for c in k.chars() {
-                if c.is_ascii_uppercase() {
-                    snake.push('_');
-                    snake.push(c.to_ascii_lowercase());
-                } else {
-                    snake.push(c);
-                }
-            }
-            (snake, v)
-        })
-        .collect();
-    serde_json::to_vec(&map).ok()
+/// `camelCase` → `snake_case`.
+fn snake(key: &str) -> String {
+    let mut snake = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            snake.push('_');
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    snake
 }
 
 /// The seed's preferences: `theme` `light|dark` (`system` shows as `light`), `language` `zh|en`.
@@ -263,10 +243,7 @@ impl Dialect for Success {
                 }
                 Ok(Input::UpdatePreferences(PreferencesUpdate { theme, language: r.language }))
             }
-            _ => match (body.is_empty(), snake_keys(body)) {
-                (false, Some(snake)) => Canonical.parse(operation, &RequestParts { body: &snake, ..*request }),
-                _ => Canonical.parse(operation, request),
-            },
+            _ => parse_recased(operation, request, &snake),
         }
     }
 
@@ -286,7 +263,7 @@ impl Dialect for Success {
                     return canonical;
                 }
                 match serde_json::from_slice::<Value>(canonical.body()) {
-                    Ok(body) => ok(camel_keys(body)),
+                    Ok(body) => ok(rename_keys(body, &camel)),
                     Err(_) => message("success"),
                 }
             }
@@ -358,8 +335,9 @@ mod tests {
     #[test]
     fn camel_case_in_and_out() {
         assert_eq!(camel("email_verified"), "emailVerified");
+        assert_eq!(snake("newPassword"), "new_password");
         assert_eq!(
-            camel_keys(json!({"created_at": 1, "metadata": {"a_b": 1}, "sessions": [{"last_used_at": 2}]})),
+            rename_keys(json!({"created_at": 1, "metadata": {"a_b": 1}, "sessions": [{"last_used_at": 2}]}), &camel),
             json!({"createdAt": 1, "metadata": {"a_b": 1}, "sessions": [{"lastUsedAt": 2}]})
         );
         let headers = headers();
