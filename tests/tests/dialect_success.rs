@@ -116,6 +116,7 @@ async fn register_login_preferences_and_reset_speak_the_seed() {
     // Another canonical route, camelCased.
     let me = call(&s, Method::GET, "/me", Some(&token), Value::Null).await;
     assert_eq!(ok(&me)["emailVerified"], true, "{}", me.body);
+    assert_eq!(me.body["preferences"], json!({"theme": "dark", "language": "zh"}), "the seed's values");
 
     // Reset: a code, then the code buys a link, then the link's token resets once.
     let r = post(&s, "/email/verify", json!({"email": email, "type": "reset-password"})).await;
@@ -129,12 +130,20 @@ async fn register_login_preferences_and_reset_speak_the_seed() {
     )
     .await;
     assert_eq!(err(&r, 400), "invalid_code");
+    let wrong_code = r.body.clone();
+    // An unknown address answers exactly like a known one with a wrong code.
+    let unknown = json!({"email": "nobody@acme.test", "verificationCode": wrong, "recaptchaToken": RESET});
+    let r = post(&s, "/password/reset-request", unknown).await;
+    assert_eq!((r.status, &r.body), (400, &wrong_code));
     let r =
         post(&s, "/password/reset-request", json!({"email": email, "verificationCode": code, "recaptchaToken": RESET}))
             .await;
     assert_eq!(ok(&r)["message"], "密码重置链接已发送");
     let text = mail_text(&sink, email, 3).await;
     let link_token = text.split("token=").nth(1).expect("a reset link").split_whitespace().next().unwrap().to_owned();
+    // A new password the rules refuse does not use up the link.
+    let weak = post(&s, "/password/reset", json!({"token": link_token, "newPassword": "amberlantern58"})).await;
+    assert_eq!(err(&weak, 400), "weak_password");
     let reset = json!({"token": link_token, "newPassword": "Amber-Lantern-58!"});
     let r = post(&s, "/password/reset", reset.clone()).await;
     assert_eq!(ok(&r)["message"], "密码重置成功");
@@ -164,6 +173,19 @@ async fn errors_have_the_seeds_envelope_and_statuses() {
         post(&s, "/login", json!({"email": "x@acme.test", "password": "Wrong-pass-1!", "recaptchaToken": HUMAN})).await;
     assert_eq!(err(&r, 429), "rate_limited");
     assert!(r.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    let r = Resp::from(
+        s.request(Method::POST, "/v1/auth/login").header("content-type", "application/json").body("{").send().await,
+    )
+    .await;
+    assert_eq!(err(&r, 400), "invalid_request", "malformed JSON");
+    let r = Resp::from(
+        s.request(Method::POST, "/v1/auth/login").header("content-type", "text/plain").body("x").send().await,
+    )
+    .await;
+    assert_eq!(err(&r, 400), "unsupported_media_type", "415 is not a status of the seed");
+    let r = post(&s, "/password/reset", json!({"token": "t"})).await;
+    assert_eq!(err(&r, 400), "invalid_request");
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("newPassword"), "names the field: {}", r.body);
     let r = Resp::from(s.request(Method::GET, "/v1/auth/nope").send().await).await;
     assert_eq!(err(&r, 404), "not_found");
     assert_eq!(r.headers["cache-control"], "no-store");

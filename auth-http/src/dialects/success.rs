@@ -80,10 +80,15 @@ struct Login {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct CodeRequest {
     email: String,
     #[serde(rename = "type")]
     kind: String,
+    /// Not in the seed: checked when a server guards the code request with the captcha
+    /// (`AUTH_CAPTCHA_ROUTES` with `email_code`).
+    #[serde(default)]
+    recaptcha_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -169,8 +174,28 @@ fn ok(body: Value) -> HttpResponse {
     json_response(StatusCode::OK, &body)
 }
 
-fn message(text: &str) -> HttpResponse {
+fn sent(text: &str) -> HttpResponse {
     ok(json!({ "message": text }))
+}
+
+/// The error's message with what its details say (bad fields and why, the password policy's
+/// reasons): the seed's envelope has no place for details.
+fn message(error: &ErrorBody) -> String {
+    let Some(details) = &error.details else { return error.message.clone() };
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(fields) = details.get("fields").and_then(Value::as_object) {
+        parts.extend(
+            fields.iter().map(|(field, why)| format!("{}: {}", camel(field), why.as_str().unwrap_or_default())),
+        );
+    }
+    if let Some(reasons) = details.get("reasons").and_then(Value::as_array) {
+        parts.extend(reasons.iter().filter_map(Value::as_str).map(str::to_owned));
+    }
+    if parts.is_empty() {
+        error.message.clone()
+    } else {
+        format!("{} ({})", error.message, parts.join("; "))
+    }
 }
 
 impl Dialect for Success {
@@ -192,7 +217,11 @@ impl Dialect for Success {
                     "reset-password" => EmailCodePurpose::ResetPassword,
                     _ => return Err(invalid("type", "must be \"register\" or \"reset-password\"")),
                 };
-                Ok(Input::EmailCode(EmailCodeRequest { email: r.email, purpose, captcha: CaptchaProof::default() }))
+                Ok(Input::EmailCode(EmailCodeRequest {
+                    email: r.email,
+                    purpose,
+                    captcha: recaptcha(r.recaptcha_token),
+                }))
             }
             Operation::Register => {
                 let r: Register = json_body(headers, body)?;
@@ -253,10 +282,17 @@ impl Dialect for Success {
             Reply::LoggedIn(LoginOutcome::Authenticated(issued)) => {
                 ok(json!({ "token": issued.access_token, "user": user(&issued.user) }))
             }
-            Reply::CodeSent => message("success"),
-            Reply::ResetLinkSent => message("密码重置链接已发送"),
-            Reply::PasswordReset => message("密码重置成功"),
+            Reply::CodeSent => sent("success"),
+            Reply::ResetLinkSent => sent("密码重置链接已发送"),
+            Reply::PasswordReset => sent("密码重置成功"),
             Reply::Preferences(p) => ok(json!({ "preferences": preferences(&p) })),
+            Reply::Me(me) => {
+                // The canonical user, camelCased, with the seed's preference values.
+                let shown = preferences(&me.preferences);
+                let mut body = rename_keys(serde_json::to_value(&me).unwrap_or_default(), &camel);
+                body["preferences"] = shown;
+                ok(body)
+            }
             other => {
                 let canonical = Canonical.render(other);
                 if !canonical.status().is_success() {
@@ -264,7 +300,7 @@ impl Dialect for Success {
                 }
                 match serde_json::from_slice::<Value>(canonical.body()) {
                     Ok(body) => ok(rename_keys(body, &camel)),
-                    Err(_) => message("success"),
+                    Err(_) => sent("success"),
                 }
             }
         }
@@ -274,9 +310,11 @@ impl Dialect for Success {
         let status = match error.status.as_u16() {
             409 | 413 | 415 | 422 => StatusCode::BAD_REQUEST,
             405 => StatusCode::NOT_FOUND,
+            // The seed knows 500 only; `Retry-After` still goes out with a 503's answer.
+            500..=599 => StatusCode::INTERNAL_SERVER_ERROR,
             _ => error.status,
         };
-        let body = json!({ "success": false, "error": { "code": error.code, "message": error.message } });
+        let body = json!({ "success": false, "error": { "code": error.code, "message": message(error) } });
         let mut response = json_response(status, &body);
         error.add_headers(response.headers_mut());
         response
@@ -330,6 +368,12 @@ mod tests {
         let response = Success.render_error(&ErrorBody::from(&AuthError::RateLimited { retry_after_seconds: 7 }));
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        let response = Success.render_error(&ErrorBody::from(&AuthError::Overloaded { retry_after_seconds: 2 }));
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR, "the seed knows 500 only");
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let response = Success.render_error(&ErrorBody::from(&AuthError::invalid_field("new_password", "is required")));
+        let body: Value = serde_json::from_slice(response.body()).unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().ends_with("(newPassword: is required)"), "{body}");
     }
 
     #[test]
