@@ -61,10 +61,15 @@ impl Dialect for Envelope {
     }
 }
 
-fn app() -> Router {
+/// A service over a fresh memory store, with a cheap Argon2 for tests.
+fn new_auth() -> Auth {
     let mut config = AuthConfig::new(vec![3u8; 32]).unwrap();
     config.argon2 = auth_core::Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 };
-    let auth = Auth::builder(config).stores(Arc::new(MemoryStore::new())).build().unwrap();
+    Auth::builder(config).stores(Arc::new(MemoryStore::new())).build().unwrap()
+}
+
+fn app() -> Router {
+    let auth = new_auth();
     Router::new().nest("/api/auth", AuthRouter::new(auth).dialect(Arc::new(Envelope)).body_limit(1024).build())
 }
 
@@ -144,9 +149,7 @@ async fn every_error_is_in_the_dialects_envelope() {
 
 #[tokio::test]
 async fn two_routers_in_two_dialects_share_one_user_base() {
-    let mut config = AuthConfig::new(vec![3u8; 32]).unwrap();
-    config.argon2 = auth_core::Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 };
-    let auth = Auth::builder(config).stores(Arc::new(MemoryStore::new())).build().unwrap();
+    let auth = new_auth();
     let app = Router::new()
         .nest("/api/auth", AuthRouter::new(auth.clone()).build())
         .nest("/api/plain", AuthRouter::new(auth).dialect(Arc::new(auth_http::dialects::Plain)).build());
@@ -182,9 +185,7 @@ async fn two_routers_in_two_dialects_share_one_user_base() {
 
 #[tokio::test]
 async fn canonical_and_res_err_over_one_auth_while_clients_migrate() {
-    let mut config = AuthConfig::new(vec![3u8; 32]).unwrap();
-    config.argon2 = auth_core::Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 };
-    let auth = Auth::builder(config).stores(Arc::new(MemoryStore::new())).build().unwrap();
+    let auth = new_auth();
     let res_err = auth_http::dialects::ResErr;
     let app = Router::new()
         .nest("/api/auth", AuthRouter::new(auth.clone()).build())

@@ -9,6 +9,8 @@ use crate::dialect::{json_response, Canonical, Dialect, HttpResponse, Reply};
 use crate::error::ErrorBody;
 use crate::wire::{CaptchaResponse, CaptchaStatusResponse};
 
+use super::lowercase_sentence;
+
 /// The values of the seed's billing fields for a user whose metadata has none.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -128,40 +130,12 @@ impl Dialect for CodeData {
             "username_taken" => (StatusCode::BAD_REQUEST, "username already exists"),
             "email_taken" => (StatusCode::BAD_REQUEST, "email already exists"),
             "invalid_credentials" => (StatusCode::UNAUTHORIZED, "invalid username or password"),
-            code => (error.status, sentence(code).unwrap_or(error.message.as_str())),
+            code => (error.status, lowercase_sentence(code).unwrap_or(error.message.as_str())),
         };
         let mut response = json_response(status, &json!({ "code": status.as_u16(), "message": message }));
         error.add_headers(response.headers_mut());
         response
     }
-}
-
-/// Lower-case sentences in the seed's style.
-fn sentence(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "invalid_request" => "invalid request",
-        "unsupported_media_type" => "request body must be json",
-        "payload_too_large" => "request body too large",
-        "weak_password" => "password is too weak",
-        "captcha_required" => "captcha required",
-        "captcha_invalid" => "invalid captcha",
-        "captcha_unavailable" => "captcha service unavailable",
-        "account_disabled" => "account disabled",
-        "current_password_invalid" => "invalid password",
-        "unauthorized" => "unauthorized",
-        "token_expired" => "token expired",
-        "session_revoked" => "session revoked",
-        "invalid_refresh_token" | "refresh_token_reused" => "invalid refresh token",
-        "forbidden" => "forbidden",
-        "not_found" => "not found",
-        "method_not_allowed" => "method not allowed",
-        "rate_limited" => "too many requests",
-        "invalid_code" => "invalid code",
-        "mail_unavailable" => "mail service unavailable",
-        "overloaded" | "store_unavailable" => "service unavailable",
-        "internal" => "internal error",
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

@@ -70,3 +70,32 @@ pub(crate) fn parse_recased(
         None => Canonical.parse(operation, request),
     }
 }
+
+/// Short lower-case sentences for the API's error codes, in the style of seeds 000 and 001
+/// (`code-data`, `res-err`); `None` for a code it does not know.
+pub(crate) fn lowercase_sentence(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "invalid_request" => "invalid request",
+        "unsupported_media_type" => "request body must be json",
+        "payload_too_large" => "request body too large",
+        "weak_password" => "password is too weak",
+        "captcha_required" => "captcha required",
+        "captcha_invalid" => "invalid captcha",
+        "captcha_unavailable" => "captcha service unavailable",
+        "account_disabled" => "account disabled",
+        "current_password_invalid" => "invalid password",
+        "unauthorized" => "unauthorized",
+        "token_expired" => "token expired",
+        "session_revoked" => "session revoked",
+        "invalid_refresh_token" | "refresh_token_reused" => "invalid refresh token",
+        "forbidden" => "forbidden",
+        "not_found" => "not found",
+        "method_not_allowed" => "method not allowed",
+        "rate_limited" => "too many requests",
+        "invalid_code" => "invalid code",
+        "mail_unavailable" => "mail service unavailable",
+        "overloaded" | "store_unavailable" => "service unavailable",
+        "internal" => "internal error",
+        _ => return None,
+    })
+}

@@ -17,7 +17,7 @@ use crate::dialect::{
 };
 use crate::error::ErrorBody;
 
-use super::{parse_recased, rename_keys};
+use super::{lowercase_sentence, parse_recased, rename_keys};
 
 /// Seed 001 (`res-err`), mounted at `/api/v1/auth`:
 ///
@@ -227,31 +227,15 @@ impl Dialect for ResErr {
     }
 }
 
-/// Short sentences for `err-msg`.
+/// `err-msg`: the seed's account wording where it differs, else the shared lower-case sentences.
 fn sentence(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "invalid_request" => "invalid request",
-        "unsupported_media_type" => "request body must be json",
-        "payload_too_large" => "request body too large",
-        "weak_password" => "password too weak",
-        "username_taken" | "email_taken" => "account already exists",
-        "invalid_credentials" => "invalid account or password",
-        "invalid_code" => "invalid or expired captcha",
-        "captcha_required" | "captcha_invalid" => "invalid captcha",
-        "account_disabled" => "account disabled",
-        "unauthorized" => "unauthorized",
-        "token_expired" => "token expired",
-        "session_revoked" => "session revoked",
-        "invalid_refresh_token" | "refresh_token_reused" => "invalid refresh token",
-        "forbidden" => "forbidden",
-        "not_found" => "not found",
-        "method_not_allowed" => "method not allowed",
-        "rate_limited" => "too many requests",
-        "mail_unavailable" => "failed to send email",
-        "captcha_unavailable" | "overloaded" | "store_unavailable" => "service unavailable",
-        "internal" => "internal error",
-        _ => return None,
-    })
+    match code {
+        "username_taken" | "email_taken" => Some("account already exists"),
+        "invalid_credentials" => Some("invalid account or password"),
+        "invalid_code" => Some("invalid or expired captcha"),
+        "captcha_required" => Some("invalid captcha"),
+        _ => lowercase_sentence(code),
+    }
 }
 
 #[cfg(test)]
