@@ -85,7 +85,10 @@ impl AuthRouter {
             let mut method_router =
                 on(filter, move |State(state): State<RouterState>, request: Request| serve(state, operation, request));
             if operation.requires_auth() {
-                let require = RequireAuth::new(self.auth.clone()).schemes(self.dialect.auth_schemes());
+                let mut require = RequireAuth::new(self.auth.clone()).schemes(self.dialect.auth_schemes());
+                if let Some(role) = operation.required_role() {
+                    require = require.with_role(role);
+                }
                 method_router = method_router.route_layer(require);
             }
             if !operation.has_own_rate_rule() {
@@ -158,11 +161,12 @@ async fn serve(state: RouterState, operation: Operation, request: Request) -> Re
         Ok(params) => params.iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect(),
         Err(_) => Vec::new(),
     };
+    let query = parts.uri.query().map(str::to_owned);
     let headers = std::mem::take(&mut parts.headers);
     let body = match read_body(Request::from_parts(parts, body), &()).await {
         Ok(body) => body,
         Err(err) => return err.into_response(),
     };
-    let request = RequestParts { headers: &headers, body: &body, path_params: &path_params };
+    let request = RequestParts { headers: &headers, query: query.as_deref(), body: &body, path_params: &path_params };
     to_axum(handle(&state.auth, &*state.dialect, operation, &request, &ctx, claims.as_ref()).await)
 }

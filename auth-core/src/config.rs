@@ -291,6 +291,19 @@ pub struct AuthConfig {
     /// request's `Host` or forwarding headers. Required when a mailer is given: `build()` fails
     /// without it.
     pub public_url: Option<String>,
+    /// How long audit events are kept: [`Auth::purge_expired`](crate::Auth::purge_expired)
+    /// deletes older ones (default 90 days).
+    pub audit_retention: Duration,
+    /// Whether a request fails (`503 store_unavailable`) when its audit event cannot be written
+    /// (default `false`: the event is written after the answer, and a failed write is logged at
+    /// `error` with the event's type and ids, never silently dropped).
+    pub audit_required: bool,
+    /// Whether confirming a new email address ends every other session of the user (default
+    /// `false`: they stay; the old address gets a notice either way).
+    pub email_change_revokes_sessions: bool,
+    /// The roles an admin may give and filter by (default `admin` and `user`); any other is
+    /// `invalid_request`.
+    pub roles: std::collections::BTreeSet<String>,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -346,6 +359,10 @@ impl AuthConfig {
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
             client_ip_header: ClientIpHeader::default(),
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
+            audit_required: false,
+            email_change_revokes_sessions: false,
+            roles: ["admin", "user"].into_iter().map(str::to_owned).collect(),
         })
     }
 
@@ -357,6 +374,7 @@ impl AuthConfig {
             ("refresh_idle_timeout", self.refresh_idle_timeout),
             ("email_code_ttl", self.email_code_ttl),
             ("reset_token_ttl", self.reset_token_ttl),
+            ("audit_retention", self.audit_retention),
         ] {
             if d.as_secs() == 0 || d > MAX {
                 return Err(ConfigError::BadDuration(name));

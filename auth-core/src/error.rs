@@ -113,6 +113,9 @@ pub enum AuthError {
     /// The email address is taken, compared case-insensitively (`email_taken`, 409).
     #[error("the email address is already registered")]
     EmailTaken,
+    /// The change would leave no active admin (`last_admin`, 409).
+    #[error("this would leave no active admin")]
+    LastAdmin,
     /// A rate limit was hit (`rate_limited`, 429).
     #[error("too many requests; retry later")]
     RateLimited {
@@ -164,6 +167,7 @@ impl AuthError {
             Self::NotFound => "not_found",
             Self::UsernameTaken => "username_taken",
             Self::EmailTaken => "email_taken",
+            Self::LastAdmin => "last_admin",
             Self::RateLimited { .. } => "rate_limited",
             Self::CaptchaUnavailable(_) => "captcha_unavailable",
             Self::MailUnavailable(_) => "mail_unavailable",

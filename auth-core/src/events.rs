@@ -2,6 +2,7 @@
 
 use uuid::Uuid;
 
+use crate::audit::AuditEvent;
 use crate::context::RequestContext;
 use crate::user::User;
 
@@ -45,6 +46,10 @@ pub trait AuthEvents: Send + Sync + 'static {
     fn login_locked(&self, identifier: &str, ctx: &RequestContext) {}
     /// A spent refresh token came back after the grace window; the session was revoked.
     fn refresh_token_reused(&self, user_id: Uuid, session_id: Uuid) {}
+    /// Any security event, as written to the audit log (whether or not the service has an
+    /// [`AuditStore`](crate::AuditStore)): the one hook that sees them all, admin actions and
+    /// account deletion included.
+    fn audited(&self, event: &AuditEvent) {}
 }
 
 /// The default: does nothing.

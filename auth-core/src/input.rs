@@ -161,3 +161,115 @@ pub struct ResetPasswordRequest {
     /// The new password.
     pub new_password: SecretString,
 }
+
+/// `POST /me/email`: start changing the account's address.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailChangeRequest {
+    /// The new address; a code goes there.
+    pub new_email: String,
+    /// The current password, re-checked (a wrong one counts toward the lockout).
+    pub password: SecretString,
+}
+
+/// `POST /me/email/confirm`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailChangeConfirmRequest {
+    /// The code mailed to the new address.
+    pub code: SecretString,
+}
+
+/// `DELETE /me`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeleteAccountRequest {
+    /// The current password, re-checked (a wrong one counts toward the lockout).
+    pub password: SecretString,
+}
+
+/// `GET /admin/users` query parameters, as text: the service validates each (a bad one is
+/// `invalid_request` naming it).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListUsersRequest {
+    /// Username or email prefix, matched case-insensitively.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// `active` or `disabled`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// One of [`AuthConfig::roles`](crate::AuthConfig::roles).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// 1–200 (default 50).
+    #[serde(default)]
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// `GET /admin/audit` (and, without `user_id`, `GET /me/audit`) query parameters, as text.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListAuditRequest {
+    /// Only events about this user (a UUID).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Only events of this type (`login_failed`, …).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Only events at or after this RFC 3339 time.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Only events before this RFC 3339 time.
+    #[serde(default)]
+    pub until: Option<String>,
+    /// 1–200 (default 50).
+    #[serde(default)]
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// `POST /admin/users`: an account made by an admin. Without `password`, a set-password link
+/// (a reset link) is mailed to `email`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AdminCreateUserRequest {
+    /// Username (at least one of `username` and `email`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The initial password, checked against the policy; the only time an admin handles one.
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    /// Role (default `user`).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Whether the address counts as verified (default false).
+    #[serde(default)]
+    pub email_verified: bool,
+}
+
+/// `PATCH /admin/users/{id}`: the fields to change.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AdminUpdateUserRequest {
+    /// New role; ends every session of the user.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// `active` or `disabled`; disabling ends every session of the user.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// New email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// New verified flag.
+    #[serde(default)]
+    pub email_verified: Option<bool>,
+    /// New username.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Merged into the host metadata as a JSON Merge Patch (RFC 7396): a `null` member removes
+    /// that key.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}

@@ -50,6 +50,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod audit;
 pub mod captcha;
 pub mod clock;
 pub mod config;
@@ -70,6 +71,7 @@ pub mod user;
 pub mod validate;
 
 pub use async_trait::async_trait;
+pub use audit::{AuditEvent, AuditEventType, AuditOutcome, AuditQuery, AuditStore, Cursor, Page};
 pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, CaptchaStatus, NoCaptcha};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
@@ -79,21 +81,23 @@ pub use context::{ClientIpHeader, RequestContext};
 pub use error::{AuthError, BoxError, FieldError, StoreError, WeakPasswordReason};
 pub use events::{AuthEvents, LoginFailure, NoEvents};
 pub use input::{
-    ChangePasswordRequest, EmailCodePurpose, EmailCodeRequest, ForgotPasswordRequest, LoginRequest, LogoutRequest,
-    PreferencesUpdate, RefreshRequest, RegisterRequest, ResetPasswordRequest, VerifyEmailRequest,
+    AdminCreateUserRequest, AdminUpdateUserRequest, ChangePasswordRequest, DeleteAccountRequest,
+    EmailChangeConfirmRequest, EmailChangeRequest, EmailCodePurpose, EmailCodeRequest, ForgotPasswordRequest,
+    ListAuditRequest, ListUsersRequest, LoginRequest, LogoutRequest, PreferencesUpdate, RefreshRequest,
+    RegisterRequest, ResetPasswordRequest, VerifyEmailRequest,
 };
 pub use ipnet;
 pub use limit::MemoryRateLimiter;
 pub use mail::{
     DefaultTemplates, EmailMessage, LogMailer, MailKind, MailTemplates, Mailer, MemoryMailer, RenderedMail,
 };
-pub use outcome::{IssuedTokens, LoginOutcome, SecondFactorChallenge};
+pub use outcome::{AccountExport, IssuedTokens, LoginOutcome, SecondFactorChallenge};
 pub use password::{Argon2Params, PasswordHasher, PasswordPolicy, Verified};
 pub use secret::{random_token, SecretString, TokenHash};
-pub use service::{Auth, AuthBuilder};
+pub use service::{Admin, Auth, AuthBuilder};
 pub use store::{
     AuthMethod, NewSecret, NewSession, OnMismatch, RateLimitDecision, RateLimiter, RotationOutcome, RotationRequest,
     SecretCheck, SecretStore, Session, SessionStore, UserStore,
 };
 pub use token::Claims;
-pub use user::{NewUser, Preferences, Role, Theme, User, UserRecord, UserStatus, UserUpdate};
+pub use user::{NewUser, Preferences, Role, Theme, User, UserQuery, UserRecord, UserStatus, UserUpdate};

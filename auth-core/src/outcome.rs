@@ -8,6 +8,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use crate::audit::AuditEvent;
 use crate::store::Session;
 use crate::user::User;
 
@@ -110,4 +111,19 @@ impl fmt::Debug for SecondFactorChallenge {
             .field("expires_in", &self.expires_in)
             .finish()
     }
+}
+
+/// What [`Auth::export_account`](crate::Auth::export_account) gathers about the caller: the
+/// profile (preferences and metadata included), the live sessions and the newest audit events.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AccountExport {
+    /// When the export was made.
+    pub exported_at: DateTime<Utc>,
+    /// The profile.
+    pub user: User,
+    /// Live sessions, newest first.
+    pub sessions: Vec<Session>,
+    /// The user's audit events, newest first (at most 1000).
+    pub audit: Vec<AuditEvent>,
 }

@@ -63,7 +63,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::secret::TokenHash;
-use crate::user::{NewUser, User, UserRecord, UserUpdate};
+use crate::user::{NewUser, User, UserQuery, UserRecord, UserUpdate};
 
 /// Users: unique usernames and emails, lookups, partial updates.
 ///
@@ -91,13 +91,26 @@ pub trait UserStore: Send + Sync + 'static {
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
 
     /// Applies `update` and sets `updated_at = at`, atomically and only if the update's
-    /// preconditions ([`UserUpdate::if_password_hash`], [`UserUpdate::if_status`]) hold; returns
-    /// the updated user, or `None` when no user has this id or a precondition failed (then
-    /// nothing changed).
+    /// preconditions ([`UserUpdate::if_password_hash`], [`UserUpdate::if_status`],
+    /// [`UserUpdate::if_other_active_admin`]) hold; returns the updated user, or `None` when no
+    /// user has this id or a precondition failed (then nothing changed).
+    ///
+    /// # Errors
+    /// [`StoreError::UsernameTaken`] / [`StoreError::EmailTaken`] when a new username or email
+    /// is another user's (nothing changed), [`StoreError::Backend`].
     async fn update_user(&self, id: Uuid, update: UserUpdate, at: DateTime<Utc>) -> Result<Option<User>, StoreError>;
 
-    /// Users ordered by creation time, for admin screens: at most `limit` from `offset`.
-    async fn list_users(&self, offset: u64, limit: u64) -> Result<Vec<User>, StoreError>;
+    /// Users passing `query`'s filters in id order (UUID v7: creation order), at most
+    /// `query.limit`, for admin screens. Keyset-paged (`query.after`), so a page costs the same at
+    /// any depth; SQL backends answer the prefix filter from B-tree indexes on the identifier
+    /// keys.
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError>;
+
+    /// Deletes the user; with `keep_an_admin`, only if the user is not an active admin or another
+    /// active admin remains (checked under the same lock as
+    /// [`UserUpdate::if_other_active_admin`]). Returns whether a user was deleted. The username
+    /// and email are free again at once.
+    async fn delete_user(&self, id: Uuid, keep_an_admin: bool) -> Result<bool, StoreError>;
 }
 
 /// A login session: one per successful login, carrying a chain of rotating refresh tokens.
@@ -317,6 +330,11 @@ pub trait SessionStore: Send + Sync + 'static {
         except: Option<Uuid>,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    /// Revokes (as [`revoke_user_sessions`](Self::revoke_user_sessions), so session caches of
+    /// every instance hear of it) and then deletes every session of `user_id` with its refresh
+    /// tokens, live or not: the account is being deleted. Returns how many sessions went.
+    async fn delete_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// The user's sessions that are live at `now`, newest first.
     async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError>;

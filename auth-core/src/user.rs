@@ -39,6 +39,12 @@ pub struct User {
 }
 
 impl User {
+    /// Whether the user has role `admin` and is active: what the last-admin guard counts.
+    #[must_use]
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::admin() && self.status == UserStatus::Active
+    }
+
     /// A display name: the username, or the email address for email-only accounts.
     #[must_use]
     pub fn name(&self) -> &str {
@@ -53,11 +59,18 @@ pub struct UserRecord {
     pub user: User,
     /// PHC string, e.g. `$argon2id$v=19$m=19456,t=2,p=1$…`.
     pub password_hash: String,
+    /// A new address the user asked to change to (`POST /me/email`) and has not confirmed yet;
+    /// the login and recovery address stays [`User::email`] until then.
+    pub pending_email: Option<String>,
 }
 
 impl fmt::Debug for UserRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UserRecord").field("user", &self.user).field("password_hash", &"[redacted]").finish()
+        f.debug_struct("UserRecord")
+            .field("user", &self.user)
+            .field("password_hash", &"[redacted]")
+            .field("pending_email", &self.pending_email)
+            .finish()
     }
 }
 
@@ -125,6 +138,12 @@ impl fmt::Debug for NewUser {
 pub struct UserUpdate {
     /// New PHC string.
     pub password_hash: Option<String>,
+    /// New username (validated by the service; unique like at creation).
+    pub username: Option<String>,
+    /// New email address (normalized by the service; unique like at creation).
+    pub email: Option<String>,
+    /// `Some(Some(address))` records a pending address change, `Some(None)` clears it.
+    pub pending_email: Option<Option<String>>,
     /// New role.
     pub role: Option<Role>,
     /// New status.
@@ -141,6 +160,10 @@ pub struct UserUpdate {
     pub if_password_hash: Option<String>,
     /// Precondition: the status is still this one.
     pub if_status: Option<UserStatus>,
+    /// Precondition: some *other* active user has role `admin` (the last-admin guard). Backends
+    /// check it under a lock that serializes it with every other guarded change, so two admins
+    /// demoting each other at once cannot both succeed.
+    pub if_other_active_admin: bool,
 }
 
 impl UserUpdate {
@@ -185,6 +208,24 @@ impl UserUpdate {
         self.metadata = Some(metadata);
         self
     }
+    /// Sets the username.
+    #[must_use]
+    pub fn username(mut self, username: String) -> Self {
+        self.username = Some(username);
+        self
+    }
+    /// Sets the email address.
+    #[must_use]
+    pub fn email(mut self, email: String) -> Self {
+        self.email = Some(email);
+        self
+    }
+    /// Records (`Some`) or clears (`None`) a pending address change.
+    #[must_use]
+    pub fn pending_email(mut self, email: Option<String>) -> Self {
+        self.pending_email = Some(email);
+        self
+    }
     /// Records a login at `at`.
     #[must_use]
     pub fn last_login_at(mut self, at: DateTime<Utc>) -> Self {
@@ -205,11 +246,21 @@ impl UserUpdate {
         self
     }
 
-    /// Whether the preconditions hold for `record` (for backends that keep whole records).
+    /// Applies the update only if another active admin than this user exists (see
+    /// [`if_other_active_admin`](Self::if_other_active_admin)).
     #[must_use]
-    pub fn preconditions_hold(&self, record: &UserRecord) -> bool {
+    pub fn only_if_other_active_admin(mut self) -> Self {
+        self.if_other_active_admin = true;
+        self
+    }
+
+    /// Whether the preconditions hold for `record` (for backends that keep whole records);
+    /// `others` are the other users, for the last-admin guard.
+    #[must_use]
+    pub fn preconditions_hold<'a>(&self, record: &UserRecord, mut others: impl Iterator<Item = &'a User>) -> bool {
         self.if_password_hash.as_ref().is_none_or(|phc| *phc == record.password_hash)
             && self.if_status.is_none_or(|status| status == record.user.status)
+            && (!self.if_other_active_admin || others.any(|u| u.id != record.user.id && u.is_active_admin()))
     }
 
     /// Applies the update to `user` in place (for backends that keep whole records); the caller
@@ -221,6 +272,15 @@ impl UserUpdate {
         }
         if let Some(role) = &self.role {
             user.role = role.clone();
+        }
+        if let Some(username) = &self.username {
+            user.username = Some(username.clone());
+        }
+        if let Some(email) = &self.email {
+            user.email = Some(email.clone());
+        }
+        if let Some(pending) = &self.pending_email {
+            record.pending_email.clone_from(pending);
         }
         if let Some(status) = self.status {
             user.status = status;
@@ -245,11 +305,15 @@ impl fmt::Debug for UserUpdate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserUpdate")
             .field("password_hash", &self.password_hash.as_ref().map(|_| "[redacted]"))
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("pending_email", &self.pending_email)
             .field("role", &self.role)
             .field("status", &self.status)
             .field("email_verified", &self.email_verified)
             .field("if_password_hash", &self.if_password_hash.as_ref().map(|_| "[redacted]"))
             .field("if_status", &self.if_status)
+            .field("if_other_active_admin", &self.if_other_active_admin)
             .finish_non_exhaustive()
     }
 }
@@ -344,5 +408,50 @@ pub struct Preferences {
 impl Default for Preferences {
     fn default() -> Self {
         Self { theme: Theme::Light, language: "en".to_owned() }
+    }
+}
+
+/// A page request of [`UserStore::list_users`](crate::UserStore::list_users): users in id order
+/// (UUID v7, so creation order), every filter optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserQuery {
+    /// Only users whose username or email [`identifier_key`](crate::validate::identifier_key)
+    /// starts with this (already an identifier key: the service folds what the admin typed).
+    pub prefix: Option<String>,
+    /// Only users with this status.
+    pub status: Option<UserStatus>,
+    /// Only users with this role.
+    pub role: Option<Role>,
+    /// Only users whose id is greater than this one (the last id of the previous page).
+    pub after: Option<Uuid>,
+    /// Most users returned.
+    pub limit: u32,
+}
+
+impl UserQuery {
+    /// The first `limit` users, unfiltered; set the public fields to filter.
+    #[must_use]
+    pub fn new(limit: u32) -> Self {
+        Self { limit, ..Self::default() }
+    }
+
+    /// Whether `user` passes the filters (for backends that scan in memory).
+    #[must_use]
+    pub fn matches(&self, user: &User) -> bool {
+        let key = |v: &Option<String>| v.as_deref().map(crate::validate::identifier_key);
+        self.prefix.as_deref().is_none_or(|p| {
+            key(&user.username).is_some_and(|k| k.starts_with(p)) || key(&user.email).is_some_and(|k| k.starts_with(p))
+        }) && self.status.is_none_or(|s| user.status == s)
+            && self.role.as_ref().is_none_or(|r| user.role == *r)
+            && self.after.is_none_or(|after| user.id > after)
+    }
+
+    /// The exclusive upper bound of the prefix range, for SQL backends: `prefix` followed by
+    /// U+10FFFF, above every key that starts with `prefix` in byte order (SQLite's `BINARY`,
+    /// PostgreSQL's `"C"` collation), so the range uses a B-tree index.
+    #[must_use]
+    pub fn prefix_end(&self) -> Option<String> {
+        self.prefix.as_ref().map(|p| format!("{p}\u{10FFFF}"))
     }
 }

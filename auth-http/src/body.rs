@@ -147,3 +147,18 @@ mod tests {
         }
     }
 }
+
+/// The query string of a request (`None`: no `?`) into `T`, whose fields are all optional
+/// text: 400 `invalid_request` for a query that is not `application/x-www-form-urlencoded`
+/// or repeats a parameter.
+///
+/// # Errors
+/// The `invalid_request` [`ErrorBody`].
+pub fn query_params<T: DeserializeOwned + Default>(query: Option<&str>) -> Result<T, ErrorBody> {
+    match query.filter(|q| !q.is_empty()) {
+        None => Ok(T::default()),
+        Some(query) => serde_urlencoded::from_str(query).map_err(|_| {
+            ErrorBody::from(&AuthError::invalid_field("query", "is not a valid query string (each parameter once)"))
+        }),
+    }
+}

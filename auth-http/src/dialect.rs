@@ -6,9 +6,11 @@
 use std::fmt;
 
 use auth_core::{
-    CaptchaChallenge, CaptchaStatus, ChangePasswordRequest, EmailCodeRequest, ForgotPasswordRequest, IssuedTokens,
-    LoginOutcome, LoginRequest, LogoutRequest, Preferences, PreferencesUpdate, RefreshRequest, RegisterRequest,
-    ResetPasswordRequest, Session, User, VerifyEmailRequest,
+    AccountExport, AdminCreateUserRequest, AdminUpdateUserRequest, AuditEvent, CaptchaChallenge, CaptchaStatus,
+    ChangePasswordRequest, DeleteAccountRequest, EmailChangeConfirmRequest, EmailChangeRequest, EmailCodeRequest,
+    ForgotPasswordRequest, IssuedTokens, ListAuditRequest, ListUsersRequest, LoginOutcome, LoginRequest, LogoutRequest,
+    Page, Preferences, PreferencesUpdate, RefreshRequest, RegisterRequest, ResetPasswordRequest, Session, User,
+    VerifyEmailRequest,
 };
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
@@ -16,11 +18,12 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::body::{json_body, optional_json_body};
+use crate::body::{json_body, optional_json_body, query_params};
 use crate::error::ErrorBody;
 use crate::wire::{
-    CaptchaResponse, CaptchaStatusResponse, PreferencesResponse, SecondFactorResponse, SentResponse, SessionInfo,
-    SessionsResponse, TokenResponse,
+    AccountExportResponse, AuditPageResponse, CaptchaResponse, CaptchaStatusResponse, PreferencesResponse,
+    RevokedResponse, SecondFactorResponse, SentResponse, SessionInfo, SessionsResponse, TokenResponse,
+    UserPageResponse,
 };
 
 /// A response as bytes, for any framework to send.
@@ -60,6 +63,36 @@ pub enum Operation {
     ForgotPassword,
     /// Reset the password with a link token or a code.
     ResetPassword,
+    /// Start changing the caller's email address (code to the new one).
+    ChangeEmail,
+    /// Confirm the new email address with its code.
+    ConfirmEmailChange,
+    /// Delete the caller's account.
+    DeleteAccount,
+    /// The caller's data as a download.
+    ExportAccount,
+    /// The caller's own audit events.
+    MyAudit,
+    /// Admin: a page of users.
+    AdminListUsers,
+    /// Admin: one user.
+    AdminGetUser,
+    /// Admin: create a user.
+    AdminCreateUser,
+    /// Admin: change a user.
+    AdminUpdateUser,
+    /// Admin: delete a user.
+    AdminDeleteUser,
+    /// Admin: a user's live sessions.
+    AdminUserSessions,
+    /// Admin: end every session of a user.
+    AdminRevokeUserSessions,
+    /// Admin: end one session of a user.
+    AdminRevokeUserSession,
+    /// Admin: mail a user a password-reset link.
+    AdminSendPasswordReset,
+    /// Admin: a page of the audit log.
+    AdminAudit,
 }
 
 impl Operation {
@@ -77,7 +110,32 @@ impl Operation {
                 | Self::Sessions
                 | Self::RevokeSession
                 | Self::VerifyEmail
+                | Self::ChangeEmail
+                | Self::ConfirmEmailChange
+                | Self::DeleteAccount
+                | Self::ExportAccount
+                | Self::MyAudit
+        ) || self.required_role().is_some()
+    }
+
+    /// The role the caller's access token must carry (`admin` for the admin API), checked by
+    /// the adapter's access-token layer and again by the core.
+    #[must_use]
+    pub fn required_role(self) -> Option<&'static str> {
+        matches!(
+            self,
+            Self::AdminListUsers
+                | Self::AdminGetUser
+                | Self::AdminCreateUser
+                | Self::AdminUpdateUser
+                | Self::AdminDeleteUser
+                | Self::AdminUserSessions
+                | Self::AdminRevokeUserSessions
+                | Self::AdminRevokeUserSession
+                | Self::AdminSendPasswordReset
+                | Self::AdminAudit
         )
+        .then_some("admin")
     }
 
     /// Whether the core applies a rate rule of its own (register, login, email code, forgot
@@ -127,14 +185,31 @@ pub static CANONICAL_ROUTES: &[Route] = &[
     Route::new(Method::POST, "/email/verify", Operation::VerifyEmail),
     Route::new(Method::POST, "/password/forgot", Operation::ForgotPassword),
     Route::new(Method::POST, "/password/reset", Operation::ResetPassword),
+    Route::new(Method::POST, "/me/email", Operation::ChangeEmail),
+    Route::new(Method::POST, "/me/email/confirm", Operation::ConfirmEmailChange),
+    Route::new(Method::DELETE, "/me", Operation::DeleteAccount),
+    Route::new(Method::GET, "/me/export", Operation::ExportAccount),
+    Route::new(Method::GET, "/me/audit", Operation::MyAudit),
+    Route::new(Method::GET, "/admin/users", Operation::AdminListUsers),
+    Route::new(Method::POST, "/admin/users", Operation::AdminCreateUser),
+    Route::new(Method::GET, "/admin/users/{id}", Operation::AdminGetUser),
+    Route::new(Method::PATCH, "/admin/users/{id}", Operation::AdminUpdateUser),
+    Route::new(Method::DELETE, "/admin/users/{id}", Operation::AdminDeleteUser),
+    Route::new(Method::GET, "/admin/users/{id}/sessions", Operation::AdminUserSessions),
+    Route::new(Method::DELETE, "/admin/users/{id}/sessions", Operation::AdminRevokeUserSessions),
+    Route::new(Method::DELETE, "/admin/users/{id}/sessions/{sid}", Operation::AdminRevokeUserSession),
+    Route::new(Method::POST, "/admin/users/{id}/password-reset", Operation::AdminSendPasswordReset),
+    Route::new(Method::GET, "/admin/audit", Operation::AdminAudit),
 ];
 
-/// What a [`Dialect`] parses from a request: its headers, its body (empty for none) and the
-/// values of its path parameters.
+/// What a [`Dialect`] parses from a request: its headers, its body (empty for none), the values
+/// of its path parameters and its query string.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestParts<'a> {
     /// The request headers.
     pub headers: &'a HeaderMap,
+    /// The query string, without the `?` (`None`: none).
+    pub query: Option<&'a str>,
     /// The request body.
     pub body: &'a [u8],
     /// The path parameters, `(name, value)`, percent-decoded.
@@ -183,6 +258,36 @@ pub enum Input {
     ForgotPassword(ForgotPasswordRequest),
     /// [`Operation::ResetPassword`].
     ResetPassword(ResetPasswordRequest),
+    /// [`Operation::ChangeEmail`].
+    ChangeEmail(EmailChangeRequest),
+    /// [`Operation::ConfirmEmailChange`].
+    ConfirmEmailChange(EmailChangeConfirmRequest),
+    /// [`Operation::DeleteAccount`].
+    DeleteAccount(DeleteAccountRequest),
+    /// [`Operation::ExportAccount`].
+    ExportAccount,
+    /// [`Operation::MyAudit`].
+    MyAudit(ListAuditRequest),
+    /// [`Operation::AdminListUsers`].
+    AdminListUsers(ListUsersRequest),
+    /// [`Operation::AdminGetUser`]: the user id.
+    AdminGetUser(Uuid),
+    /// [`Operation::AdminCreateUser`].
+    AdminCreateUser(AdminCreateUserRequest),
+    /// [`Operation::AdminUpdateUser`]: the user id and the changes.
+    AdminUpdateUser(Uuid, AdminUpdateUserRequest),
+    /// [`Operation::AdminDeleteUser`]: the user id.
+    AdminDeleteUser(Uuid),
+    /// [`Operation::AdminUserSessions`]: the user id.
+    AdminUserSessions(Uuid),
+    /// [`Operation::AdminRevokeUserSessions`]: the user id.
+    AdminRevokeUserSessions(Uuid),
+    /// [`Operation::AdminRevokeUserSession`]: the user id and the session id.
+    AdminRevokeUserSession(Uuid, Uuid),
+    /// [`Operation::AdminSendPasswordReset`]: the user id.
+    AdminSendPasswordReset(Uuid),
+    /// [`Operation::AdminAudit`].
+    AdminAudit(ListAuditRequest),
 }
 
 impl Input {
@@ -205,6 +310,21 @@ impl Input {
             Self::VerifyEmail(_) => Operation::VerifyEmail,
             Self::ForgotPassword(_) => Operation::ForgotPassword,
             Self::ResetPassword(_) => Operation::ResetPassword,
+            Self::ChangeEmail(_) => Operation::ChangeEmail,
+            Self::ConfirmEmailChange(_) => Operation::ConfirmEmailChange,
+            Self::DeleteAccount(_) => Operation::DeleteAccount,
+            Self::ExportAccount => Operation::ExportAccount,
+            Self::MyAudit(_) => Operation::MyAudit,
+            Self::AdminListUsers(_) => Operation::AdminListUsers,
+            Self::AdminGetUser(_) => Operation::AdminGetUser,
+            Self::AdminCreateUser(_) => Operation::AdminCreateUser,
+            Self::AdminUpdateUser(..) => Operation::AdminUpdateUser,
+            Self::AdminDeleteUser(_) => Operation::AdminDeleteUser,
+            Self::AdminUserSessions(_) => Operation::AdminUserSessions,
+            Self::AdminRevokeUserSessions(_) => Operation::AdminRevokeUserSessions,
+            Self::AdminRevokeUserSession(..) => Operation::AdminRevokeUserSession,
+            Self::AdminSendPasswordReset(_) => Operation::AdminSendPasswordReset,
+            Self::AdminAudit(_) => Operation::AdminAudit,
         }
     }
 }
@@ -248,6 +368,29 @@ pub enum Reply {
     ResetLinkSent,
     /// [`Operation::ResetPassword`].
     PasswordReset,
+    /// [`Operation::ChangeEmail`]: a code is on its way (or not, for a taken address).
+    EmailChangeRequested,
+    /// [`Operation::ConfirmEmailChange`]: the user with the new address.
+    EmailChanged(User),
+    /// [`Operation::DeleteAccount`], [`Operation::AdminDeleteUser`].
+    AccountDeleted,
+    /// [`Operation::ExportAccount`].
+    Export(Box<AccountExport>),
+    /// [`Operation::MyAudit`], [`Operation::AdminAudit`].
+    AuditPage(Page<AuditEvent>),
+    /// [`Operation::AdminListUsers`].
+    UserPage(Page<User>),
+    /// [`Operation::AdminGetUser`], [`Operation::AdminUpdateUser`].
+    User(User),
+    /// [`Operation::AdminCreateUser`].
+    UserCreated(User),
+    /// [`Operation::AdminUserSessions`]: the user's live sessions, newest first.
+    UserSessions(Vec<Session>),
+    /// [`Operation::AdminRevokeUserSessions`], [`Operation::AdminRevokeUserSession`]: how many
+    /// sessions ended.
+    SessionsRevoked(u64),
+    /// [`Operation::AdminSendPasswordReset`].
+    PasswordResetSent,
 }
 
 /// A wire contract: the routes, how requests are parsed and how successes and errors are
@@ -398,6 +541,23 @@ fn canonical_parse(operation: Operation, request: &RequestParts<'_>) -> Result<I
         Operation::VerifyEmail => Input::VerifyEmail(json_body(headers, body)?),
         Operation::ForgotPassword => Input::ForgotPassword(json_body(headers, body)?),
         Operation::ResetPassword => Input::ResetPassword(json_body(headers, body)?),
+        Operation::ChangeEmail => Input::ChangeEmail(json_body(headers, body)?),
+        Operation::ConfirmEmailChange => Input::ConfirmEmailChange(json_body(headers, body)?),
+        Operation::DeleteAccount => Input::DeleteAccount(json_body(headers, body)?),
+        Operation::ExportAccount => Input::ExportAccount,
+        Operation::MyAudit => Input::MyAudit(query_params(request.query)?),
+        Operation::AdminListUsers => Input::AdminListUsers(query_params(request.query)?),
+        Operation::AdminGetUser => Input::AdminGetUser(path_id(request, "id")?),
+        Operation::AdminCreateUser => Input::AdminCreateUser(json_body(headers, body)?),
+        Operation::AdminUpdateUser => Input::AdminUpdateUser(path_id(request, "id")?, json_body(headers, body)?),
+        Operation::AdminDeleteUser => Input::AdminDeleteUser(path_id(request, "id")?),
+        Operation::AdminUserSessions => Input::AdminUserSessions(path_id(request, "id")?),
+        Operation::AdminRevokeUserSessions => Input::AdminRevokeUserSessions(path_id(request, "id")?),
+        Operation::AdminRevokeUserSession => {
+            Input::AdminRevokeUserSession(path_id(request, "id")?, path_id(request, "sid")?)
+        }
+        Operation::AdminSendPasswordReset => Input::AdminSendPasswordReset(path_id(request, "id")?),
+        Operation::AdminAudit => Input::AdminAudit(query_params(request.query)?),
     })
 }
 
@@ -420,8 +580,35 @@ fn canonical_render(reply: Reply) -> HttpResponse {
             json_response(StatusCode::OK, &SessionsResponse { sessions })
         }
         Reply::CodeSent | Reply::ResetLinkSent => json_response(StatusCode::ACCEPTED, &SentResponse { sent: true }),
-        Reply::LoggedOut | Reply::PasswordChanged | Reply::SessionRevoked | Reply::PasswordReset => {
-            empty_response(StatusCode::NO_CONTENT)
+        Reply::LoggedOut
+        | Reply::PasswordChanged
+        | Reply::SessionRevoked
+        | Reply::PasswordReset
+        | Reply::AccountDeleted => empty_response(StatusCode::NO_CONTENT),
+        Reply::EmailChangeRequested | Reply::PasswordResetSent => {
+            json_response(StatusCode::ACCEPTED, &SentResponse { sent: true })
+        }
+        Reply::EmailChanged(user) | Reply::User(user) => json_response(StatusCode::OK, &user),
+        Reply::UserCreated(user) => json_response(StatusCode::CREATED, &user),
+        Reply::UserPage(page) => {
+            json_response(StatusCode::OK, &UserPageResponse { users: page.items, next_cursor: page.next_cursor })
+        }
+        Reply::AuditPage(page) => {
+            json_response(StatusCode::OK, &AuditPageResponse { events: page.items, next_cursor: page.next_cursor })
+        }
+        Reply::UserSessions(sessions) => {
+            // Nobody's current session: the caller is the admin, not the user.
+            let sessions = sessions.into_iter().map(|s| SessionInfo::new(s, Uuid::nil())).collect();
+            json_response(StatusCode::OK, &SessionsResponse { sessions })
+        }
+        Reply::SessionsRevoked(revoked) => json_response(StatusCode::OK, &RevokedResponse { revoked }),
+        Reply::Export(export) => {
+            let mut response = json_response(StatusCode::OK, &AccountExportResponse::from(*export));
+            response.headers_mut().insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"account-export.json\""),
+            );
+            response
         }
         other => {
             Canonical.render_error(&ErrorBody::misconfigured(&format!("the canonical dialect cannot render {other:?}")))
@@ -432,8 +619,13 @@ fn canonical_render(reply: Reply) -> HttpResponse {
 /// The session id of `DELETE /sessions/{id}`: one that is not a UUID is no session of the
 /// caller's, `not_found`.
 fn session_id(request: &RequestParts<'_>) -> Result<Uuid, ErrorBody> {
+    path_id(request, "id")
+}
+
+/// The id in path parameter `name`: one that is not a UUID is no id of ours, `not_found`.
+fn path_id(request: &RequestParts<'_>, name: &str) -> Result<Uuid, ErrorBody> {
     request
-        .path_param("id")
+        .path_param(name)
         .and_then(|id| Uuid::parse_str(id).ok())
         .ok_or_else(|| ErrorBody::from(&auth_core::AuthError::NotFound))
 }
@@ -514,7 +706,7 @@ mod tests {
     fn errors_use_the_canonical_envelope_and_bad_session_ids_are_not_found() {
         let headers = HeaderMap::new();
         let params = [("id".to_owned(), "not-a-uuid".to_owned())];
-        let request = RequestParts { headers: &headers, body: b"", path_params: &params };
+        let request = RequestParts { headers: &headers, query: None, body: b"", path_params: &params };
         let error = Canonical.parse(Operation::RevokeSession, &request).unwrap_err();
         let response = Canonical.render_error(&error);
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
@@ -528,6 +720,6 @@ mod tests {
         for route in CANONICAL_ROUTES {
             assert!(seen.insert(route.operation), "{:?} twice", route.operation);
         }
-        assert_eq!(seen.len(), 15);
+        assert_eq!(seen.len(), 30);
     }
 }

@@ -27,11 +27,13 @@ pub async fn execute(
         Input::Register(req) => Reply::Registered(Box::new(auth.register(req, ctx).await?)),
         Input::Login(req) => Reply::LoggedIn(auth.login(req, ctx).await?),
         Input::Refresh(req) => Reply::Refreshed(Box::new(match &req.access_token {
-            Some(access_token) => auth.refresh_with_access_token(&req.refresh_token, access_token.expose()).await?,
-            None => auth.refresh(&req.refresh_token).await?,
+            Some(access_token) => {
+                auth.refresh_with_access_token(&req.refresh_token, access_token.expose(), ctx).await?
+            }
+            None => auth.refresh(&req.refresh_token, ctx).await?,
         })),
         Input::Logout(req) => {
-            auth.logout(caller()?, req.all).await?;
+            auth.logout(caller()?, req.all, ctx).await?;
             Reply::LoggedOut
         }
         Input::Me => Reply::Me(auth.me(caller()?).await?),
@@ -45,14 +47,14 @@ pub async fn execute(
             Reply::Sessions { sessions: auth.sessions(claims).await?, current: claims.sid }
         }
         Input::RevokeSession(id) => {
-            auth.revoke_session(caller()?, id).await?;
+            auth.revoke_session(caller()?, id, ctx).await?;
             Reply::SessionRevoked
         }
         Input::EmailCode(req) => {
             auth.send_email_code(req, ctx).await?;
             Reply::CodeSent
         }
-        Input::VerifyEmail(req) => Reply::EmailVerified(auth.verify_email(caller()?, req).await?),
+        Input::VerifyEmail(req) => Reply::EmailVerified(auth.verify_email(caller()?, req, ctx).await?),
         Input::ForgotPassword(req) => {
             auth.forgot_password(req, ctx).await?;
             Reply::ResetLinkSent
@@ -60,6 +62,44 @@ pub async fn execute(
         Input::ResetPassword(req) => {
             auth.reset_password(req, ctx).await?;
             Reply::PasswordReset
+        }
+        Input::ChangeEmail(req) => {
+            auth.request_email_change(caller()?, req, ctx).await?;
+            Reply::EmailChangeRequested
+        }
+        Input::ConfirmEmailChange(req) => Reply::EmailChanged(auth.confirm_email_change(caller()?, req, ctx).await?),
+        Input::DeleteAccount(req) => {
+            auth.delete_account(caller()?, req, ctx).await?;
+            Reply::AccountDeleted
+        }
+        Input::ExportAccount => Reply::Export(Box::new(auth.export_account(caller()?, ctx).await?)),
+        Input::MyAudit(req) => Reply::AuditPage(auth.my_audit_log(caller()?, &req).await?),
+        admin_input => {
+            let admin = auth.admin_as(caller()?, ctx)?;
+            match admin_input {
+                Input::AdminListUsers(req) => Reply::UserPage(admin.list_users(&req).await?),
+                Input::AdminGetUser(id) => Reply::User(admin.user(id).await?),
+                Input::AdminCreateUser(req) => Reply::UserCreated(admin.create_user(req).await?),
+                Input::AdminUpdateUser(id, req) => Reply::User(admin.update_user(id, req).await?),
+                Input::AdminDeleteUser(id) => {
+                    admin.delete_user(id).await?;
+                    Reply::AccountDeleted
+                }
+                Input::AdminUserSessions(id) => Reply::UserSessions(admin.user_sessions(id).await?),
+                Input::AdminRevokeUserSessions(id) => Reply::SessionsRevoked(admin.revoke_user_sessions(id).await?),
+                Input::AdminRevokeUserSession(id, sid) => {
+                    admin.revoke_user_session(id, sid).await?;
+                    Reply::SessionsRevoked(1)
+                }
+                Input::AdminSendPasswordReset(id) => {
+                    admin.send_password_reset(id).await?;
+                    Reply::PasswordResetSent
+                }
+                Input::AdminAudit(req) => Reply::AuditPage(admin.audit_log(&req).await?),
+                other => {
+                    return Err(AuthError::internal(format!("no flow for the input of {:?}", other.operation())));
+                }
+            }
         }
     })
 }

@@ -124,7 +124,7 @@ pub fn status_of(err: &AuthError) -> StatusCode {
         | AuthError::RefreshTokenReused => StatusCode::UNAUTHORIZED,
         AuthError::CurrentPasswordInvalid | AuthError::AccountDisabled | AuthError::Forbidden => StatusCode::FORBIDDEN,
         AuthError::NotFound => StatusCode::NOT_FOUND,
-        AuthError::UsernameTaken | AuthError::EmailTaken => StatusCode::CONFLICT,
+        AuthError::UsernameTaken | AuthError::EmailTaken | AuthError::LastAdmin => StatusCode::CONFLICT,
         AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AuthError::CaptchaUnavailable(_) | AuthError::MailUnavailable(_) => StatusCode::BAD_GATEWAY,
         AuthError::StoreUnavailable(_) | AuthError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -31,7 +31,7 @@
 //! let mut headers = http::HeaderMap::new();
 //! headers.insert(http::header::CONTENT_TYPE, "application/json".parse()?);
 //! let body = br#"{"username":"nobody","password":"wrong-password-123"}"#;
-//! let request = RequestParts { headers: &headers, body, path_params: &[] };
+//! let request = RequestParts { headers: &headers, query: None, body, path_params: &[] };
 //! let ctx = RequestContext::new(None, None);
 //! let response = handle(&auth, &Canonical, Operation::Login, &request, &ctx, None).await;
 //! assert_eq!(response.status(), 401);

@@ -193,3 +193,52 @@ pub struct SentResponse {
     /// Always `true`.
     pub sent: bool,
 }
+
+/// `GET /admin/users`: `{"users":[…],"next_cursor":…}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserPageResponse {
+    /// The users of this page, in creation order.
+    pub users: Vec<auth_core::User>,
+    /// The cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /admin/audit`, `GET /me/audit`: `{"events":[…],"next_cursor":…}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPageResponse {
+    /// The events of this page, newest first.
+    pub events: Vec<auth_core::AuditEvent>,
+    /// The cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// `DELETE /admin/users/{id}/sessions`: `{"revoked":n}`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RevokedResponse {
+    /// How many sessions ended.
+    pub revoked: u64,
+}
+
+/// `GET /me/export`: `{"exported_at","user","sessions","audit_events"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountExportResponse {
+    /// When the export was made.
+    pub exported_at: DateTime<Utc>,
+    /// The profile, preferences and metadata.
+    pub user: auth_core::User,
+    /// Live sessions, newest first.
+    pub sessions: Vec<SessionInfo>,
+    /// The user's audit events, newest first.
+    pub audit_events: Vec<auth_core::AuditEvent>,
+}
+
+impl From<auth_core::AccountExport> for AccountExportResponse {
+    fn from(export: auth_core::AccountExport) -> Self {
+        Self {
+            exported_at: export.exported_at,
+            user: export.user,
+            sessions: export.sessions.into_iter().map(|s| SessionInfo::new(s, Uuid::nil())).collect(),
+            audit_events: export.audit,
+        }
+    }
+}

@@ -289,6 +289,11 @@ impl<S: SessionStore + ?Sized> SessionStore for CachedSessionStore<S> {
         self.inner.revoke_user_sessions(user_id, except, at).await
     }
 
+    async fn delete_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _forget = Forget { cache: &self.cache, what: Forgotten::User(user_id, None) };
+        self.inner.delete_user_sessions(user_id, at).await
+    }
+
     async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
         self.inner.user_sessions(user_id, now).await
     }

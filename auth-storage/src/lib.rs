@@ -46,7 +46,7 @@
 //! assert_eq!(err.code(), "invalid_credentials");
 //!
 //! // Rotation: the refresh token is spent and its successor returned.
-//! let next = auth.refresh(&tokens.refresh_token.as_str().into()).await?;
+//! let next = auth.refresh(&tokens.refresh_token.as_str().into(), &ctx).await?;
 //! assert_ne!(next.refresh_token, tokens.refresh_token);
 //! # Ok(()) }
 //! ```

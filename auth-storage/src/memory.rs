@@ -1,14 +1,14 @@
 //! [`MemoryStore`]: users, tokens and rate limits in process memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 use std::time::Duration;
 
 use auth_core::rotation::{self, RotationState, RotationStep};
 use auth_core::{
-    async_trait, MemoryRateLimiter, NewSecret, NewSession, NewUser, OnMismatch, RateLimitDecision, RateLimiter,
-    RotationOutcome, RotationRequest, SecretCheck, SecretStore, Session, SessionStore, StoreError, TokenHash, User,
-    UserRecord, UserStore, UserUpdate,
+    async_trait, AuditEvent, AuditQuery, AuditStore, MemoryRateLimiter, NewSecret, NewSession, NewUser, OnMismatch,
+    RateLimitDecision, RateLimiter, RotationOutcome, RotationRequest, SecretCheck, SecretStore, Session, SessionStore,
+    StoreError, TokenHash, User, UserQuery, UserRecord, UserStore, UserUpdate,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -22,6 +22,8 @@ use uuid::Uuid;
 pub struct MemoryStore {
     users: RwLock<Users>,
     tokens: RwLock<Tokens>,
+    /// The audit log, by id (UUID v7: time order).
+    audit: RwLock<BTreeMap<Uuid, AuditEvent>>,
     /// Rate limiting: [`MemoryRateLimiter`]'s exact sliding-window log per key.
     limits: MemoryRateLimiter,
 }
@@ -97,7 +99,8 @@ impl UserStore for MemoryStore {
         if let Some(e) = email {
             users.by_email.insert(e, user.id);
         }
-        users.by_id.insert(user.id, UserRecord { user: user.clone(), password_hash: new.password_hash });
+        let record = UserRecord { user: user.clone(), password_hash: new.password_hash, pending_email: None };
+        users.by_id.insert(user.id, record);
         Ok(user)
     }
 
@@ -116,20 +119,87 @@ impl UserStore for MemoryStore {
     }
 
     async fn update_user(&self, id: Uuid, update: UserUpdate, at: DateTime<Utc>) -> Result<Option<User>, StoreError> {
-        let mut users = self.users_write()?;
-        Ok(users.by_id.get_mut(&id).filter(|record| update.preconditions_hold(record)).map(|record| {
-            update.apply(record, at);
-            record.user.clone()
-        }))
+        let mut guard = self.users_write()?;
+        let users = &mut *guard;
+        let Some(record) = users.by_id.get(&id) else { return Ok(None) };
+        let others = users.by_id.values().map(|r| &r.user);
+        if !update.preconditions_hold(record, others) {
+            return Ok(None);
+        }
+        let (old_username, old_email) =
+            (record.user.username.as_deref().map(key), record.user.email.as_deref().map(key));
+        let new_username = update.username.as_deref().map(key).filter(|k| Some(k) != old_username.as_ref());
+        let new_email = update.email.as_deref().map(key).filter(|k| Some(k) != old_email.as_ref());
+        if new_username.as_ref().is_some_and(|k| users.by_username.contains_key(k)) {
+            return Err(StoreError::UsernameTaken);
+        }
+        if new_email.as_ref().is_some_and(|k| users.by_email.contains_key(k)) {
+            return Err(StoreError::EmailTaken);
+        }
+        if let Some(k) = new_username {
+            old_username.map(|old| users.by_username.remove(&old));
+            users.by_username.insert(k, id);
+        }
+        if let Some(k) = new_email {
+            old_email.map(|old| users.by_email.remove(&old));
+            users.by_email.insert(k, id);
+        }
+        let record = users.by_id.get_mut(&id).expect("checked above");
+        update.apply(record, at);
+        Ok(Some(record.user.clone()))
     }
 
-    async fn list_users(&self, offset: u64, limit: u64) -> Result<Vec<User>, StoreError> {
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
         let users = self.users_read()?;
-        let mut all: Vec<&UserRecord> = users.by_id.values().collect();
-        all.sort_by_key(|r| (r.user.created_at, r.user.id));
-        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        Ok(all.into_iter().skip(offset).take(limit).map(|r| r.user.clone()).collect())
+        let mut page: Vec<&User> = users.by_id.values().map(|r| &r.user).filter(|u| query.matches(u)).collect();
+        page.sort_by_key(|u| u.id);
+        Ok(page.into_iter().take(query.limit as usize).cloned().collect())
+    }
+
+    async fn delete_user(&self, id: Uuid, keep_an_admin: bool) -> Result<bool, StoreError> {
+        let mut users = self.users_write()?;
+        let Some(record) = users.by_id.get(&id) else { return Ok(false) };
+        if keep_an_admin
+            && record.user.is_active_admin()
+            && !users.by_id.values().any(|r| r.user.id != id && r.user.is_active_admin())
+        {
+            return Ok(false);
+        }
+        let record = users.by_id.remove(&id).expect("checked above");
+        if let Some(k) = record.user.username.as_deref().map(key) {
+            users.by_username.remove(&k);
+        }
+        if let Some(k) = record.user.email.as_deref().map(key) {
+            users.by_email.remove(&k);
+        }
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl AuditStore for MemoryStore {
+    async fn append_audit(&self, event: AuditEvent) -> Result<(), StoreError> {
+        self.audit.write().map_err(poisoned)?.insert(event.id, event);
+        Ok(())
+    }
+
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let audit = self.audit.read().map_err(poisoned)?;
+        Ok(audit.values().rev().filter(|e| query.matches(e)).take(query.limit as usize).cloned().collect())
+    }
+
+    async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut audit = self.audit.write().map_err(poisoned)?;
+        let count = audit.len();
+        audit.retain(|_, e| e.at >= before);
+        Ok((count - audit.len()) as u64)
+    }
+
+    async fn forget_user_audit(&self, user_id: Uuid) -> Result<u64, StoreError> {
+        let mut audit = self.audit.write().map_err(poisoned)?;
+        let count = audit.len();
+        audit.retain(|_, e| e.user_id != Some(user_id));
+        Ok((count - audit.len()) as u64)
     }
 }
 
@@ -209,6 +279,16 @@ impl SessionStore for MemoryStore {
             }
         }
         Ok(count)
+    }
+
+    async fn delete_user_sessions(&self, user_id: Uuid, _at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut guard = self.tokens_write()?;
+        let tokens = &mut *guard;
+        let before = tokens.sessions.len();
+        tokens.sessions.retain(|_, s| s.user_id != user_id);
+        let sessions = &tokens.sessions;
+        tokens.refresh.retain(|_, (session_id, _)| sessions.contains_key(session_id));
+        Ok((before - tokens.sessions.len()) as u64)
     }
 
     async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {

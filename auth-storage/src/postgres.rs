@@ -66,7 +66,7 @@ fn db_err(err: sqlx::Error) -> StoreError {
 
 const USER_COLUMNS: &str = "id, username, email, email_verified, password_hash, role, status, \
                             preferences::text AS preferences, metadata::text AS metadata, created_at, updated_at, \
-                            last_login_at";
+                            last_login_at, pending_email";
 
 fn unique_violation(err: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &err {
@@ -220,6 +220,13 @@ type Count = i32;
 /// Taken before a refresh token's state is read: the row lock. The read is a statement of its
 /// own, so (READ COMMITTED) it sees what a concurrent rotation that held the lock committed.
 const LOCK_REFRESH_TOKEN: &str = "SELECT 1 FROM auth_refresh_tokens WHERE token_hash = $1 FOR UPDATE";
+
+/// Taken before a last-admin check: the row locks of every active admin, so two guarded changes
+/// decide one after the other and the second (a statement of its own) sees the first's commit.
+const LOCK_ADMINS: &str = "SELECT id FROM auth_users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE";
+
+/// Prefix ranges compare bytes, to match the `COLLATE "C"` indexes.
+const BYTE_ORDER: &str = " COLLATE \"C\"";
 
 fn ts(t: DateTime<Utc>) -> Time {
     t

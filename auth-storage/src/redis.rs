@@ -10,6 +10,7 @@
 //! | `{prefix}session:{sid}` | hash | `user_id`, `created_at`, `last_used_at`, `expires_at` (Unix s), `ip`, `user_agent`, `auth_method`, `revoked_at` | the session's expiry; one hour once revoked |
 //! | `{prefix}user_sessions:{user_id}` | set | session ids | the latest session expiry |
 //! | `{prefix}refresh:{sha256 hex}` | hash | `sid`, `spent_at` | the session's expiry |
+//! | `{prefix}session_tokens:{sid}` | set | the SHA-256 hex of each refresh token of the session (so deleting an account leaves none behind) | the session's expiry |
 //! | `{prefix}secret:{purpose}:{key}` | hash | `hash` (hex digest), `expires_at` (Unix ms), `attempts`, `max` | the secret's expiry |
 //! | `{prefix}rl:{rule}:{key}` | sorted set | one member per counted hit, scored by Redis `TIME` in ms | the window |
 //!
@@ -173,6 +174,8 @@ redis.call('SADD', KEYS[2], ARGV[7])
 if redis.call('EXPIRETIME', KEYS[2]) < tonumber(ARGV[4]) then redis.call('EXPIREAT', KEYS[2], ARGV[4]) end
 redis.call('HSET', KEYS[3], 'sid', ARGV[7])
 redis.call('EXPIREAT', KEYS[3], ARGV[4])
+redis.call('SADD', KEYS[4], ARGV[9])
+redis.call('EXPIREAT', KEYS[4], ARGV[4])
 return 1
 ",
     )
@@ -214,11 +217,37 @@ return revoked
     )
 });
 
+/// Deletes every session of a user with its refresh tokens and token set, and the user's session
+/// set; publishes the ids of the sessions that were live. ARGV: prefix, now (Unix s).
+static DELETE_USER_SESSIONS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local live = {}
+local deleted = 0
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. 'session:' .. sid
+  local s = redis.call('HMGET', key, 'revoked_at', 'expires_at')
+  if s[2] then
+    deleted = deleted + 1
+    if (not s[1]) and tonumber(s[2]) > tonumber(ARGV[2]) then table.insert(live, sid) end
+  end
+  local tokens = ARGV[1] .. 'session_tokens:' .. sid
+  for _, hash in ipairs(redis.call('SMEMBERS', tokens)) do redis.call('DEL', ARGV[1] .. 'refresh:' .. hash) end
+  redis.call('DEL', tokens, key)
+end
+redis.call('DEL', KEYS[1])
+if #live > 0 then redis.call('PUBLISH', ARGV[1] .. 'revoked', table.concat(live, ',')) end
+return deleted
+",
+    )
+});
+
 /// Refresh-token rotation with reuse detection (see `SessionStore::rotate_refresh_token`): the rule
 /// of `auth_core::rotation::decide`, mirrored in Lua so that it runs atomically in Redis (the
 /// conformance suite runs the same rotation cases against this and the Rust backends).
 /// KEYS: presented token, successor token (the presented one again when rotation is off).
-/// ARGV: prefix, now, grace s, idle s, revoked retention, `1` to rotate or `0` to keep.
+/// ARGV: prefix, now, grace s, idle s, revoked retention, `1` to rotate or `0` to keep, the
+/// successor's hex digest.
 static ROTATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -245,6 +274,9 @@ if not spent then
     redis.call('HSET', KEYS[1], 'spent_at', now)
     redis.call('HSET', KEYS[2], 'sid', sid)
     redis.call('EXPIREAT', KEYS[2], s[2])
+    local tokens = ARGV[1] .. 'session_tokens:' .. sid
+    redis.call('SADD', tokens, ARGV[7])
+    redis.call('EXPIREAT', tokens, s[2])
     redis.call('HSET', skey, 'last_used_at', now)
     return outcome('rotated')
   end
@@ -494,6 +526,7 @@ impl SessionStore for RedisStore {
             self.session_key(s.id),
             self.key(format_args!("user_sessions:{}", s.user_id)),
             self.refresh_key(&new.refresh_token_hash),
+            self.key(format_args!("session_tokens:{}", s.id)),
         ];
         let args = [
             s.user_id.to_string(),
@@ -504,8 +537,9 @@ impl SessionStore for RedisStore {
             s.user_agent.clone().unwrap_or_default(),
             s.id.to_string(),
             s.auth_method.as_str().to_owned(),
+            new.refresh_token_hash.to_hex(),
         ];
-        let _: i64 = self.run(&CREATE_SESSION, &[&keys[0], &keys[1], &keys[2]], &args).await?;
+        let _: i64 = self.run(&CREATE_SESSION, &[&keys[0], &keys[1], &keys[2], &keys[3]], &args).await?;
         Ok(())
     }
 
@@ -544,6 +578,7 @@ impl SessionStore for RedisStore {
             r.idle_timeout.num_seconds().to_string(),
             self.revoked_retention.to_string(),
             if r.successor.is_some() { "1" } else { "0" }.to_owned(),
+            r.successor.as_ref().map(TokenHash::to_hex).unwrap_or_default(),
         ];
         let out: Vec<String> = self.run(&ROTATE, &[&keys[0], &keys[1]], &args).await?;
         let mut out = out.into_iter();
@@ -590,12 +625,22 @@ impl SessionStore for RedisStore {
         Ok(revoked.len() as u64)
     }
 
+    async fn delete_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let set = self.key(format_args!("user_sessions:{user_id}"));
+        let deleted: i64 = self.run(&DELETE_USER_SESSIONS, &[&set], &[self.prefix.clone(), ts(at).to_string()]).await?;
+        Ok(u64::try_from(deleted).unwrap_or(0))
+    }
+
     async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
         let mut conn = self.conn.clone();
         let set = self.key(format_args!("user_sessions:{user_id}"));
         let ids: Vec<String> = conn.smembers(set).await.map_err(redis_err)?;
         let mut pipe = redis::pipe();
         let ids: Vec<Uuid> = ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect();
+        if ids.is_empty() {
+            // An empty pipeline is an error in the client, not an empty answer.
+            return Ok(Vec::new());
+        }
         for id in &ids {
             pipe.hgetall(self.session_key(*id));
         }

@@ -7,8 +7,8 @@
 //! Every statement here uses `$n` placeholders, which both drivers bind by number.
 //!
 //! `sql_stores!` expands, inside a backend's module, to its
-//! [`UserStore`](auth_core::UserStore), [`SessionStore`](auth_core::SessionStore) and
-//! [`SecretStore`](auth_core::SecretStore) implementations, their transactions and the row
+//! [`UserStore`](auth_core::UserStore), [`SessionStore`](auth_core::SessionStore),
+//! [`SecretStore`](auth_core::SecretStore) and [`AuditStore`](auth_core::AuditStore) implementations, their transactions and the row
 //! decoders. The module provides what differs:
 //!
 //! | item | SQLite | PostgreSQL |
@@ -17,6 +17,8 @@
 //! | `type Id`, `fn db_id(Uuid) -> Id`, `fn from_db_id(Id) -> Result<Uuid, StoreError>` | `String` | `Uuid` |
 //! | `type Count`, `fn db_count(u32) -> Count` | `i64` | `i32` |
 //! | `const LOCK_REFRESH_TOKEN` (`$1`: the token hash) | a no-op `UPDATE` (takes SQLite's write lock) | `SELECT … FOR UPDATE` |
+//! | `const LOCK_ADMINS` (before a last-admin check) | a no-op `UPDATE` | `SELECT … FOR UPDATE` of the active admins |
+//! | `const BYTE_ORDER` (after a prefix-range column) | `""` (`BINARY`) | `COLLATE "C"` |
 //! | `const USER_COLUMNS` | the columns | `jsonb` columns read `::text` |
 //! | `const JSON_PARAM`, `const TEXT_PARAM` (casts after a parameter) | `""` | `::jsonb`, `::text` |
 //! | `fn db_err`, `fn unique_violation` (which index a conflict hit) | | |
@@ -59,7 +61,118 @@ macro_rules! sql_stores {
                     last_login_at: last_login_at.map(from_ts).transpose()?,
                 },
                 password_hash: row.try_get("password_hash").map_err(corrupt)?,
+                pending_email: row.try_get("pending_email").map_err(corrupt)?,
             })
+        }
+
+        /// An audit row as an [`AuditEvent`](auth_core::AuditEvent).
+        fn audit_from_row(row: &$row) -> Result<auth_core::AuditEvent, auth_core::StoreError> {
+            use sqlx::Row as _;
+            let corrupt = |e: sqlx::Error| auth_core::StoreError::Corrupt(e.to_string());
+            let kind: String = row.try_get("type").map_err(corrupt)?;
+            let outcome: String = row.try_get("outcome").map_err(corrupt)?;
+            let details: String = row.try_get("details").map_err(corrupt)?;
+            let user_id: Option<Id> = row.try_get("user_id").map_err(corrupt)?;
+            let actor_id: Option<Id> = row.try_get("actor_id").map_err(corrupt)?;
+            Ok(auth_core::AuditEvent {
+                id: from_db_id(row.try_get("id").map_err(corrupt)?)?,
+                at: from_ts(row.try_get("at").map_err(corrupt)?)?,
+                kind: auth_core::AuditEventType::parse(&kind)
+                    .ok_or_else(|| auth_core::StoreError::Corrupt(format!("unknown audit event type {kind}")))?,
+                user_id: user_id.map(from_db_id).transpose()?,
+                actor_id: actor_id.map(from_db_id).transpose()?,
+                ip: row.try_get("ip").map_err(corrupt)?,
+                user_agent: row.try_get("user_agent").map_err(corrupt)?,
+                outcome: auth_core::AuditOutcome::parse(&outcome)
+                    .ok_or_else(|| auth_core::StoreError::Corrupt(format!("unknown audit outcome {outcome}")))?,
+                details: serde_json::from_str(&details).map_err(|e| auth_core::StoreError::Corrupt(e.to_string()))?,
+            })
+        }
+
+        /// [`UserStore::update_user`](auth_core::UserStore::update_user) on `conn`: one `UPDATE`
+        /// whose `WHERE` holds the preconditions.
+        async fn update_user_on(
+            conn: &mut $conn,
+            id: uuid::Uuid,
+            update: auth_core::UserUpdate,
+            at: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Option<auth_core::User>, auth_core::StoreError> {
+            use auth_core::validate::identifier_key;
+            let preferences = update.preferences.as_ref().map(json_text).transpose()?;
+            let metadata = update.metadata.as_ref().map(json_text).transpose()?;
+            // $10, $11 and $18 are the compare-and-set preconditions: NULL means "any".
+            let sql = format!(
+                "UPDATE auth_users SET password_hash = COALESCE($1, password_hash), role = COALESCE($2, role), \
+                 status = COALESCE($3, status), email_verified = COALESCE($4, email_verified), \
+                 preferences = COALESCE($5{JSON_PARAM}, preferences), metadata = COALESCE($6{JSON_PARAM}, metadata), \
+                 last_login_at = COALESCE($7, last_login_at), updated_at = $8, \
+                 username = COALESCE($12, username), username_key = COALESCE($13, username_key), \
+                 email = COALESCE($14, email), email_key = COALESCE($15, email_key), \
+                 pending_email = CASE WHEN $16 THEN $17 ELSE pending_email END WHERE id = $9 \
+                 AND ($10{TEXT_PARAM} IS NULL OR password_hash = $10) AND ($11{TEXT_PARAM} IS NULL OR status = $11) \
+                 AND ($18{TEXT_PARAM} IS NULL OR EXISTS (SELECT 1 FROM auth_users o \
+                 WHERE o.role = $18 AND o.status = 'active' AND o.id <> $9)) RETURNING {USER_COLUMNS}"
+            );
+            let row = sqlx::query(&sql)
+                .bind(update.password_hash)
+                .bind(update.role.as_ref().map(auth_core::Role::as_str))
+                .bind(update.status.map(auth_core::UserStatus::as_str))
+                .bind(update.email_verified)
+                .bind(preferences)
+                .bind(metadata)
+                .bind(update.last_login_at.map(ts))
+                .bind(ts(at))
+                .bind(db_id(id))
+                .bind(update.if_password_hash)
+                .bind(update.if_status.map(auth_core::UserStatus::as_str))
+                .bind(update.username.as_deref())
+                .bind(update.username.as_deref().map(identifier_key))
+                .bind(update.email.as_deref())
+                .bind(update.email.as_deref().map(identifier_key))
+                .bind(update.pending_email.is_some())
+                .bind(update.pending_email.flatten())
+                .bind(update.if_other_active_admin.then_some("admin"))
+                .fetch_optional(conn)
+                .await
+                .map_err(unique_violation)?;
+            Ok(row.as_ref().map(user_from_row).transpose()?.map(|r| r.user))
+        }
+
+        /// A last-admin-guarded [`update_user_on`] in one transaction that first takes
+        /// `LOCK_ADMINS`; run detached.
+        async fn update_user_guarded(
+            pool: $pool,
+            id: uuid::Uuid,
+            update: auth_core::UserUpdate,
+            at: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Option<auth_core::User>, auth_core::StoreError> {
+            let mut tx = pool.begin().await.map_err(db_err)?;
+            sqlx::query(LOCK_ADMINS).execute(&mut *tx).await.map_err(db_err)?;
+            let user = update_user_on(&mut tx, id, update, at).await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(user)
+        }
+
+        /// [`UserStore::delete_user`](auth_core::UserStore::delete_user) in one transaction;
+        /// run detached.
+        async fn delete_user(pool: $pool, id: uuid::Uuid, keep_an_admin: bool) -> Result<bool, auth_core::StoreError> {
+            let mut tx = pool.begin().await.map_err(db_err)?;
+            if keep_an_admin {
+                sqlx::query(LOCK_ADMINS).execute(&mut *tx).await.map_err(db_err)?;
+            }
+            let sql = format!(
+                "DELETE FROM auth_users WHERE id = $1 AND ($2{TEXT_PARAM} IS NULL \
+                 OR NOT (role = $2 AND status = 'active') OR EXISTS (SELECT 1 FROM auth_users o \
+                 WHERE o.role = $2 AND o.status = 'active' AND o.id <> $1))"
+            );
+            let done = sqlx::query(&sql)
+                .bind(db_id(id))
+                .bind(keep_an_admin.then_some("admin"))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(done.rows_affected() == 1)
         }
 
         /// A session row (`SESSION_COLUMNS`) as a [`Session`](auth_core::Session).
@@ -150,44 +263,156 @@ macro_rules! sql_stores {
                 update: auth_core::UserUpdate,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<auth_core::User>, auth_core::StoreError> {
-                let preferences = update.preferences.as_ref().map(json_text).transpose()?;
-                let metadata = update.metadata.as_ref().map(json_text).transpose()?;
-                // The last two are the compare-and-set preconditions: NULL means "any".
-                let sql = format!(
-                    "UPDATE auth_users SET password_hash = COALESCE($1, password_hash), role = COALESCE($2, role), \
-                     status = COALESCE($3, status), email_verified = COALESCE($4, email_verified), \
-                     preferences = COALESCE($5{JSON_PARAM}, preferences), metadata = COALESCE($6{JSON_PARAM}, metadata), \
-                     last_login_at = COALESCE($7, last_login_at), updated_at = $8 WHERE id = $9 \
-                     AND ($10{TEXT_PARAM} IS NULL OR password_hash = $10) AND ($11{TEXT_PARAM} IS NULL OR status = $11) \
-                     RETURNING {USER_COLUMNS}"
-                );
-                let row = sqlx::query(&sql)
-                    .bind(update.password_hash)
-                    .bind(update.role.as_ref().map(auth_core::Role::as_str))
-                    .bind(update.status.map(auth_core::UserStatus::as_str))
-                    .bind(update.email_verified)
-                    .bind(preferences)
-                    .bind(metadata)
-                    .bind(update.last_login_at.map(ts))
-                    .bind(ts(at))
-                    .bind(db_id(id))
-                    .bind(update.if_password_hash)
-                    .bind(update.if_status.map(auth_core::UserStatus::as_str))
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(row.as_ref().map(user_from_row).transpose()?.map(|r| r.user))
+                if update.if_other_active_admin {
+                    return crate::detached::detached(update_user_guarded(self.pool.clone(), id, update, at)).await;
+                }
+                let mut conn = self.pool.acquire().await.map_err(db_err)?;
+                update_user_on(&mut conn, id, update, at).await
             }
 
-            async fn list_users(&self, offset: u64, limit: u64) -> Result<Vec<auth_core::User>, auth_core::StoreError> {
-                let sql = format!("SELECT {USER_COLUMNS} FROM auth_users ORDER BY created_at, id LIMIT $1 OFFSET $2");
-                let rows = sqlx::query(&sql)
-                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-                    .fetch_all(&self.pool)
+            async fn list_users(
+                &self,
+                query: &auth_core::UserQuery,
+            ) -> Result<Vec<auth_core::User>, auth_core::StoreError> {
+                // Only the filters given, so each shape gets a plan that uses its index.
+                let mut filters = Vec::new();
+                let mut n = 0;
+                let mut param = || {
+                    n += 1;
+                    format!("${n}")
+                };
+                if query.prefix.is_some() {
+                    let (from, to) = (param(), param());
+                    filters.push(format!(
+                        "((username_key{BYTE_ORDER} >= {from} AND username_key{BYTE_ORDER} < {to}) \
+                         OR (email_key{BYTE_ORDER} >= {from} AND email_key{BYTE_ORDER} < {to}))"
+                    ));
+                }
+                if query.status.is_some() {
+                    filters.push(format!("status = {}", param()));
+                }
+                if query.role.is_some() {
+                    filters.push(format!("role = {}", param()));
+                }
+                if query.after.is_some() {
+                    filters.push(format!("id > {}", param()));
+                }
+                let limit = param();
+                let filter = if filters.is_empty() { String::new() } else { format!("WHERE {}", filters.join(" AND ")) };
+                let sql = format!("SELECT {USER_COLUMNS} FROM auth_users {filter} ORDER BY id LIMIT {limit}");
+                let mut q = sqlx::query(&sql);
+                if let (Some(prefix), Some(end)) = (&query.prefix, query.prefix_end()) {
+                    q = q.bind(prefix.clone()).bind(end);
+                }
+                if let Some(status) = query.status {
+                    q = q.bind(status.as_str());
+                }
+                if let Some(role) = &query.role {
+                    q = q.bind(role.as_str().to_owned());
+                }
+                if let Some(after) = query.after {
+                    q = q.bind(db_id(after));
+                }
+                let rows = q.bind(i64::from(query.limit)).fetch_all(&self.pool).await.map_err(db_err)?;
+                rows.iter().map(|r| user_from_row(r).map(|r| r.user)).collect()
+            }
+
+            async fn delete_user(&self, id: uuid::Uuid, keep_an_admin: bool) -> Result<bool, auth_core::StoreError> {
+                crate::detached::detached(delete_user(self.pool.clone(), id, keep_an_admin)).await
+            }
+        }
+
+        #[auth_core::async_trait]
+        impl auth_core::AuditStore for $store {
+            async fn append_audit(&self, e: auth_core::AuditEvent) -> Result<(), auth_core::StoreError> {
+                let sql = format!(
+                    "INSERT INTO auth_audit_log (id, at, type, user_id, actor_id, ip, user_agent, outcome, details) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9{JSON_PARAM})"
+                );
+                sqlx::query(&sql)
+                    .bind(db_id(e.id))
+                    .bind(ts(e.at))
+                    .bind(e.kind.as_str())
+                    .bind(e.user_id.map(db_id))
+                    .bind(e.actor_id.map(db_id))
+                    .bind(&e.ip)
+                    .bind(&e.user_agent)
+                    .bind(e.outcome.as_str())
+                    .bind(json_text(&e.details)?)
+                    .execute(&self.pool)
                     .await
                     .map_err(db_err)?;
-                rows.iter().map(|r| user_from_row(r).map(|r| r.user)).collect()
+                Ok(())
+            }
+
+            async fn audit_events(
+                &self,
+                query: &auth_core::AuditQuery,
+            ) -> Result<Vec<auth_core::AuditEvent>, auth_core::StoreError> {
+                let mut filters = Vec::new();
+                let mut n = 0;
+                let mut param = || {
+                    n += 1;
+                    format!("${n}")
+                };
+                if query.user_id.is_some() {
+                    filters.push(format!("user_id = {}", param()));
+                }
+                if query.kind.is_some() {
+                    filters.push(format!("type = {}", param()));
+                }
+                if query.since.is_some() {
+                    filters.push(format!("at >= {}", param()));
+                }
+                if query.until.is_some() {
+                    filters.push(format!("at < {}", param()));
+                }
+                if query.before.is_some() {
+                    filters.push(format!("id < {}", param()));
+                }
+                let limit = param();
+                let filter = if filters.is_empty() { String::new() } else { format!("WHERE {}", filters.join(" AND ")) };
+                let sql = format!(
+                    "SELECT id, at, type, user_id, actor_id, ip, user_agent, outcome, details{} AS details \
+                     FROM auth_audit_log {filter} ORDER BY id DESC LIMIT {limit}",
+                    TEXT_PARAM
+                );
+                let mut q = sqlx::query(&sql);
+                if let Some(user_id) = query.user_id {
+                    q = q.bind(db_id(user_id));
+                }
+                if let Some(kind) = query.kind {
+                    q = q.bind(kind.as_str());
+                }
+                if let Some(since) = query.since {
+                    q = q.bind(ts(since));
+                }
+                if let Some(until) = query.until {
+                    q = q.bind(ts(until));
+                }
+                if let Some(before) = query.before {
+                    q = q.bind(db_id(before));
+                }
+                let rows = q.bind(i64::from(query.limit)).fetch_all(&self.pool).await.map_err(db_err)?;
+                rows.iter().map(audit_from_row).collect()
+            }
+
+            async fn purge_audit(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, auth_core::StoreError> {
+                let done = sqlx::query("DELETE FROM auth_audit_log WHERE at < $1")
+                    .bind(ts(before))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn forget_user_audit(&self, user_id: uuid::Uuid) -> Result<u64, auth_core::StoreError> {
+                let done = sqlx::query("DELETE FROM auth_audit_log WHERE user_id = $1")
+                    .bind(db_id(user_id))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected())
             }
         }
 
@@ -279,6 +504,21 @@ macro_rules! sql_stores {
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+
+            /// One `DELETE`: refresh tokens go with their sessions (`ON DELETE CASCADE`), and on
+            /// PostgreSQL a trigger announces each live one to the session caches.
+            async fn delete_user_sessions(
+                &self,
+                user_id: uuid::Uuid,
+                _at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, auth_core::StoreError> {
+                let done = sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1")
+                    .bind(db_id(user_id))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
                 Ok(done.rows_affected())
             }
 

@@ -68,7 +68,7 @@ fn from_ts(secs: Time) -> Result<DateTime<Utc>, StoreError> {
 }
 
 const USER_COLUMNS: &str = "id, username, email, email_verified, password_hash, role, status, preferences, \
-                            metadata, created_at, updated_at, last_login_at";
+                            metadata, created_at, updated_at, last_login_at, pending_email";
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path/to/auth.db`, or
@@ -147,6 +147,13 @@ type Count = i64;
 /// Taken before a refresh token's state is read: a write that changes nothing, so the
 /// transaction holds SQLite's write lock from its first statement.
 const LOCK_REFRESH_TOKEN: &str = "UPDATE auth_refresh_tokens SET spent_at = spent_at WHERE token_hash = $1";
+
+/// Taken before a last-admin check: a write that changes nothing, so the transaction holds
+/// SQLite's write lock and guarded changes decide one after the other.
+const LOCK_ADMINS: &str = "UPDATE auth_users SET role = role WHERE role = 'admin' AND status = 'active'";
+
+/// `BINARY` (byte order) is SQLite's default collation.
+const BYTE_ORDER: &str = "";
 
 fn db_id(id: Uuid) -> Id {
     id.to_string()

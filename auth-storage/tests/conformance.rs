@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use auth_core::{
-    AuthMethod, NewSecret, NewUser, OnMismatch, Role, RotationOutcome, RotationRequest, SecretCheck, SecretStore,
-    SessionStore, StoreError, TokenHash, UserStatus, UserStore, UserUpdate,
+    AuditEvent, AuditEventType, AuditOutcome, AuditQuery, AuditStore, AuthMethod, NewSecret, NewUser, OnMismatch, Role,
+    RotationOutcome, RotationRequest, SecretCheck, SecretStore, SessionStore, StoreError, TokenHash, UserQuery,
+    UserStatus, UserStore, UserUpdate,
 };
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
@@ -17,9 +18,9 @@ use auth_test_support::new_session;
 #[cfg(feature = "redis")]
 use auth_test_support::service_url;
 
-/// A backend of users, sessions and secrets (memory, SQLite, PostgreSQL).
-trait Store: UserStore + SessionStore + SecretStore {}
-impl<T: UserStore + SessionStore + SecretStore> Store for T {}
+/// A backend of users, sessions, secrets and the audit log (memory, SQLite, PostgreSQL).
+trait Store: UserStore + SessionStore + SecretStore + AuditStore {}
+impl<T: UserStore + SessionStore + SecretStore + AuditStore> Store for T {}
 
 /// A backend of sessions and secrets: every full backend, and Redis, which keeps no users.
 trait Tokens: SessionStore + SecretStore {}
@@ -184,12 +185,200 @@ async fn case_identifiers_are_compared_by_their_unicode_key(s: Arc<dyn Store>) {
     s.create_user(new_user(None, Some("inci@example.com"))).await.unwrap();
 }
 
-async fn case_list_users_pages_in_creation_order(s: Arc<dyn Store>) {
-    for name in ["u1", "u2", "u3"] {
-        s.create_user(new_user(Some(name), None)).await.unwrap();
+async fn case_list_users_pages_by_id_and_filters_by_prefix_status_and_role(s: Arc<dyn Store>) {
+    let mut ids = Vec::new();
+    for (name, email) in [("alice", None), ("Alicia", None), ("bob", Some("ALberto@example.com")), ("carl", None)] {
+        ids.push(s.create_user(new_user(Some(name), email)).await.unwrap().id);
     }
-    let page: Vec<_> = s.list_users(1, 5).await.unwrap().into_iter().map(|u| u.username.unwrap()).collect();
-    assert_eq!(page, ["u2", "u3"]);
+    let names = |users: Vec<auth_core::User>| -> Vec<String> { users.into_iter().filter_map(|u| u.username).collect() };
+    // Keyset pages in id (creation) order.
+    let mut first = UserQuery::new(2);
+    assert_eq!(names(s.list_users(&first).await.unwrap()), ["alice", "Alicia"]);
+    first.after = Some(ids[1]);
+    assert_eq!(names(s.list_users(&first).await.unwrap()), ["bob", "carl"]);
+    // A prefix matches usernames and emails case-insensitively (as identifier keys).
+    let mut prefix = UserQuery::new(10);
+    prefix.prefix = Some("al".into());
+    assert_eq!(names(s.list_users(&prefix).await.unwrap()), ["alice", "Alicia", "bob"]);
+    prefix.prefix = Some("alic".into());
+    prefix.after = Some(ids[0]);
+    assert_eq!(names(s.list_users(&prefix).await.unwrap()), ["Alicia"]);
+    // Status and role.
+    let at = now() + TimeDelta::seconds(1);
+    s.update_user(ids[3], UserUpdate::new().status(UserStatus::Disabled).role(Role::admin()), at).await.unwrap();
+    let mut disabled = UserQuery::new(10);
+    disabled.status = Some(UserStatus::Disabled);
+    assert_eq!(names(s.list_users(&disabled).await.unwrap()), ["carl"]);
+    let mut admins = UserQuery::new(10);
+    admins.role = Some(Role::admin());
+    admins.status = Some(UserStatus::Active);
+    assert!(s.list_users(&admins).await.unwrap().is_empty());
+}
+
+async fn case_update_user_changes_identifiers_and_refuses_taken_ones(s: Arc<dyn Store>) {
+    let ann = s.create_user(new_user(Some("ann"), Some("ann@example.com"))).await.unwrap();
+    s.create_user(new_user(Some("ben"), Some("ben@example.com"))).await.unwrap();
+    let at = now() + TimeDelta::seconds(1);
+    // Taken by someone else, compared by identifier key: refused, nothing changed.
+    let taken = s.update_user(ann.id, UserUpdate::new().username("BEN".into()).email_verified(true), at).await;
+    assert!(matches!(taken, Err(StoreError::UsernameTaken)), "{taken:?}");
+    let taken = s.update_user(ann.id, UserUpdate::new().email("Ben@Example.com".into()), at).await;
+    assert!(matches!(taken, Err(StoreError::EmailTaken)), "{taken:?}");
+    let stored = s.user_by_id(ann.id).await.unwrap().unwrap();
+    assert_eq!((stored.user.username.as_deref(), stored.user.email_verified), (Some("ann"), false));
+    // Free ones: found under the new names, the old ones free again.
+    let update = UserUpdate::new().username("anna".into()).email("anna@example.com".into());
+    s.update_user(ann.id, update, at).await.unwrap().unwrap();
+    assert_eq!(s.user_by_username("ANNA").await.unwrap().unwrap().user.id, ann.id);
+    assert_eq!(s.user_by_email("anna@example.com").await.unwrap().unwrap().user.id, ann.id);
+    assert!(s.user_by_username("ann").await.unwrap().is_none());
+    s.create_user(new_user(Some("ann"), Some("ann@example.com"))).await.unwrap();
+    // A pending address is kept on the record until cleared.
+    s.update_user(ann.id, UserUpdate::new().pending_email(Some("new@example.com".into())), at).await.unwrap();
+    assert_eq!(s.user_by_id(ann.id).await.unwrap().unwrap().pending_email.as_deref(), Some("new@example.com"));
+    s.update_user(ann.id, UserUpdate::new().pending_email(None), at).await.unwrap();
+    assert_eq!(s.user_by_id(ann.id).await.unwrap().unwrap().pending_email, None);
+}
+
+/// An active admin named `name`.
+async fn admin(s: &Arc<dyn Store>, name: &str) -> Uuid {
+    let mut new = new_user(Some(name), None);
+    new.role = Role::admin();
+    s.create_user(new).await.unwrap().id
+}
+
+async fn case_the_last_active_admin_cannot_be_demoted_disabled_or_deleted(s: Arc<dyn Store>) {
+    let (a, b) = (admin(&s, "admin-a").await, admin(&s, "admin-b").await);
+    let at = now() + TimeDelta::seconds(1);
+    let demote = || UserUpdate::new().role(Role::user()).only_if_other_active_admin();
+    // Two admins: one may go.
+    assert!(s.update_user(a, demote(), at).await.unwrap().is_some());
+    // Now b is the last one: demoting, disabling or deleting it under the guard changes nothing.
+    assert!(s.update_user(b, demote(), at).await.unwrap().is_none());
+    let disable = UserUpdate::new().status(UserStatus::Disabled).only_if_other_active_admin();
+    assert!(s.update_user(b, disable, at).await.unwrap().is_none());
+    assert!(!s.delete_user(b, true).await.unwrap());
+    let stored = s.user_by_id(b).await.unwrap().unwrap().user;
+    assert!(stored.is_active_admin());
+    // A disabled admin does not count as the other admin.
+    s.update_user(a, UserUpdate::new().role(Role::admin()).status(UserStatus::Disabled), at).await.unwrap();
+    assert!(!s.delete_user(b, true).await.unwrap());
+    // Users that are not active admins are deleted under the guard; without it, anyone is.
+    assert!(s.delete_user(a, true).await.unwrap());
+    assert!(s.delete_user(b, false).await.unwrap());
+    assert!(!s.delete_user(b, false).await.unwrap(), "already gone");
+}
+
+async fn case_concurrent_demotions_of_the_two_last_admins_leave_one(s: Arc<dyn Store>) {
+    let admins = [admin(&s, "race-a").await, admin(&s, "race-b").await];
+    let at = now() + TimeDelta::seconds(1);
+    let tasks: Vec<_> = admins
+        .iter()
+        .map(|id| {
+            let (s, id) = (s.clone(), *id);
+            tokio::spawn(async move {
+                let update = UserUpdate::new().role(Role::user()).only_if_other_active_admin();
+                s.update_user(id, update, at).await.unwrap().is_some()
+            })
+        })
+        .collect();
+    let mut demoted = 0;
+    for task in tasks {
+        demoted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(demoted, 1);
+}
+
+async fn case_deleting_a_user_frees_the_username_and_email(s: Arc<dyn Store>) {
+    let gone = s.create_user(new_user(Some("gone"), Some("gone@example.com"))).await.unwrap();
+    assert!(s.delete_user(gone.id, true).await.unwrap());
+    assert!(s.user_by_id(gone.id).await.unwrap().is_none());
+    assert!(s.user_by_username("gone").await.unwrap().is_none());
+    assert!(s.user_by_email("gone@example.com").await.unwrap().is_none());
+    s.create_user(new_user(Some("GONE"), Some("Gone@example.com"))).await.unwrap();
+}
+
+fn audit_event(kind: AuditEventType, user_id: Option<Uuid>, at: DateTime<Utc>) -> AuditEvent {
+    let mut details = serde_json::Map::new();
+    details.insert("reason".into(), "wrong_password".into());
+    AuditEvent {
+        id: Uuid::now_v7(),
+        at,
+        kind,
+        user_id,
+        actor_id: user_id,
+        ip: Some("203.0.113.9".into()),
+        user_agent: Some("tests/1.0".into()),
+        outcome: AuditOutcome::Failure,
+        details,
+    }
+}
+
+async fn case_audit_events_are_paged_newest_first_filtered_purged_and_forgotten(s: Arc<dyn Store>) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let t0 = now() - TimeDelta::days(100);
+    let old = audit_event(AuditEventType::LoginFailed, Some(alice), t0);
+    let a1 = audit_event(AuditEventType::LoginFailed, Some(alice), t0 + TimeDelta::days(95));
+    let b1 = audit_event(AuditEventType::Registered, Some(bob), t0 + TimeDelta::days(96));
+    let a2 = audit_event(AuditEventType::LoggedOut, Some(alice), t0 + TimeDelta::days(97));
+    for e in [&old, &a1, &b1, &a2] {
+        s.append_audit(e.clone()).await.unwrap();
+    }
+    let ids = |events: Vec<AuditEvent>| -> Vec<Uuid> { events.into_iter().map(|e| e.id).collect() };
+    // Newest first, whole events round-trip.
+    let all = s.audit_events(&AuditQuery::new(10)).await.unwrap();
+    assert_eq!(all[0], a2);
+    assert_eq!(ids(all), [a2.id, b1.id, a1.id, old.id]);
+    // Keyset paging with `before`, and each filter.
+    let mut page = AuditQuery::new(2);
+    page.before = Some(b1.id);
+    assert_eq!(ids(s.audit_events(&page).await.unwrap()), [a1.id, old.id]);
+    let mut mine = AuditQuery::new(10);
+    mine.user_id = Some(alice);
+    assert_eq!(ids(s.audit_events(&mine).await.unwrap()), [a2.id, a1.id, old.id]);
+    mine.kind = Some(AuditEventType::LoginFailed);
+    mine.since = Some(a1.at);
+    assert_eq!(ids(s.audit_events(&mine).await.unwrap()), [a1.id]);
+    let mut until = AuditQuery::new(10);
+    until.until = Some(a1.at);
+    assert_eq!(ids(s.audit_events(&until).await.unwrap()), [old.id]);
+    // Retention: older than the cut-off goes.
+    assert_eq!(s.purge_audit(t0 + TimeDelta::days(1)).await.unwrap(), 1);
+    // A deleted account's events go; others stay.
+    assert_eq!(s.forget_user_audit(alice).await.unwrap(), 2);
+    assert_eq!(ids(s.audit_events(&AuditQuery::new(10)).await.unwrap()), [b1.id]);
+}
+
+async fn case_deleting_a_users_sessions_removes_them_with_their_tokens(s: Arc<dyn Tokens>) {
+    let (user, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let at = now();
+    let a = new_session(user, "del-a", at);
+    let b = new_session(user, "del-b", at);
+    let kept = new_session(other, "del-kept", at);
+    for s_ in [&a, &b, &kept] {
+        s.create_session(s_.clone()).await.unwrap();
+    }
+    assert!(matches!(
+        s.rotate_refresh_token(rotation("del-a", "del-a-2", at)).await.unwrap(),
+        RotationOutcome::Rotated(_)
+    ));
+    s.revoke_session(b.session.id, at).await.unwrap();
+    assert_eq!(s.delete_user_sessions(user, at).await.unwrap(), 2, "live and revoked alike");
+    for gone in [a.session.id, b.session.id] {
+        assert!(s.session(gone).await.unwrap().is_none());
+        assert!(!s.session_is_live(gone, user, at).await.unwrap());
+    }
+    for token in ["del-a", "del-a-2", "del-b"] {
+        let later = at + TimeDelta::seconds(1);
+        assert_eq!(
+            s.rotate_refresh_token(rotation(token, "x", later)).await.unwrap(),
+            RotationOutcome::Unknown,
+            "{token}"
+        );
+    }
+    assert!(s.user_sessions(user, at).await.unwrap().is_empty());
+    assert!(s.session_is_live(kept.session.id, other, at).await.unwrap(), "another user's session stays");
+    assert_eq!(s.delete_user_sessions(user, at).await.unwrap(), 0);
 }
 
 async fn case_sessions_are_created_listed_and_revoked(s: Arc<dyn Tokens>) {
@@ -524,7 +713,12 @@ macro_rules! conformance {
                 case_update_user_writes_only_the_given_fields,
                 case_update_user_preconditions_are_compare_and_set,
                 case_identifiers_are_compared_by_their_unicode_key,
-                case_list_users_pages_in_creation_order,
+                case_list_users_pages_by_id_and_filters_by_prefix_status_and_role,
+                case_update_user_changes_identifiers_and_refuses_taken_ones,
+                case_the_last_active_admin_cannot_be_demoted_disabled_or_deleted,
+                case_concurrent_demotions_of_the_two_last_admins_leave_one,
+                case_deleting_a_user_frees_the_username_and_email,
+                case_audit_events_are_paged_newest_first_filtered_purged_and_forgotten,
             );
             conformance!(@cases Tokens, $make;
                 case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets,
@@ -535,6 +729,7 @@ macro_rules! conformance {
     (@token_cases $make:expr) => {
         conformance!(@cases Tokens, $make;
             case_sessions_are_created_listed_and_revoked,
+            case_deleting_a_users_sessions_removes_them_with_their_tokens,
             case_a_session_keeps_how_it_was_authenticated,
             case_revoking_all_of_a_users_sessions_can_keep_one,
             case_rotation_spends_the_token_and_makes_the_successor_current,
@@ -644,6 +839,9 @@ impl<T: Tokens> SessionStore for Cached<T> {
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         self.sessions.revoke_user_sessions(user_id, except, at).await
+    }
+    async fn delete_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.sessions.delete_user_sessions(user_id, at).await
     }
     async fn user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<auth_core::Session>, StoreError> {
         self.sessions.user_sessions(user_id, now).await

@@ -61,8 +61,11 @@ impl UserStore for ChangeDuringVerify {
     async fn update_user(&self, id: Uuid, update: UserUpdate, at: DateTime<Utc>) -> Result<Option<User>, StoreError> {
         self.users.update_user(id, update, at).await
     }
-    async fn list_users(&self, offset: u64, limit: u64) -> Result<Vec<User>, StoreError> {
-        self.users.list_users(offset, limit).await
+    async fn list_users(&self, query: &auth_core::UserQuery) -> Result<Vec<User>, StoreError> {
+        self.users.list_users(query).await
+    }
+    async fn delete_user(&self, id: Uuid, keep_an_admin: bool) -> Result<bool, StoreError> {
+        self.users.delete_user(id, keep_an_admin).await
     }
 }
 

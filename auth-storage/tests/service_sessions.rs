@@ -68,7 +68,7 @@ async fn a_host_authenticated_user_gets_a_working_session_that_records_the_metho
     assert!(tokens.user.last_login_at.is_some(), "the login is recorded on the user");
     assert_eq!(*f.logins.0.lock().unwrap(), [(user.id, tokens.session.id)], "the logged_in event fires");
     // The refresh token rotates like any other, and the session keeps its method.
-    let refreshed = f.auth.refresh(&tokens.refresh_token.clone().into()).await.unwrap();
+    let refreshed = f.auth.refresh(&tokens.refresh_token.clone().into(), &client()).await.unwrap();
     assert_eq!(refreshed.session.id, tokens.session.id);
     assert_eq!(refreshed.session.auth_method, AuthMethod::External);
 }
@@ -77,7 +77,7 @@ async fn a_host_authenticated_user_gets_a_working_session_that_records_the_metho
 async fn no_session_is_issued_for_a_disabled_or_unknown_user() {
     let f = fixture().await;
     let user = register(&f.auth, "disabled-user").await;
-    f.auth.set_user_status(user.id, UserStatus::Disabled).await.unwrap();
+    f.auth.admin().set_status(user.id, UserStatus::Disabled).await.unwrap();
     // `user` is the stale, active copy: the store decides.
     let err = f.auth.issue_session(&user, AuthMethod::External, &client()).await.unwrap_err();
     assert_eq!(err.code(), "account_disabled");

@@ -204,6 +204,10 @@ impl SessionStore for CommitsThenHangs {
         self.0.revoke_user_sessions(user_id, except, at).await?;
         std::future::pending().await
     }
+    async fn delete_user_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> Result<u64, auth_core::StoreError> {
+        self.0.delete_user_sessions(user_id, at).await?;
+        std::future::pending().await
+    }
     async fn user_sessions(
         &self,
         user_id: Uuid,

@@ -143,7 +143,7 @@ async fn a_disabled_account_is_refused_and_its_sessions_die_at_once() {
     let s = TestServer::start().await;
     let tokens = s.register("frank").await;
     let id = uuid::Uuid::parse_str(tokens["user"]["id"].as_str().unwrap()).unwrap();
-    s.auth.set_user_status(id, UserStatus::Disabled).await.unwrap();
+    s.auth.admin().set_status(id, UserStatus::Disabled).await.unwrap();
     let r = s.get("/api/auth/me", access(&tokens)).await;
     assert_eq!((r.status, r.code()), (401, "session_revoked"));
     let r = s.post("/login", json!({"username": "frank", "password": PASSWORD})).await;

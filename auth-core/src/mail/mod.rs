@@ -154,6 +154,32 @@ pub enum MailKind<'a> {
         /// The client IP of the request that did it, when known.
         ip: Option<IpAddr>,
     },
+    /// A 6-digit code, mailed to a new address, that confirms changing the account's address to
+    /// it, valid for `ttl_minutes`.
+    EmailChangeCode {
+        /// The code.
+        code: &'a str,
+        /// Minutes until it expires.
+        ttl_minutes: u64,
+    },
+    /// To the current address: someone logged in asked to change it to `new_email`. A notice.
+    EmailChangeRequested {
+        /// The address asked for.
+        new_email: &'a str,
+        /// When.
+        at: DateTime<Utc>,
+        /// The client IP of the request, when known.
+        ip: Option<IpAddr>,
+    },
+    /// To the old address: the account's address is now `new_email`. A notice.
+    EmailChanged {
+        /// The new address.
+        new_email: &'a str,
+        /// When.
+        at: DateTime<Utc>,
+        /// The client IP of the request, when known.
+        ip: Option<IpAddr>,
+    },
 }
 
 /// Subject and bodies of one message.
@@ -271,6 +297,50 @@ impl MailTemplates for DefaultTemplates {
                 let advice = "If this was not you, reset your password now and contact support.";
                 RenderedMail {
                     subject: format!("The password of {product} was {what}"),
+                    text: format!("{sentence}\n\n{advice}\n"),
+                    html: html(format!("<p>{}</p><p>{advice}</p>", escape_html(&sentence))),
+                }
+            }
+            MailKind::EmailChangeCode { code, ttl_minutes } => {
+                let ttl = minutes(ttl_minutes);
+                RenderedMail {
+                    subject: format!("Your code to move {product} to this address"),
+                    text: format!(
+                        "Your code to make this the email address of {product} is {code}\n\nIt expires in {ttl}. \
+                         If you did not ask for it, ignore this message.\n"
+                    ),
+                    html: html(format!(
+                        "<p>Your code to make this the email address of {} is</p>\
+                         <p style=\"font-size:24px;letter-spacing:4px\"><b>{}</b></p>\
+                         <p>It expires in {ttl}. If you did not ask for it, ignore this message.</p>",
+                        escape_html(product),
+                        escape_html(code)
+                    )),
+                }
+            }
+            MailKind::EmailChangeRequested { new_email, at, ip } | MailKind::EmailChanged { new_email, at, ip } => {
+                let done = matches!(mail, MailKind::EmailChanged { .. });
+                let when = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let from = ip.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
+                let (subject, sentence) = if done {
+                    (
+                        format!("The email address of {product} was changed"),
+                        format!(
+                            "The email address of {product} was changed to {new_email} at {when} (UTC) from {from}."
+                        ),
+                    )
+                } else {
+                    (
+                        format!("A change of the email address of {product} was requested"),
+                        format!(
+                            "At {when} (UTC), from {from}, someone logged in to {product} asked to change its email \
+                             address to {new_email}. This address stays in use until the change is confirmed."
+                        ),
+                    )
+                };
+                let advice = "If this was not you, change your password now and contact support.";
+                RenderedMail {
+                    subject,
                     text: format!("{sentence}\n\n{advice}\n"),
                     html: html(format!("<p>{}</p><p>{advice}</p>", escape_html(&sentence))),
                 }

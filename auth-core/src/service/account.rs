@@ -3,6 +3,7 @@
 
 use uuid::Uuid;
 
+use crate::audit::AuditEventType;
 use crate::captcha::CaptchaAction;
 use crate::config::RateRuleName;
 use crate::context::RequestContext;
@@ -13,7 +14,7 @@ use crate::outcome::IssuedTokens;
 use crate::secret::SecretString;
 use crate::store::AuthMethod;
 use crate::token::Claims;
-use crate::user::{NewUser, Preferences, Role, User, UserRecord, UserStatus, UserUpdate};
+use crate::user::{NewUser, Preferences, Role, User, UserRecord, UserUpdate};
 use crate::validate::{normalize_email, valid_language_tag, valid_username};
 
 use super::limits::user_bucket;
@@ -33,16 +34,10 @@ impl Auth {
         self.check_captcha(&req.captcha, CaptchaAction::Register, ctx).await?;
         let policy = self.inner.config.registration;
         let mut fields = Vec::new();
-        let username = req.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
-        if username.is_some_and(|u| !valid_username(u)) {
-            fields.push(FieldError::new("username", "must be 3 to 50 letters, digits, '_', '-' or '.'"));
-        }
+        let (username, email) = identifiers(req.username.as_deref(), req.email.as_deref(), &mut fields);
         let email_raw = req.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
-        let email = email_raw.and_then(normalize_email);
-        if email_raw.is_some() && email.is_none() {
-            fields.push(FieldError::new("email", "must be an email address"));
-        }
-        if policy.require_username && username.is_none() {
+        let username_raw = req.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        if policy.require_username && username_raw.is_none() {
             fields.push(FieldError::new("username", "is required"));
         }
         let verify_email = self.inner.config.require_email_verification;
@@ -52,7 +47,7 @@ impl Auth {
         if verify_email && req.email_code.as_ref().is_none_or(|c| c.expose().trim().is_empty()) {
             fields.push(FieldError::new("email_code", "is required: request one with POST /email/code"));
         }
-        if username.is_none() && email_raw.is_none() && fields.is_empty() {
+        if username_raw.is_none() && email_raw.is_none() && fields.is_empty() {
             fields.push(FieldError::new("username", "a username or an email is required"));
         }
         if !fields.is_empty() {
@@ -96,6 +91,10 @@ impl Auth {
             .await?;
         tracing::info!(user_id = %user.id, "user registered");
         self.inner.events.registered(&user, ctx);
+        self.audit(AuditEventType::Registered, Some(user.id), ctx)
+            .detail("email_verified", user.email_verified)
+            .record()
+            .await?;
         let (session, refresh_token) = self.create_session(user.id, AuthMethod::Password, ctx, created_at).await?;
         self.inner.events.logged_in(&user, session.id, ctx);
         self.issue_tokens(user, session, refresh_token, created_at)
@@ -161,13 +160,7 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let record = self.caller(claims).await?;
-        let account = user_bucket(record.user.id);
-        self.take_account_attempt(&account, ctx).await?;
-        let verified = self.inner.hasher.verify(req.current_password.expose(), Some(&record.password_hash)).await?;
-        if !verified.valid {
-            return Err(AuthError::CurrentPasswordInvalid);
-        }
-        self.clear_account_attempts(&account).await?;
+        self.recheck_password(&record, &req.current_password, AuditEventType::PasswordChanged, ctx).await?;
         let inputs = [record.user.username.clone(), record.user.email.clone()].into_iter().flatten().collect();
         self.check_password_policy(&req.new_password, inputs).await?;
         let hash = self.inner.hasher.hash(req.new_password.expose()).await?;
@@ -183,6 +176,7 @@ impl Auth {
         let revoked = self.inner.sessions.revoke_user_sessions(claims.sub, keep, at).await?;
         tracing::info!(user_id = %claims.sub, revoked, kept_current = keep.is_some(), "password changed; sessions revoked");
         self.inner.events.password_changed(claims.sub);
+        self.audit(AuditEventType::PasswordChanged, Some(claims.sub), ctx).detail("revoked", revoked).record().await?;
         if let Some(email) = &record.user.email {
             self.send_notice(email, &MailKind::PasswordChanged { reset: false, at, ip: ctx.ip });
         }
@@ -224,40 +218,32 @@ impl Auth {
             .await?)
     }
 
-    /// Sets a user's status; disabling revokes every session of the user at once.
-    ///
-    /// # Errors
-    /// `not_found`, `store_unavailable`.
-    pub async fn set_user_status(&self, user_id: Uuid, status: UserStatus) -> Result<User, AuthError> {
-        let at = self.now();
-        let user = self
-            .inner
-            .users
-            .update_user(user_id, UserUpdate::new().status(status), at)
-            .await?
-            .ok_or(AuthError::NotFound)?;
-        if status == UserStatus::Disabled {
-            self.inner.sessions.revoke_user_sessions(user_id, None, at).await?;
-        }
-        Ok(user)
-    }
-
-    /// Sets a user's role. Access tokens carry the role they were issued with, so the change
-    /// reaches `RequireAuth::with_role` at the user's next refresh (at most the access-token
-    /// lifetime); revoke the user's sessions for an immediate demotion.
-    ///
-    /// # Errors
-    /// `not_found`, `store_unavailable`.
-    pub async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<User, AuthError> {
-        self.inner
-            .users
-            .update_user(user_id, UserUpdate::new().role(role), self.now())
-            .await?
-            .ok_or(AuthError::NotFound)
-    }
-
     pub(super) async fn caller(&self, claims: &Claims) -> Result<UserRecord, AuthError> {
         self.inner.users.user_by_id(claims.sub).await?.ok_or(AuthError::Unauthorized)
+    }
+
+    /// Re-checks the caller's password before a sensitive change. The try takes a slot of the
+    /// account's failed-login lockout (`login_failures_per_account`) first, like a login, so a
+    /// stolen access token gives no unlimited guesses; a right password clears the count. A
+    /// wrong one is audited as a failed `action`.
+    ///
+    /// # Errors
+    /// [`AuthError::CurrentPasswordInvalid`], `rate_limited`, `overloaded`, `store_unavailable`.
+    pub(super) async fn recheck_password(
+        &self,
+        record: &UserRecord,
+        password: &SecretString,
+        action: AuditEventType,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let account = user_bucket(record.user.id);
+        self.take_account_attempt(&account, ctx).await?;
+        let verified = self.inner.hasher.verify(password.expose(), Some(&record.password_hash)).await?;
+        if !verified.valid {
+            self.audit(action, Some(record.user.id), ctx).failed().detail("reason", "wrong_password").record().await?;
+            return Err(AuthError::CurrentPasswordInvalid);
+        }
+        self.clear_account_attempts(&account).await
     }
 
     /// Runs the password policy (zxcvbn costs milliseconds) on the blocking pool.
@@ -276,4 +262,27 @@ impl Auth {
         .map_err(AuthError::internal)?
         .map_err(|reasons| AuthError::WeakPassword { reasons })
     }
+}
+
+/// The username and normalized email of a request, each validated when given (blank counts as
+/// absent); a bad one is a field error and comes back `None`. Registration and admin-created
+/// accounts share it.
+pub(super) fn identifiers<'a>(
+    username: Option<&'a str>,
+    email: Option<&str>,
+    fields: &mut Vec<FieldError>,
+) -> (Option<&'a str>, Option<String>) {
+    let username = match username.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(name) if !valid_username(name) => {
+            fields.push(FieldError::new("username", "must be 3 to 50 letters, digits, '_', '-' or '.'"));
+            None
+        }
+        other => other,
+    };
+    let email_raw = email.map(str::trim).filter(|e| !e.is_empty());
+    let email = email_raw.and_then(normalize_email);
+    if email_raw.is_some() && email.is_none() {
+        fields.push(FieldError::new("email", "must be an email address"));
+    }
+    (username, email)
 }

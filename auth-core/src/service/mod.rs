@@ -5,15 +5,21 @@
 //! module holds the service, its builder, and the captcha helpers every flow shares.
 
 mod account;
+mod admin;
+mod audit;
+mod lifecycle;
 mod limits;
 mod recovery;
 mod sessions;
+
+pub use admin::Admin;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
+use crate::audit::AuditStore;
 use crate::captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, CaptchaStatus, NoCaptcha};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthConfig, ConfigError};
@@ -38,6 +44,10 @@ struct Inner {
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
     secrets: Arc<dyn SecretStore>,
+    /// `None`: no persistent audit log (the `audited` hook still fires).
+    audit: Option<Arc<dyn AuditStore>>,
+    /// Read-held by every audit write in flight; [`Auth::flush_audit`] takes it to wait for them.
+    audit_pending: Arc<tokio::sync::RwLock<()>>,
     limiter: Option<Arc<dyn RateLimiter>>,
     captcha: Arc<dyn CaptchaProvider>,
     /// `None`: the email flows are off (`not_found`).
@@ -81,6 +91,7 @@ pub struct AuthBuilder {
     users: Option<Arc<dyn UserStore>>,
     sessions: Option<Arc<dyn SessionStore>>,
     secrets: Option<Arc<dyn SecretStore>>,
+    audit: Option<Arc<dyn AuditStore>>,
     limiter: Option<Arc<dyn RateLimiter>>,
     captcha: Arc<dyn CaptchaProvider>,
     mailer: Option<Arc<dyn Mailer>>,
@@ -108,9 +119,16 @@ impl AuthBuilder {
         self
     }
 
-    /// One backend as user, session and secret store.
-    pub fn stores<S: UserStore + SessionStore + SecretStore>(self, store: Arc<S>) -> Self {
-        self.user_store(store.clone()).session_store(store.clone()).secret_store(store)
+    /// The persistent audit log (`GET /admin/audit`, `GET /me/audit`). Without one, the
+    /// [`AuthEvents::audited`] hook still fires and the audit routes answer `not_found`.
+    pub fn audit_store(mut self, store: Arc<dyn AuditStore>) -> Self {
+        self.audit = Some(store);
+        self
+    }
+
+    /// One backend as user, session, secret and audit store.
+    pub fn stores<S: UserStore + SessionStore + SecretStore + AuditStore>(self, store: Arc<S>) -> Self {
+        self.user_store(store.clone()).session_store(store.clone()).secret_store(store.clone()).audit_store(store)
     }
 
     /// The rate limiter: a shared one (`auth_storage::RedisStore`) for several instances. Without
@@ -186,6 +204,8 @@ impl AuthBuilder {
                 users,
                 sessions,
                 secrets,
+                audit: self.audit,
+                audit_pending: Arc::default(),
                 limiter,
                 captcha: self.captcha,
                 mailer: self.mailer,
@@ -215,6 +235,7 @@ impl Auth {
             users: None,
             sessions: None,
             secrets: None,
+            audit: None,
             limiter: None,
             captcha: Arc::new(NoCaptcha),
             mailer: None,
@@ -254,6 +275,12 @@ impl Auth {
         &self.inner.secrets
     }
 
+    /// The audit store; `None` when the service keeps no audit log.
+    #[must_use]
+    pub fn audit_log_store(&self) -> Option<&Arc<dyn AuditStore>> {
+        self.inner.audit.as_ref()
+    }
+
     /// The mailer; `None` when the email flows are off.
     #[must_use]
     pub fn mailer(&self) -> Option<&Arc<dyn Mailer>> {
@@ -283,15 +310,21 @@ impl Auth {
         self.inner.captcha.challenge().await
     }
 
-    /// Deletes revoked and expired sessions (with their refresh tokens) and expired one-time
-    /// secrets from their stores; returns how many records went. Call it periodically.
+    /// Deletes revoked and expired sessions (with their refresh tokens), expired one-time
+    /// secrets, and audit events older than [`AuthConfig::audit_retention`] from their stores;
+    /// returns how many records went. Call it periodically.
     ///
     /// # Errors
     /// `store_unavailable`.
     pub async fn purge_expired(&self) -> Result<u64, AuthError> {
         let now = self.now();
+        let audit = match &self.inner.audit {
+            Some(store) => store.purge_audit(now - delta(self.inner.config.audit_retention)).await?,
+            None => 0,
+        };
         Ok(self.inner.sessions.purge_expired_sessions(now).await?
-            + self.inner.secrets.purge_expired_secrets(now).await?)
+            + self.inner.secrets.purge_expired_secrets(now).await?
+            + audit)
     }
 
     async fn check_captcha(

@@ -16,6 +16,7 @@ use rand::Rng as _;
 use uuid::Uuid;
 
 use super::{delta, Auth};
+use crate::audit::AuditEventType;
 use crate::captcha::CaptchaAction;
 use crate::config::RateRuleName;
 use crate::context::RequestContext;
@@ -30,9 +31,9 @@ use crate::token::Claims;
 use crate::user::{User, UserRecord, UserStatus, UserUpdate};
 use crate::validate::{identifier_key, normalize_email};
 
-const RESET_TOKEN_PURPOSE: &str = "reset_token";
+pub(super) const RESET_TOKEN_PURPOSE: &str = "reset_token";
 
-fn code_purpose(purpose: EmailCodePurpose) -> String {
+pub(super) fn code_purpose(purpose: EmailCodePurpose) -> String {
     format!("email_code:{}", purpose.as_str())
 }
 
@@ -70,19 +71,20 @@ impl Auth {
         self.limit(RateRuleName::EmailCodePerAddress, &email_key(&email), ctx).await?;
         if req.purpose != EmailCodePurpose::Register {
             let auth = self.clone();
-            tokio::spawn(async move { auth.mail_code_to_account(req.purpose, email).await });
+            let ctx = ctx.clone();
+            tokio::spawn(async move { auth.mail_code_to_account(req.purpose, email, &ctx).await });
             return Ok(());
         }
         let (mail, secret) = self.code_mail(req.purpose, &email, &email);
         mailer.send(&mail).await.map_err(AuthError::MailUnavailable)?;
         self.inner.secrets.put_secret(secret, self.now()).await?;
-        Ok(())
+        self.audit(AuditEventType::EmailCodeSent, None, ctx).detail("purpose", req.purpose.as_str()).record().await
     }
 
     /// The background half of [`send_email_code`](Self::send_email_code) for an account's code.
-    async fn mail_code_to_account(&self, purpose: EmailCodePurpose, email: String) {
-        let recipient = match self.active_user_by_email(&email).await {
-            Ok(Some(UserRecord { user: User { email: Some(stored), .. }, .. })) => stored,
+    async fn mail_code_to_account(&self, purpose: EmailCodePurpose, email: String, ctx: &RequestContext) {
+        let (user_id, recipient) = match self.active_user_by_email(&email).await {
+            Ok(Some(UserRecord { user: User { id, email: Some(stored), .. }, .. })) => (id, stored),
             Ok(_) => {
                 tracing::info!(purpose = purpose.as_str(), "no email code sent: no active account has this address");
                 return;
@@ -94,6 +96,9 @@ impl Auth {
         };
         let (mail, secret) = self.code_mail(purpose, &email, &recipient);
         self.deliver_secret(mail, secret).await;
+        let event = self.audit(AuditEventType::EmailCodeSent, Some(user_id), ctx).actor(None);
+        // In the background already: a required write that fails has no request left to fail.
+        let _ = event.detail("purpose", purpose.as_str()).record().await;
     }
 
     /// A fresh code for `purpose` keyed under `email`, and its mail to `recipient`.
@@ -117,7 +122,12 @@ impl Auth {
     /// # Errors
     /// `invalid_code`, `invalid_request` (the account has no email), `unauthorized`,
     /// `store_unavailable`.
-    pub async fn verify_email(&self, claims: &Claims, req: VerifyEmailRequest) -> Result<User, AuthError> {
+    pub async fn verify_email(
+        &self,
+        claims: &Claims,
+        req: VerifyEmailRequest,
+        ctx: &RequestContext,
+    ) -> Result<User, AuthError> {
         let record = self.caller(claims).await?;
         let Some(email) = record.user.email.as_deref() else {
             return Err(AuthError::invalid_field("code", "the account has no email address to verify"));
@@ -130,6 +140,7 @@ impl Auth {
             .await?
             .ok_or(AuthError::Unauthorized)?;
         self.inner.events.email_verified(user.id);
+        self.audit(AuditEventType::EmailVerified, Some(user.id), ctx).record().await?;
         Ok(user)
     }
 
@@ -161,7 +172,7 @@ impl Auth {
     }
 
     /// The background half of [`forgot_password`](Self::forgot_password).
-    async fn mail_reset_link(&self, email: String) {
+    pub(super) async fn mail_reset_link(&self, email: String) {
         let record = match self.active_user_by_email(&email).await {
             Ok(Some(UserRecord { user: User { id, email: Some(stored), .. }, .. })) => (id, stored),
             Ok(_) => {
@@ -242,6 +253,13 @@ impl Auth {
         let revoked = self.inner.sessions.revoke_user_sessions(user_id, None, at).await?;
         tracing::info!(user_id = %user_id, revoked, "password reset; every session revoked");
         self.inner.events.password_reset(user_id);
+        let via = if matches!(secret, ResetSecret::Token(_)) { "link" } else { "code" };
+        self.audit(AuditEventType::PasswordReset, Some(user_id), ctx)
+            .actor(None)
+            .detail("via", via)
+            .detail("revoked", revoked)
+            .record()
+            .await?;
         if let Some(email) = record.user.email.as_deref() {
             self.send_notice(email, &MailKind::PasswordChanged { reset: true, at, ip: ctx.ip });
         }
@@ -261,7 +279,7 @@ impl Auth {
 
     /// Spends the one-time secret under (`purpose`, `key`) if `hash` is it; a wrong one counts an
     /// attempt. Missing, wrong, expired or used up: `invalid_code`.
-    async fn take_secret(&self, purpose: &str, key: &str, hash: &TokenHash) -> Result<(), AuthError> {
+    pub(super) async fn take_secret(&self, purpose: &str, key: &str, hash: &TokenHash) -> Result<(), AuthError> {
         match self
             .inner
             .secrets
@@ -283,21 +301,21 @@ impl Auth {
     }
 
     /// The mailer, or `not_found` when the service was built without one (email flows off).
-    fn mailer_for_email_flows(&self) -> Result<&Arc<dyn Mailer>, AuthError> {
+    pub(super) fn mailer_for_email_flows(&self) -> Result<&Arc<dyn Mailer>, AuthError> {
         self.inner.mailer.as_ref().ok_or_else(|| {
             tracing::info!("email flow requested, but no mailer is configured");
             AuthError::NotFound
         })
     }
 
-    fn render(&self, to: &str, mail: &MailKind<'_>) -> EmailMessage {
+    pub(super) fn render(&self, to: &str, mail: &MailKind<'_>) -> EmailMessage {
         let rendered = self.inner.templates.render(mail);
         EmailMessage { to: to.to_owned(), subject: rendered.subject, text: rendered.text, html: rendered.html }
     }
 
     /// Stores `secret`, then mails `mail` (called in a background task: failures are logged). If
     /// delivery fails, the secret is withdrawn (spent with a candidate that cannot match).
-    async fn deliver_secret(&self, mail: EmailMessage, secret: NewSecret) {
+    pub(super) async fn deliver_secret(&self, mail: EmailMessage, secret: NewSecret) {
         let Some(mailer) = &self.inner.mailer else { return };
         let (purpose, key) = (secret.purpose.clone(), secret.key.clone());
         if let Err(err) = self.inner.secrets.put_secret(secret, self.now()).await {

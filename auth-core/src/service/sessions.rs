@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::audit::AuditEventType;
 use crate::captcha::CaptchaAction;
 use crate::config::RateRuleName;
 use crate::context::RequestContext;
@@ -46,7 +47,16 @@ impl Auth {
     /// `account_disabled`, `rate_limited`, `overloaded`, `store_unavailable`.
     pub async fn login(&self, req: LoginRequest, ctx: &RequestContext) -> Result<LoginOutcome, AuthError> {
         self.limit_ip(RateRuleName::LoginPerIp, ctx).await?;
-        self.check_captcha(&req.captcha, CaptchaAction::Login, ctx).await?;
+        if let Err(err) = self.check_captcha(&req.captcha, CaptchaAction::Login, ctx).await {
+            if !err.is_server_error() {
+                self.audit(AuditEventType::LoginFailed, None, ctx)
+                    .failed()
+                    .detail("reason", "captcha")
+                    .record()
+                    .await?;
+            }
+            return Err(err);
+        }
         let username = req.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
         let email = req.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
         let record = match (username, email) {
@@ -63,6 +73,12 @@ impl Auth {
             if matches!(err, AuthError::RateLimited { .. }) {
                 tracing::warn!("login refused: the account is locked after repeated failures");
                 self.inner.events.login_locked(&identifier_key(identifier), ctx);
+                let user_id = record.as_ref().map(|r| r.user.id);
+                self.audit(AuditEventType::LoginFailed, user_id, ctx)
+                    .failed()
+                    .detail("reason", "locked")
+                    .record()
+                    .await?;
             }
             return Err(err);
         }
@@ -77,6 +93,18 @@ impl Auth {
         if let Some(reason) = failure {
             tracing::info!(?reason, ip = ?ctx.ip, "login failed");
             self.inner.events.login_failed(identifier, reason, ctx);
+            let reason_name = match reason {
+                LoginFailure::UnknownAccount => "unknown_account",
+                LoginFailure::WrongPassword => "wrong_password",
+                LoginFailure::AccountDisabled => "disabled",
+            };
+            // An unknown account's typed identifier is not kept: users type passwords there.
+            let user_id = record.as_ref().map(|r| r.user.id);
+            self.audit(AuditEventType::LoginFailed, user_id, ctx)
+                .failed()
+                .detail("reason", reason_name)
+                .record()
+                .await?;
             return Err(match reason {
                 LoginFailure::AccountDisabled => AuthError::AccountDisabled,
                 _ => AuthError::InvalidCredentials,
@@ -103,6 +131,7 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         };
         self.inner.events.logged_in(&user, session.id, ctx);
+        self.audit_login(&user, &session, ctx).await?;
         Ok(LoginOutcome::Authenticated(Box::new(self.issue_tokens(user, session, refresh_token, at)?)))
     }
 
@@ -142,7 +171,18 @@ impl Auth {
             return Err(AuthError::AccountDisabled);
         };
         self.inner.events.logged_in(&user, session.id, ctx);
+        self.audit_login(&user, &session, ctx).await?;
         self.issue_tokens(user, session, refresh_token, at)
+    }
+
+    /// Audits a successful login (`login_succeeded`, with the session and how the user
+    /// authenticated).
+    async fn audit_login(&self, user: &User, session: &Session, ctx: &RequestContext) -> Result<(), AuthError> {
+        self.audit(AuditEventType::LoginSucceeded, Some(user.id), ctx)
+            .detail("session_id", session.id.to_string())
+            .detail("method", session.auth_method.as_str())
+            .record()
+            .await
     }
 
     /// `POST /refresh`: rotates the refresh token (the presented one is spent, its successor
@@ -157,7 +197,7 @@ impl Auth {
     /// # Errors
     /// `invalid_refresh_token` (unknown, expired, idle, revoked, or the account is gone or
     /// disabled), `refresh_token_reused`, `store_unavailable`.
-    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<IssuedTokens, AuthError> {
+    pub async fn refresh(&self, refresh_token: &SecretString, ctx: &RequestContext) -> Result<IssuedTokens, AuthError> {
         let presented = refresh_token.expose();
         if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
             return Err(AuthError::InvalidRefreshToken);
@@ -185,6 +225,12 @@ impl Auth {
                 tracing::warn!(user_id = %session.user_id, session_id = %session.id,
                     "spent refresh token reused after the grace window; session revoked");
                 self.inner.events.refresh_token_reused(session.user_id, session.id);
+                self.audit(AuditEventType::RefreshTokenReused, Some(session.user_id), ctx)
+                    .actor(None)
+                    .failed()
+                    .detail("session_id", session.id.to_string())
+                    .record()
+                    .await?;
                 return Err(AuthError::RefreshTokenReused);
             }
             RotationOutcome::Unknown => return Err(AuthError::InvalidRefreshToken),
@@ -217,9 +263,10 @@ impl Auth {
         &self,
         refresh_token: &SecretString,
         access_token: &str,
+        ctx: &RequestContext,
     ) -> Result<IssuedTokens, AuthError> {
         let claims = self.inner.jwt.verify_ignoring_times(access_token)?;
-        let issued = self.refresh(refresh_token).await?;
+        let issued = self.refresh(refresh_token, ctx).await?;
         if issued.session.id != claims.sid || issued.user.id != claims.sub {
             tracing::warn!(session_id = %issued.session.id, "refresh with an access token of another session refused");
             return Err(AuthError::InvalidRefreshToken);
@@ -232,7 +279,7 @@ impl Auth {
     ///
     /// # Errors
     /// `store_unavailable`.
-    pub async fn logout(&self, claims: &Claims, all: bool) -> Result<(), AuthError> {
+    pub async fn logout(&self, claims: &Claims, all: bool, ctx: &RequestContext) -> Result<(), AuthError> {
         let at = self.now();
         if all {
             self.inner.sessions.revoke_user_sessions(claims.sub, None, at).await?;
@@ -240,7 +287,11 @@ impl Auth {
             self.inner.sessions.revoke_session(claims.sid, at).await?;
         }
         self.inner.events.logged_out(claims.sub, claims.sid, all);
-        Ok(())
+        self.audit(AuditEventType::LoggedOut, Some(claims.sub), ctx)
+            .detail("session_id", claims.sid.to_string())
+            .detail("all", all)
+            .record()
+            .await
     }
 
     /// `GET /sessions`: the caller's live sessions, newest first (the current one is the one
@@ -256,13 +307,21 @@ impl Auth {
     ///
     /// # Errors
     /// `not_found` for a session that is not the caller's live session, `store_unavailable`.
-    pub async fn revoke_session(&self, claims: &Claims, session_id: Uuid) -> Result<(), AuthError> {
+    pub async fn revoke_session(
+        &self,
+        claims: &Claims,
+        session_id: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
         let at = self.now();
         match self.inner.sessions.session(session_id).await? {
             Some(s) if s.user_id == claims.sub && s.is_live(at) => {
                 self.inner.sessions.revoke_session(session_id, at).await?;
                 self.inner.events.session_revoked(claims.sub, session_id);
-                Ok(())
+                self.audit(AuditEventType::SessionRevoked, Some(claims.sub), ctx)
+                    .detail("session_id", session_id.to_string())
+                    .record()
+                    .await
             }
             _ => Err(AuthError::NotFound),
         }

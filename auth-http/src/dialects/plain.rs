@@ -170,13 +170,14 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
         let body = br#"{"username":"user_123","password":"pw","turnstile_token":"tok"}"#;
-        let request = RequestParts { headers: &headers, body, path_params: &[] };
+        let request = RequestParts { headers: &headers, query: None, body, path_params: &[] };
         let Ok(Input::Login(login)) = Plain.parse(Operation::Login, &request) else { panic!("a login") };
         assert_eq!(
             (login.username.as_deref(), login.captcha.captcha_token.as_deref()),
             (Some("user_123"), Some("tok"))
         );
-        let request = RequestParts { headers: &headers, body: br#"{"username":"user_123"}"#, path_params: &[] };
+        let request =
+            RequestParts { headers: &headers, query: None, body: br#"{"username":"user_123"}"#, path_params: &[] };
         assert_eq!(Plain.parse(Operation::Register, &request).unwrap_err().code, "invalid_request");
     }
 }

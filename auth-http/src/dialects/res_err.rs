@@ -268,7 +268,9 @@ mod tests {
     #[test]
     fn the_seeds_bodies_become_canonical_inputs() {
         let headers = json_headers();
-        let parse = |op, body: &[u8]| ResErr.parse(op, &RequestParts { headers: &headers, body, path_params: &[] });
+        let parse = |op, body: &[u8]| {
+            ResErr.parse(op, &RequestParts { headers: &headers, query: None, body, path_params: &[] })
+        };
         let Ok(Input::Register(r)) =
             parse(Operation::Register, br#"{"type":"email","account":"a@example.com","psw":"pw","captcha":"123456"}"#)
         else {

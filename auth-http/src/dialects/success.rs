@@ -386,10 +386,10 @@ mod tests {
         );
         let headers = headers();
         let body = br#"{"currentPassword":"a","newPassword":"b"}"#;
-        let request = RequestParts { headers: &headers, body, path_params: &[] };
+        let request = RequestParts { headers: &headers, query: None, body, path_params: &[] };
         assert!(matches!(Success.parse(Operation::ChangePassword, &request), Ok(Input::ChangePassword(_))));
         let body = br#"{"theme":"system"}"#;
-        let request = RequestParts { headers: &headers, body, path_params: &[] };
+        let request = RequestParts { headers: &headers, query: None, body, path_params: &[] };
         assert_eq!(Success.parse(Operation::UpdatePreferences, &request).unwrap_err().code, "invalid_request");
     }
 

@@ -16,8 +16,9 @@ use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, S
 use auth_core::ipnet::IpNet;
 use auth_core::mail::{LogMailer, SmtpMailer};
 use auth_core::{
-    Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, Clock, RateLimiter, RateLimits, RateRule,
-    SecretStore, SessionStore, SystemClock, UserStore, MIN_JWT_SECRET_BYTES,
+    AuditStore, Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, Clock, ListUsersRequest, RateLimiter,
+    RateLimits, RateRule, Role, SecretStore, SessionStore, SystemClock, User, UserStatus, UserStore,
+    MIN_JWT_SECRET_BYTES,
 };
 use auth_http::dialects;
 use auth_http::{Canonical, Dialect};
@@ -114,6 +115,15 @@ pub struct ServerConfig {
     pub email_code_ttl: Duration,
     /// `AUTH_RESET_TOKEN_TTL`: seconds (default 1800).
     pub reset_token_ttl: Duration,
+    /// `AUTH_AUDIT_RETENTION_DAYS`: days audit events are kept (default 90); the hourly purge
+    /// deletes older ones.
+    pub audit_retention_days: u64,
+    /// `AUTH_AUDIT_REQUIRED`: fail a request (503) whose audit event cannot be written (default
+    /// false: the failure is logged).
+    pub audit_required: bool,
+    /// `AUTH_EMAIL_CHANGE_REVOKES_SESSIONS`: confirming a new email address ends every other
+    /// session of the user (default false).
+    pub email_change_revokes_sessions: bool,
 }
 
 /// The default limits, each overridable by its `AUTH_RATE_LIMIT_<RULE>` variable.
@@ -451,6 +461,15 @@ impl ServerConfig {
             require_email_verification,
             email_code_ttl: seconds(&lookup, "AUTH_EMAIL_CODE_TTL", 600)?,
             reset_token_ttl: seconds(&lookup, "AUTH_RESET_TOKEN_TTL", 1800)?,
+            audit_retention_days: match lookup("AUTH_AUDIT_RETENTION_DAYS") {
+                None => 90,
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(days) if (1..=3650).contains(&days) => days,
+                    _ => bail!("AUTH_AUDIT_RETENTION_DAYS must be a whole number of days from 1 to 3650, got {v:?}"),
+                },
+            },
+            audit_required: flag(&lookup, "AUTH_AUDIT_REQUIRED")?,
+            email_change_revokes_sessions: flag(&lookup, "AUTH_EMAIL_CHANGE_REVOKES_SESSIONS")?,
         })
     }
 
@@ -490,6 +509,9 @@ impl ServerConfig {
         config.require_email_verification = self.require_email_verification;
         config.email_code_ttl = self.email_code_ttl;
         config.reset_token_ttl = self.reset_token_ttl;
+        config.audit_retention = Duration::from_secs(self.audit_retention_days * 24 * 3600);
+        config.audit_required = self.audit_required;
+        config.email_change_revokes_sessions = self.email_change_revokes_sessions;
         Ok(config)
     }
 }
@@ -519,12 +541,13 @@ fn session_cache<S: SessionStore>(store: Arc<S>, feed: impl RevocationFeed, capa
 /// As [`build_auth`].
 pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Auth> {
     let url = config.database_url.as_str();
-    type Stores = (Arc<dyn UserStore>, Arc<dyn SessionStore>, Arc<dyn SecretStore>);
-    let (users, mut sessions, mut secrets): Stores = if url.starts_with("sqlite:") {
+    // The audit log stays in the SQL database (or memory) when sessions move to Redis.
+    type Stores = (Arc<dyn UserStore>, Arc<dyn SessionStore>, Arc<dyn SecretStore>, Arc<dyn AuditStore>);
+    let (users, mut sessions, mut secrets, audit): Stores = if url.starts_with("sqlite:") {
         let store = Arc::new(
             SqliteStore::connect(url).await.with_context(|| format!("cannot open the SQLite database {url}"))?,
         );
-        (store.clone(), store.clone(), store)
+        (store.clone(), store.clone(), store.clone(), store)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(url).await.context("cannot connect to the PostgreSQL database")?);
         // With Redis, sessions live there (below) and are cached there.
@@ -532,10 +555,10 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
             None => session_cache(store.clone(), store.revocations(), config.session_cache),
             Some(_) => store.clone(),
         };
-        (store.clone(), sessions, store)
+        (store.clone(), sessions, store.clone(), store)
     } else if url == "memory" {
         let store = Arc::new(MemoryStore::new());
-        (store.clone(), store.clone(), store)
+        (store.clone(), store.clone(), store.clone(), store)
     } else {
         bail!("AUTH_DATABASE_URL {url:?} is not supported: use sqlite://path/to/file.db, postgres://… or memory");
     };
@@ -555,6 +578,7 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
         .user_store(users)
         .session_store(sessions)
         .secret_store(secrets)
+        .audit_store(audit)
         .clock(clock);
     if let Some(captcha) = captcha {
         builder = builder.captcha(captcha);
@@ -864,5 +888,81 @@ mod tests {
             let err = ServerConfig::from_lookup(lookup(vars)).unwrap_err().to_string();
             assert!(err.contains(needle), "{err}");
         }
+    }
+}
+
+/// Usage of the `users` subcommands.
+pub const USERS_USAGE: &str = "usage:
+  auth-example-server users list [--query PREFIX] [--status active|disabled] [--role ROLE] [--limit N] [--cursor C]
+  auth-example-server users disable USER           USER: id, username or email; ends every session now
+  auth-example-server users enable USER
+  auth-example-server users set-role USER ROLE     ends every session of the user now";
+
+/// The user named by `who`: a user id, a username, or an email address.
+async fn find_user(auth: &Auth, who: &str) -> anyhow::Result<User> {
+    let store = auth.user_store();
+    let record = match uuid::Uuid::parse_str(who) {
+        Ok(id) => store.user_by_id(id).await?,
+        Err(_) if who.contains('@') => store.user_by_email(who).await?,
+        Err(_) => store.user_by_username(who).await?,
+    };
+    record.map(|r| r.user).ok_or_else(|| anyhow::anyhow!("no user {who:?}"))
+}
+
+/// One line of `users list`: id, username, email, role, status (tab-separated).
+fn user_line(user: &User) -> String {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    format!("{}\t{}\t{}\t{}\t{}", user.id, dash(&user.username), dash(&user.email), user.role, user.status.as_str())
+}
+
+/// Runs `auth-example-server users …` (`args` after `users`) through [`Auth::admin`], the code
+/// behind the admin API, and returns what to print. Actions are audited with no actor.
+///
+/// # Errors
+/// Bad arguments (with [`USERS_USAGE`]), an unknown user, or the admin operation's error
+/// (`last_admin`, an unknown role, …).
+pub async fn users_command(auth: &Auth, args: &[&str]) -> anyhow::Result<String> {
+    let admin = auth.admin();
+    let describe = |err: auth_core::AuthError| match err {
+        auth_core::AuthError::InvalidRequest { fields } => {
+            let reasons: Vec<String> = fields.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{}", reasons.join("; "))
+        }
+        other => anyhow::anyhow!("{other}"),
+    };
+    match args {
+        ["list", options @ ..] => {
+            let mut req = ListUsersRequest::default();
+            for pair in options.chunks(2) {
+                let [flag, value] = pair else { bail!("{USERS_USAGE}") };
+                let slot = match *flag {
+                    "--query" => &mut req.query,
+                    "--status" => &mut req.status,
+                    "--role" => &mut req.role,
+                    "--limit" => &mut req.limit,
+                    "--cursor" => &mut req.cursor,
+                    _ => bail!("{USERS_USAGE}"),
+                };
+                *slot = Some((*value).to_owned());
+            }
+            let page = admin.list_users(&req).await.map_err(describe)?;
+            let mut out: Vec<String> = page.items.iter().map(user_line).collect();
+            if let Some(next) = page.next_cursor {
+                out.push(format!("more: --cursor {next}"));
+            }
+            Ok(out.join("\n"))
+        }
+        ["disable" | "enable", who] => {
+            let status = if args[0] == "disable" { UserStatus::Disabled } else { UserStatus::Active };
+            let user = find_user(auth, who).await?;
+            let user = admin.set_status(user.id, status).await.map_err(describe)?;
+            Ok(user_line(&user))
+        }
+        ["set-role", who, role] => {
+            let user = find_user(auth, who).await?;
+            let user = admin.set_role(user.id, &Role::new(*role)).await.map_err(describe)?;
+            Ok(user_line(&user))
+        }
+        _ => bail!("{USERS_USAGE}"),
     }
 }

@@ -5,12 +5,15 @@ use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
 
 use auth_core::SecretString;
-use auth_example_server::{app_with_dialect, build_auth, serve, shutdown_signal, ServerConfig};
+use auth_example_server::{
+    app_with_dialect, build_auth, serve, shutdown_signal, users_command, ServerConfig, USERS_USAGE,
+};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage:
   auth-example-server                              serve (configuration: AUTH_* environment variables)
-  auth-example-server create-admin --username NAME create an admin, or promote NAME; password on stdin";
+  auth-example-server create-admin --username NAME create an admin, or promote NAME; password on stdin
+  auth-example-server users list|disable|enable|set-role …   manage users (`users --help`)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,6 +41,17 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         [] | ["serve"] => runtime.block_on(run(config)),
         ["create-admin", "--username", name] => runtime.block_on(create_admin(config, name)),
+        ["users"] | ["users", "-h" | "--help" | "help"] => {
+            println!("{USERS_USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        ["users", rest @ ..] => runtime.block_on(async {
+            let auth = build_auth(&config).await?;
+            let out = users_command(&auth, rest).await;
+            auth.flush_audit().await;
+            println!("{}", out?);
+            Ok(())
+        }),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -74,7 +88,9 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let database = config.database_url.split(':').next().unwrap_or_default();
     let tokens = if config.redis_url.is_some() { "redis" } else { database };
     tracing::info!(address = %listener.local_addr()?, database, tokens, "auth example server listening");
-    serve(listener, app_with_dialect(auth, config.api_dialect.clone()), shutdown_signal()).await?;
+    serve(listener, app_with_dialect(auth.clone(), config.api_dialect.clone()), shutdown_signal()).await?;
+    // Audit events of the last requests are written before the process ends.
+    auth.flush_audit().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -85,7 +101,7 @@ async fn purge_hourly(auth: auth_core::Auth) {
     loop {
         every_hour.tick().await;
         match auth.purge_expired().await {
-            Ok(purged) => tracing::debug!(purged, "purged revoked and expired sessions and secrets"),
+            Ok(purged) => tracing::debug!(purged, "purged revoked and expired sessions, secrets and audit events"),
             Err(err) => tracing::warn!(error = %err, "purging expired sessions failed; retrying in an hour"),
         }
     }

@@ -1,0 +1,185 @@
+//! The audit trail: every flow records its security events through [`Auth::audit`], which
+//! fires [`AuthEvents::audited`](crate::AuthEvents::audited) for the host and appends the event to
+//! the [`AuditStore`](crate::AuditStore), and the paged reads of the log.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditEventType, AuditOutcome, AuditQuery, AuditStore, Cursor, Page};
+use crate::context::RequestContext;
+use crate::error::{AuthError, FieldError};
+use crate::input::ListAuditRequest;
+
+use super::Auth;
+
+/// Default page size of the admin lists.
+pub(super) const DEFAULT_PAGE: u32 = 50;
+/// Largest page size of the admin lists.
+pub(super) const MAX_PAGE: u32 = 200;
+
+/// An audit event being written: [`Auth::audit`] starts it, [`record`](Self::record) writes it.
+#[must_use = "call .record().await to write the event"]
+pub(super) struct Entry<'a> {
+    auth: &'a Auth,
+    event: AuditEvent,
+}
+
+impl Entry<'_> {
+    /// Who acted, when not the user concerned (an admin; `None`: the operator or nobody).
+    pub(super) fn actor(mut self, actor: Option<Uuid>) -> Self {
+        self.event.actor_id = actor;
+        self
+    }
+
+    /// The action was refused.
+    pub(super) fn failed(mut self) -> Self {
+        self.event.outcome = AuditOutcome::Failure;
+        self
+    }
+
+    /// A non-secret fact about it.
+    pub(super) fn detail(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.event.details.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Fires the hook and writes the event: in the background (a failure is logged at `error`),
+    /// or, with [`AuthConfig::audit_required`](crate::AuthConfig::audit_required), before
+    /// returning.
+    ///
+    /// # Errors
+    /// `store_unavailable` when the write is required and failed.
+    pub(super) async fn record(self) -> Result<(), AuthError> {
+        let Entry { auth, event } = self;
+        auth.inner.events.audited(&event);
+        let Some(store) = auth.inner.audit.clone() else { return Ok(()) };
+        if auth.inner.config.audit_required {
+            return write(&*store, event).await.map_err(AuthError::from);
+        }
+        // Held until the write ends, so `flush_audit` can wait for it.
+        let pending = auth.inner.audit_pending.clone().read_owned().await;
+        tokio::spawn(async move {
+            let _ = write(&*store, event).await;
+            drop(pending);
+        });
+        Ok(())
+    }
+}
+
+/// Appends `event`, logging a failure with what identifies the event (never its details).
+async fn write(store: &dyn AuditStore, event: AuditEvent) -> Result<(), crate::StoreError> {
+    let (kind, id, user_id) = (event.kind, event.id, event.user_id);
+    store.append_audit(event).await.inspect_err(|err| {
+        tracing::error!(event_type = kind.as_str(), event_id = %id, ?user_id, error = %err, "audit event not written");
+    })
+}
+
+/// A page size from its text: default [`DEFAULT_PAGE`], 1 to [`MAX_PAGE`].
+pub(super) fn page_limit(limit: Option<&str>, fields: &mut Vec<FieldError>) -> u32 {
+    match limit.map(str::trim) {
+        None | Some("") => DEFAULT_PAGE,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                fields.push(FieldError::new("limit", format!("must be a whole number from 1 to {MAX_PAGE}")));
+                DEFAULT_PAGE
+            }
+        },
+    }
+}
+
+/// The id a cursor carries; a cursor we cannot have made is a field error.
+pub(super) fn page_cursor(cursor: Option<&str>, fields: &mut Vec<FieldError>) -> Option<Uuid> {
+    let cursor = cursor.map(str::trim).filter(|c| !c.is_empty())?;
+    let decoded = Cursor::decode(cursor).map(|c| c.0);
+    if decoded.is_none() {
+        fields.push(FieldError::new("cursor", "is not a cursor this server handed out"));
+    }
+    decoded
+}
+
+fn time(name: &str, value: Option<&str>, fields: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    let parsed = DateTime::parse_from_rfc3339(value).map(|t| t.with_timezone(&Utc)).ok();
+    if parsed.is_none() {
+        fields.push(FieldError::new(name, "must be an RFC 3339 time such as 2026-01-31T12:00:00Z"));
+    }
+    parsed
+}
+
+impl Auth {
+    /// Starts the audit event `kind` about `user_id` (also the actor until
+    /// [`actor`](Entry::actor) says otherwise), with the client of `ctx`.
+    pub(super) fn audit(&self, kind: AuditEventType, user_id: Option<Uuid>, ctx: &RequestContext) -> Entry<'_> {
+        Entry {
+            auth: self,
+            event: AuditEvent {
+                id: Uuid::now_v7(),
+                at: self.now(),
+                kind,
+                user_id,
+                actor_id: user_id,
+                ip: ctx.ip.map(|ip| ip.to_string()),
+                user_agent: ctx.user_agent.clone(),
+                outcome: AuditOutcome::Success,
+                details: serde_json::Map::new(),
+            },
+        }
+    }
+
+    /// The audit store, or `not_found` when the service was built without one.
+    pub(super) fn audit_store(&self) -> Result<&Arc<dyn AuditStore>, AuthError> {
+        self.inner.audit.as_ref().ok_or(AuthError::NotFound)
+    }
+
+    /// Waits until every audit event recorded so far is written (or its failure logged). Hosts
+    /// call it at shutdown; tests call it before reading the log.
+    pub async fn flush_audit(&self) {
+        drop(self.inner.audit_pending.write().await);
+    }
+
+    /// A page of the audit log, newest first: `GET /admin/audit`, or with `only_user` the
+    /// user's own events (`GET /me/audit`, where `user_id` is not accepted).
+    ///
+    /// # Errors
+    /// `invalid_request` naming each bad parameter (`user_id`, `type`, `since`, `until`,
+    /// `limit`, `cursor`), `not_found` without an audit store, `store_unavailable`.
+    pub(super) async fn audit_page(
+        &self,
+        req: &ListAuditRequest,
+        only_user: Option<Uuid>,
+    ) -> Result<Page<AuditEvent>, AuthError> {
+        let mut fields = Vec::new();
+        let user_id = match (only_user, req.user_id.as_deref().map(str::trim).filter(|v| !v.is_empty())) {
+            (Some(user), _) => Some(user),
+            (None, Some(text)) => Uuid::parse_str(text)
+                .inspect_err(|_| fields.push(FieldError::new("user_id", "must be a user id (UUID)")))
+                .ok(),
+            (None, None) => None,
+        };
+        let kind = match req.kind.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            None => None,
+            Some(name) => {
+                let kind = AuditEventType::parse(name);
+                if kind.is_none() {
+                    fields.push(FieldError::new("type", "is not an audit event type (see docs/API.md)"));
+                }
+                kind
+            }
+        };
+        let since = time("since", req.since.as_deref(), &mut fields);
+        let until = time("until", req.until.as_deref(), &mut fields);
+        let limit = page_limit(req.limit.as_deref(), &mut fields);
+        let before = page_cursor(req.cursor.as_deref(), &mut fields);
+        if !fields.is_empty() {
+            return Err(AuthError::InvalidRequest { fields });
+        }
+        let store = self.audit_store()?;
+        let query = AuditQuery { user_id, kind, since, until, before, limit: limit + 1 };
+        let events = store.audit_events(&query).await?;
+        Ok(Page::from_overfetch(events, limit, |e| e.id))
+    }
+}

@@ -1,0 +1,257 @@
+//! The account's lifecycle in the user's own hands: changing the email address with a code
+//! mailed to the new one, deleting the account, and exporting its data.
+//!
+//! An address change keeps the new address on the account as *pending* until confirmed; the
+//! login and recovery address stays the old one until then. Its code is 6 digits, stored as
+//! `HMAC-SHA-256(key, "email_change" ‖ user id ‖ new address ‖ code)` under (`email_change`,
+//! user id): asking again for another address kills the first code, and a code works only for
+//! the address it was mailed to.
+
+use rand::Rng as _;
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditEventType, AuditQuery};
+use crate::config::RateRuleName;
+use crate::context::RequestContext;
+use crate::error::AuthError;
+use crate::input::{
+    DeleteAccountRequest, EmailChangeConfirmRequest, EmailChangeRequest, EmailCodePurpose, ListAuditRequest,
+};
+use crate::mail::MailKind;
+use crate::outcome::AccountExport;
+use crate::secret::TokenHash;
+use crate::store::{NewSecret, OnMismatch, Session};
+use crate::token::Claims;
+use crate::user::{Role, User, UserQuery, UserStatus, UserUpdate};
+use crate::validate::{identifier_key, normalize_email};
+
+use super::limits::user_bucket;
+use super::{delta, Auth};
+
+const EMAIL_CHANGE_PURPOSE: &str = "email_change";
+
+/// Most audit events in an export (the newest; retention bounds the rest).
+const EXPORT_AUDIT_EVENTS: u32 = 1000;
+
+impl Auth {
+    /// `POST /me/email`: re-checks the password (a wrong one counts toward the account's
+    /// lockout), records `new_email` as the pending address, mails a 6-digit code to it and a
+    /// notice to the current address. Answers the same whether or not the new address belongs
+    /// to another account (then no code is sent, and nothing could confirm it anyway).
+    ///
+    /// # Errors
+    /// `invalid_request` (`new_email` not an address, or the current one), `invalid_credentials`
+    /// (403), `rate_limited` (lockout, or `email_code_per_address` on the new address),
+    /// `not_found` (no mailer), `unauthorized`, `overloaded`, `store_unavailable`.
+    pub async fn request_email_change(
+        &self,
+        claims: &Claims,
+        req: EmailChangeRequest,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        self.mailer_for_email_flows()?;
+        let new_email = normalize_email(req.new_email.trim())
+            .ok_or_else(|| AuthError::invalid_field("new_email", "must be an email address"))?;
+        let record = self.caller(claims).await?;
+        if record.user.email.as_deref().map(identifier_key) == Some(identifier_key(&new_email)) {
+            return Err(AuthError::invalid_field("new_email", "is already the account's address"));
+        }
+        self.recheck_password(&record, &req.password, AuditEventType::EmailChangeRequested, ctx).await?;
+        self.limit(RateRuleName::EmailCodePerAddress, &identifier_key(&new_email), ctx).await?;
+        let user_id = record.user.id;
+        let at = self.now();
+        let update = UserUpdate::new().pending_email(Some(new_email.clone()));
+        self.inner.users.update_user(user_id, update, at).await?.ok_or(AuthError::Unauthorized)?;
+        let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
+        let config = &self.inner.config;
+        let secret = NewSecret {
+            purpose: EMAIL_CHANGE_PURPOSE.to_owned(),
+            key: user_id.to_string(),
+            hash: self.email_change_hash(user_id, &new_email, &code),
+            expires_at: self.inner.clock.now() + delta(config.email_code_ttl),
+            max_attempts: config.email_code_max_attempts,
+        };
+        let ttl_minutes = config.email_code_ttl.as_secs().div_ceil(60);
+        let mail = self.render(&new_email, &MailKind::EmailChangeCode { code: &code, ttl_minutes });
+        // A taken address gets no code (its owner did not ask), decided after the answer.
+        let auth = self.clone();
+        let taken_check = new_email.clone();
+        tokio::spawn(async move {
+            match auth.inner.users.user_by_email(&taken_check).await {
+                Ok(None) => auth.deliver_secret(mail, secret).await,
+                Ok(Some(_)) => tracing::info!("no email-change code sent: the address belongs to another account"),
+                Err(err) => tracing::error!(error = %err, "no email-change code sent: the user store failed"),
+            }
+        });
+        if let Some(old) = &record.user.email {
+            self.send_notice(old, &MailKind::EmailChangeRequested { new_email: &new_email, at, ip: ctx.ip });
+        }
+        self.audit(AuditEventType::EmailChangeRequested, Some(user_id), ctx)
+            .detail("to_domain", domain(&new_email))
+            .record()
+            .await
+    }
+
+    /// `POST /me/email/confirm`: spends the code mailed to the pending address and makes it the
+    /// account's (verified) address; the old address gets a notice with the time and client IP.
+    /// With [`AuthConfig::email_change_revokes_sessions`](crate::AuthConfig::email_change_revokes_sessions)
+    /// every other session ends.
+    ///
+    /// # Errors
+    /// `invalid_code` (wrong, expired, used up, nothing pending, or the address was taken
+    /// meanwhile: one answer for all), `unauthorized`, `store_unavailable`.
+    pub async fn confirm_email_change(
+        &self,
+        claims: &Claims,
+        req: EmailChangeConfirmRequest,
+        ctx: &RequestContext,
+    ) -> Result<User, AuthError> {
+        let record = self.caller(claims).await?;
+        let Some(new_email) = record.pending_email.clone() else {
+            return Err(AuthError::InvalidCode);
+        };
+        let user_id = record.user.id;
+        let hash = self.email_change_hash(user_id, &new_email, req.code.expose().trim());
+        self.take_secret(EMAIL_CHANGE_PURPOSE, &user_id.to_string(), &hash).await?;
+        let at = self.now();
+        let update = UserUpdate::new().email(new_email.clone()).email_verified(true).pending_email(None);
+        let user = match self.inner.users.update_user(user_id, update, at).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return Err(AuthError::Unauthorized),
+            Err(crate::StoreError::EmailTaken) => {
+                tracing::info!(user_id = %user_id, "email change not confirmed: the address was taken meanwhile");
+                return Err(AuthError::InvalidCode);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let mut revoked = 0;
+        if self.inner.config.email_change_revokes_sessions {
+            revoked = self.inner.sessions.revoke_user_sessions(user_id, Some(claims.sid), at).await?;
+        }
+        if let Some(old) = &record.user.email {
+            self.send_notice(old, &MailKind::EmailChanged { new_email: &new_email, at, ip: ctx.ip });
+        }
+        let mut entry =
+            self.audit(AuditEventType::EmailChanged, Some(user_id), ctx).detail("to_domain", domain(&new_email));
+        if let Some(old) = &record.user.email {
+            entry = entry.detail("from_domain", domain(old));
+        }
+        entry.detail("revoked", revoked).record().await?;
+        Ok(user)
+    }
+
+    /// `DELETE /me`: re-checks the password (a wrong one counts toward the lockout), then
+    /// deletes the account: see [`erase_account`](Self::erase_account).
+    ///
+    /// # Errors
+    /// `invalid_credentials` (403), `last_admin` (the only active admin), `rate_limited`,
+    /// `unauthorized`, `overloaded`, `store_unavailable`.
+    pub async fn delete_account(
+        &self,
+        claims: &Claims,
+        req: DeleteAccountRequest,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let record = self.caller(claims).await?;
+        self.recheck_password(&record, &req.password, AuditEventType::AccountDeleted, ctx).await?;
+        self.erase_account(&record.user, Some(record.user.id)).await
+    }
+
+    /// Deletes `user` for good, in an order that never leaves a usable credential behind a
+    /// failure: every session is revoked first (access tokens are refused at once, on every
+    /// instance), then the user row goes (the username and email are free again; refused with
+    /// `last_admin` for the only active admin), then the sessions and refresh tokens, the
+    /// pending codes and reset link, the lockout counter, and the user's audit events, which
+    /// are replaced by one `account_deleted` event holding only the user id (and the admin who
+    /// acted, if one did).
+    ///
+    /// # Errors
+    /// `not_found`, `last_admin`, `store_unavailable` (what was done stays done; a retry
+    /// finishes the rest only while the user row exists).
+    pub(super) async fn erase_account(&self, user: &User, actor: Option<Uuid>) -> Result<(), AuthError> {
+        let id = user.id;
+        if user.is_active_admin() {
+            let mut admins = UserQuery::new(2);
+            admins.role = Some(Role::admin());
+            admins.status = Some(UserStatus::Active);
+            if !self.inner.users.list_users(&admins).await?.iter().any(|u| u.id != id) {
+                return Err(AuthError::LastAdmin);
+            }
+        }
+        let at = self.now();
+        self.inner.sessions.revoke_user_sessions(id, None, at).await?;
+        if !self.inner.users.delete_user(id, true).await? {
+            return Err(match self.inner.users.user_by_id(id).await? {
+                Some(_) => AuthError::LastAdmin,
+                None => AuthError::NotFound,
+            });
+        }
+        let sessions = self.inner.sessions.delete_user_sessions(id, at).await?;
+        let nothing = TokenHash::from_bytes([0; 32]);
+        let now = self.inner.clock.now();
+        let mut keyed = vec![
+            (EMAIL_CHANGE_PURPOSE.to_owned(), id.to_string()),
+            (super::recovery::RESET_TOKEN_PURPOSE.to_owned(), id.to_string()),
+        ];
+        if let Some(email) = &user.email {
+            for purpose in [EmailCodePurpose::VerifyEmail, EmailCodePurpose::ResetPassword, EmailCodePurpose::Register]
+            {
+                keyed.push((super::recovery::code_purpose(purpose), identifier_key(email)));
+            }
+        }
+        for (purpose, key) in keyed {
+            // Spending with a candidate that cannot match deletes the secret.
+            self.inner.secrets.take_secret(&purpose, &key, &nothing, OnMismatch::Spend, now).await?;
+        }
+        self.clear_account_attempts(&user_bucket(id)).await?;
+        if let Some(audit) = &self.inner.audit {
+            audit.forget_user_audit(id).await?;
+        }
+        tracing::info!(user_id = %id, sessions, by_admin = actor != Some(id), "account deleted");
+        self.audit(AuditEventType::AccountDeleted, Some(id), &RequestContext::default()).actor(actor).record().await
+    }
+
+    /// `GET /me/export`: the caller's data — profile (with preferences and metadata), live
+    /// sessions, and their newest audit events (at most 1000) — for a download.
+    ///
+    /// # Errors
+    /// `unauthorized`, `store_unavailable`.
+    pub async fn export_account(&self, claims: &Claims, ctx: &RequestContext) -> Result<AccountExport, AuthError> {
+        let user = self.caller(claims).await?.user;
+        let sessions: Vec<Session> = self.inner.sessions.user_sessions(user.id, self.now()).await?;
+        let audit: Vec<AuditEvent> = match &self.inner.audit {
+            Some(store) => {
+                let mut query = AuditQuery::new(EXPORT_AUDIT_EVENTS);
+                query.user_id = Some(user.id);
+                store.audit_events(&query).await?
+            }
+            None => Vec::new(),
+        };
+        self.audit(AuditEventType::DataExported, Some(user.id), ctx).record().await?;
+        Ok(AccountExport { exported_at: self.now(), user, sessions, audit })
+    }
+
+    /// `GET /me/audit`: a page of the caller's own security events, newest first ("was that
+    /// login me?"). `user_id` in the request is ignored.
+    ///
+    /// # Errors
+    /// `invalid_request` naming each bad parameter, `not_found` without an audit store,
+    /// `store_unavailable`.
+    pub async fn my_audit_log(
+        &self,
+        claims: &Claims,
+        req: &ListAuditRequest,
+    ) -> Result<crate::audit::Page<AuditEvent>, AuthError> {
+        self.audit_page(req, Some(claims.sub)).await
+    }
+
+    fn email_change_hash(&self, user_id: Uuid, new_email: &str, code: &str) -> TokenHash {
+        let data = format!("{EMAIL_CHANGE_PURPOSE}\0{user_id}\0{}\0{code}", identifier_key(new_email));
+        self.inner.codes_key.digest(data.as_bytes())
+    }
+}
+
+/// The domain of an address, the only part of it the audit log keeps.
+fn domain(email: &str) -> String {
+    email.rsplit_once('@').map_or_else(String::new, |(_, domain)| domain.to_owned())
+}
