@@ -29,11 +29,7 @@ fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("json"))
 }
 
-/// The payload of a JWT.
-fn payload(token: &str) -> Value {
-    let part = token.split('.').nth(1).expect("a JWT has a payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON payload")
-}
+use auth_e2e_tests::claims as payload;
 
 /// A JWT with exactly `header` (not what the library would write) signed with `alg` and `key`.
 fn sign(header: &Value, claims: &Value, alg: Algorithm, key: &EncodingKey) -> String {

@@ -185,7 +185,8 @@ impl Auth {
 
     /// Creates an administrator, or promotes an existing user of that username: sets role
     /// `admin` and the given password (revoking the user's sessions). For operator tooling such
-    /// as the example server's `create-admin`.
+    /// as the example server's `create-admin`; audited (`admin_user_created` or `role_changed`)
+    /// with no actor.
     ///
     /// # Errors
     /// `invalid_request` (username), `weak_password`, `store_unavailable`.
@@ -201,9 +202,15 @@ impl Auth {
             let update = UserUpdate::new().role(Role::admin()).password_hash(password_hash);
             let user = self.inner.users.update_user(existing.user.id, update, at).await?.ok_or(AuthError::NotFound)?;
             self.inner.sessions.revoke_user_sessions(user.id, None, at).await?;
+            let operator = RequestContext::default();
+            self.audit(AuditEventType::RoleChanged, Some(user.id), &operator)
+                .actor(None)
+                .detail("role", "admin")
+                .record()
+                .await?;
             return Ok(user);
         }
-        Ok(self
+        let user = self
             .inner
             .users
             .create_user(NewUser {
@@ -215,7 +222,11 @@ impl Auth {
                 role: Role::admin(),
                 created_at: at,
             })
-            .await?)
+            .await?;
+        let operator = RequestContext::default();
+        let created = self.audit(AuditEventType::AdminUserCreated, Some(user.id), &operator).actor(None);
+        created.detail("role", "admin").detail("with_password", true).record().await?;
+        Ok(user)
     }
 
     pub(super) async fn caller(&self, claims: &Claims) -> Result<UserRecord, AuthError> {

@@ -205,6 +205,8 @@ impl Auth {
         }
         self.clear_account_attempts(&user_bucket(id)).await?;
         if let Some(audit) = &self.inner.audit {
+            // Events of the user still being written would outlive the forgetting.
+            self.flush_audit().await;
             audit.forget_user_audit(id).await?;
         }
         tracing::info!(user_id = %id, sessions, by_admin = actor != Some(id), "account deleted");

@@ -112,6 +112,72 @@ async fn two_instances_sharing_postgres_and_redis_act_as_one_service() {
     assert!(results.iter().all(|(s, b)| *s == 201 || (*s == 409 && code(b) == "username_taken")), "{results:?}");
 }
 
+/// An admin on instance A disables a user: the user's access token is refused by instance B on
+/// its next request (B had the session in its cache). A user deleting their account through A is
+/// refused by B at once, and neither Redis nor PostgreSQL keeps anything of the account but one
+/// anonymized audit event.
+#[tokio::test]
+async fn a_user_disabled_or_deleted_through_one_instance_is_refused_by_the_other_at_once() {
+    let Some(shared) = shared().await else { return eprintln!("skipped: no PostgreSQL/Redis URLs") };
+    let admin = common::run(
+        common::command(&[("AUTH_DATABASE_URL", &shared.database)]),
+        &["create-admin", "--username", "root"],
+        &format!("{PASSWORD}\n"),
+    )
+    .await;
+    assert!(admin.status.success(), "{}", String::from_utf8_lossy(&admin.stderr));
+    let (a, b) = (instance(&shared, &[]).await, instance(&shared, &[]).await);
+    let c = Client::new();
+    let (_, root) = post(&c, a.auth("/login"), json!({"username": "root", "password": PASSWORD})).await;
+    let root = root["access_token"].as_str().unwrap().to_owned();
+    let (status, reg) = post(&c, a.auth("/register"), json!({"username": "uma", "password": PASSWORD})).await;
+    assert_eq!(status, 201);
+    let id = reg["user"]["id"].as_str().unwrap().to_owned();
+    let (_, login) = post(&c, b.auth("/login"), json!({"username": "uma", "password": PASSWORD})).await;
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(get(&c, b.auth("/me"), &token).await.0, 200, "B caches the live session");
+
+    let res = c.patch(a.auth(&format!("/admin/users/{id}"))).bearer_auth(&root).json(&json!({"status": "disabled"}));
+    assert_eq!(res.send().await.unwrap().status(), 200);
+    let (status, body) = until_not_ok(&c, &b.auth("/me"), &token).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "session_revoked"));
+
+    let res = c.patch(a.auth(&format!("/admin/users/{id}"))).bearer_auth(&root).json(&json!({"status": "active"}));
+    assert_eq!(res.send().await.unwrap().status(), 200);
+    let (_, login) = post(&c, b.auth("/login"), json!({"username": "uma", "password": PASSWORD})).await;
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let (_, refreshed) = post(&c, b.auth("/refresh"), json!({"refresh_token": login["refresh_token"]})).await;
+    let token2 = refreshed["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(get(&c, b.auth("/me"), &token2).await.0, 200);
+    let res = c.delete(a.auth("/me")).bearer_auth(&token).json(&json!({"password": PASSWORD})).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let (status, body) = until_not_ok(&c, &b.auth("/me"), &token2).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "session_revoked"));
+
+    // Nothing of the account is left in Redis...
+    let redis = redis::Client::open(shared.redis.as_str()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}*", shared.prefix)).query_async(&mut conn).await.unwrap();
+    let sessions = [":session:", ":refresh:", ":user_sessions:", ":session_tokens:", ":secret:"];
+    let left: Vec<&String> = keys.iter().filter(|k| sessions.iter().any(|p| k.contains(p))).collect();
+    assert!(left.iter().all(|k| !k.contains(&id)), "{left:?}");
+    // (root's one session with its token and token set, nothing else)
+    assert_eq!(left.len(), 4, "{left:?}");
+    // ...nor in PostgreSQL, but the anonymized audit event.
+    let pool = sqlx::PgPool::connect(&shared.database).await.unwrap();
+    let uid = uuid::Uuid::parse_str(&id).unwrap();
+    let users: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM auth_users WHERE id = $1").bind(uid).fetch_one(&pool).await.unwrap();
+    assert_eq!(users, 0);
+    let events: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT type, ip FROM auth_audit_log WHERE user_id = $1")
+            .bind(uid)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(events, [("account_deleted".to_owned(), None)]);
+}
+
 /// Without Redis, sessions live in PostgreSQL and each instance's session cache follows
 /// `LISTEN`/`NOTIFY`: a logout on one instance reaches the other's cache at once.
 #[tokio::test]

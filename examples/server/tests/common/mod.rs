@@ -56,6 +56,16 @@ impl Instance {
     }
 }
 
+/// Runs `cmd` with `args`, `stdin` written to its standard input, and waits for it.
+pub async fn run(mut cmd: Command, args: &[&str], stdin: &str) -> std::process::Output {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    child.wait_with_output().await.unwrap()
+}
+
 #[allow(unused_imports)] // Not every suite uses every fixture.
 pub use auth_test_support::{free_port, fresh_database, service_url};
 
