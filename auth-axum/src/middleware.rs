@@ -68,8 +68,9 @@ impl RequireAuth {
     }
 
     /// Only users whose access token carries exactly `role` (e.g. `admin`); others get 403
-    /// `forbidden`. The role is the one the token was issued with (see
-    /// [`Auth::set_user_role`]).
+    /// `forbidden`. The role is the one the token was issued with; changing a user's role
+    /// ([`Admin::set_role`](auth_core::Admin::set_role)) ends their sessions, so a live session's
+    /// token carries the current role.
     pub fn with_role(mut self, role: impl Into<String>) -> Self {
         self.role = Some(Role::new(role));
         self

@@ -96,6 +96,21 @@ fn prefixed(path: Option<&str>, name: &str) -> String {
     }
 }
 
+/// The query string of a request (`None`: no `?`) into `T`, whose fields are all optional
+/// text: 400 `invalid_request` for a query that is not `application/x-www-form-urlencoded`
+/// or repeats a parameter.
+///
+/// # Errors
+/// The `invalid_request` [`ErrorBody`].
+pub fn query_params<T: DeserializeOwned + Default>(query: Option<&str>) -> Result<T, ErrorBody> {
+    match query.filter(|q| !q.is_empty()) {
+        None => Ok(T::default()),
+        Some(query) => serde_urlencoded::from_str(query).map_err(|_| {
+            ErrorBody::from(&AuthError::invalid_field("query", "is not a valid query string (each parameter once)"))
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,20 +160,5 @@ mod tests {
             h.insert(header::CONTENT_TYPE, ct.parse().unwrap());
             assert_eq!(is_json(&h), ok, "{ct}");
         }
-    }
-}
-
-/// The query string of a request (`None`: no `?`) into `T`, whose fields are all optional
-/// text: 400 `invalid_request` for a query that is not `application/x-www-form-urlencoded`
-/// or repeats a parameter.
-///
-/// # Errors
-/// The `invalid_request` [`ErrorBody`].
-pub fn query_params<T: DeserializeOwned + Default>(query: Option<&str>) -> Result<T, ErrorBody> {
-    match query.filter(|q| !q.is_empty()) {
-        None => Ok(T::default()),
-        Some(query) => serde_urlencoded::from_str(query).map_err(|_| {
-            ErrorBody::from(&AuthError::invalid_field("query", "is not a valid query string (each parameter once)"))
-        }),
     }
 }

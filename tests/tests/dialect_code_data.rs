@@ -141,3 +141,21 @@ async fn rate_limits_answer_429_in_the_seeds_envelope_with_retry_after() {
     assert!(r.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     assert_eq!(r.headers["cache-control"], "no-store");
 }
+
+#[tokio::test]
+async fn the_admin_and_lifecycle_routes_answer_in_the_envelope_and_the_export_stays_a_download() {
+    let s = server(&[]).await;
+    s.auth.create_admin("root", &PASSWORD.into()).await.unwrap();
+    let r = s.post("/login", json!({"username": "root", "password": PASSWORD})).await;
+    let token = r.body["data"]["token"].as_str().unwrap().to_owned();
+    let users = s.get("/api/auth/admin/users?limit=1", &token).await;
+    assert_eq!((users.status, &users.body["code"]), (200, &json!(0)), "{}", users.body);
+    assert_eq!(users.body["data"]["users"][0]["username"], "root");
+    assert_eq!(users.body["data"]["next_cursor"], Value::Null);
+    let bad = s.get("/api/auth/admin/users?limit=0", &token).await;
+    assert_eq!((bad.status, &bad.body["code"]), (400, &json!(400)), "{}", bad.body);
+    let res = s.request(Method::GET, "/api/auth/me/export").bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.headers()["content-disposition"], "attachment; filename=\"account-export.json\"");
+    let export: Value = res.json().await.unwrap();
+    assert_eq!(export["data"]["user"]["username"], "root");
+}

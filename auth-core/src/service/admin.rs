@@ -310,7 +310,8 @@ impl Admin<'_> {
     }
 
     /// `DELETE /admin/users/{id}`: deletes the account as [`Auth::delete_account`] does (user,
-    /// sessions, refresh tokens, pending codes; the audit log keeps only `account_deleted`).
+    /// sessions, refresh tokens, pending codes; the audit log keeps only `account_deleted`, with
+    /// this admin as its actor).
     ///
     /// # Errors
     /// `not_found`, `last_admin`, `store_unavailable`.

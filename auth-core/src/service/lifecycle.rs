@@ -141,7 +141,12 @@ impl Auth {
     }
 
     /// `DELETE /me`: re-checks the password (a wrong one counts toward the lockout), then
-    /// deletes the account: see [`erase_account`](Self::erase_account).
+    /// deletes the account for good, in an order that never leaves a usable credential behind a
+    /// failure: every session is revoked first (access tokens are refused at once, on every
+    /// instance), then the user row goes (the username and email are free again), then the
+    /// sessions and refresh tokens, the pending codes and reset link, the lockout counter, and
+    /// the user's audit events, which are replaced by one `account_deleted` event holding only
+    /// the user id. [`Admin::delete_user`](crate::Admin::delete_user) does the same.
     ///
     /// # Errors
     /// `invalid_credentials` (403), `last_admin` (the only active admin), `rate_limited`,
@@ -157,13 +162,8 @@ impl Auth {
         self.erase_account(&record.user, Some(record.user.id)).await
     }
 
-    /// Deletes `user` for good, in an order that never leaves a usable credential behind a
-    /// failure: every session is revoked first (access tokens are refused at once, on every
-    /// instance), then the user row goes (the username and email are free again; refused with
-    /// `last_admin` for the only active admin), then the sessions and refresh tokens, the
-    /// pending codes and reset link, the lockout counter, and the user's audit events, which
-    /// are replaced by one `account_deleted` event holding only the user id (and the admin who
-    /// acted, if one did).
+    /// Deletes `user` as [`delete_account`](Self::delete_account) describes (refused with
+    /// `last_admin` for the only active admin); `actor` is the user or the admin who acted.
     ///
     /// # Errors
     /// `not_found`, `last_admin`, `store_unavailable` (what was done stays done; a retry

@@ -9,7 +9,7 @@ use crate::dialect::{json_response, Canonical, Dialect, HttpResponse, Reply};
 use crate::error::ErrorBody;
 use crate::wire::{CaptchaResponse, CaptchaStatusResponse};
 
-use super::lowercase_sentence;
+use super::{carry_headers, lowercase_sentence};
 
 /// The values of the seed's billing fields for a user whose metadata has none.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -115,7 +115,7 @@ impl Dialect for CodeData {
                 } else {
                     serde_json::from_slice(canonical.body()).unwrap_or(Value::Null)
                 };
-                ok(data)
+                carry_headers(&canonical, ok(data))
             }
         }
     }

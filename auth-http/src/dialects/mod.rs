@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::dialect::{Canonical, Dialect, Input, Operation, RequestParts};
+use crate::dialect::{Canonical, Dialect, HttpResponse, Input, Operation, RequestParts};
 use crate::error::ErrorBody;
 
 mod code_data;
@@ -35,6 +35,16 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Dialect>> {
         "success" => Some(Arc::new(Success)),
         _ => None,
     }
+}
+
+/// `wrapped`, a dialect's envelope around `canonical`'s body, with the header of `canonical` that
+/// is about the content rather than its encoding: `Content-Disposition` (the account export is a
+/// download in every dialect).
+pub(crate) fn carry_headers(canonical: &HttpResponse, mut wrapped: HttpResponse) -> HttpResponse {
+    if let Some(value) = canonical.headers().get(http::header::CONTENT_DISPOSITION) {
+        wrapped.headers_mut().insert(http::header::CONTENT_DISPOSITION, value.clone());
+    }
+    wrapped
 }
 
 /// `value` with every object key renamed by `rename`, at every level but inside `metadata` (the

@@ -17,7 +17,7 @@ use crate::dialect::{
 };
 use crate::error::ErrorBody;
 
-use super::{lowercase_sentence, parse_recased, rename_keys};
+use super::{carry_headers, lowercase_sentence, parse_recased, rename_keys};
 
 /// Seed 001 (`res-err`), mounted at `/api/v1/auth`:
 ///
@@ -176,7 +176,7 @@ impl Dialect for ResErr {
                 }
                 let res =
                     serde_json::from_slice(canonical.body()).map_or_else(|_| json!({}), |v| rename_keys(v, &kebab));
-                envelope(res)
+                carry_headers(&canonical, envelope(res))
             }
         }
     }

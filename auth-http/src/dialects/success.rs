@@ -16,7 +16,7 @@ use crate::dialect::{
 };
 use crate::error::ErrorBody;
 
-use super::{parse_recased, rename_keys};
+use super::{carry_headers, parse_recased, rename_keys};
 
 /// Seed 003 (`success`), mounted at `/v1/auth`, camelCase:
 ///
@@ -298,10 +298,11 @@ impl Dialect for Success {
                 if !canonical.status().is_success() {
                     return canonical;
                 }
-                match serde_json::from_slice::<Value>(canonical.body()) {
+                let wrapped = match serde_json::from_slice::<Value>(canonical.body()) {
                     Ok(body) => ok(rename_keys(body, &camel)),
                     Err(_) => sent("success"),
-                }
+                };
+                carry_headers(&canonical, wrapped)
             }
         }
     }
