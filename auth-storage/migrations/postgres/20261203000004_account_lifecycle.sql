@@ -5,6 +5,8 @@ ALTER TABLE auth_users ADD COLUMN pending_email TEXT;
 -- whatever the database's default collation.
 CREATE INDEX auth_users_username_prefix ON auth_users ((username_key COLLATE "C"));
 CREATE INDEX auth_users_email_prefix ON auth_users ((email_key COLLATE "C"));
+-- The admin list's role and status filters, and the last-admin guard's lock of every active admin.
+CREATE INDEX auth_users_role_status ON auth_users (role, status, id);
 
 CREATE TABLE auth_audit_log (
     id         UUID PRIMARY KEY,                  -- UUID v7: time-ordered, the page keyset

@@ -2,6 +2,8 @@
 -- The unique indexes on username_key / email_key (BINARY collation) already answer the admin
 -- list's prefix range scans. No column of the log holds a secret.
 ALTER TABLE auth_users ADD COLUMN pending_email TEXT;
+-- The admin list's role and status filters, and the last-admin guard's lock of every active admin.
+CREATE INDEX auth_users_role_status ON auth_users (role, status, id);
 
 CREATE TABLE auth_audit_log (
     id         TEXT PRIMARY KEY NOT NULL,         -- UUID v7 text: time-ordered, the page keyset
