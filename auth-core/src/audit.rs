@@ -28,7 +28,7 @@ pub enum AuditEventType {
     /// A login succeeded (`details.method`: `password`, `email_code`, `external`).
     LoginSucceeded,
     /// A login failed; `details.reason`: `wrong_password`, `unknown_account`, `disabled`,
-    /// `locked` or `captcha` (`details.identifier_key` for an unknown account).
+    /// `locked` or `captcha`. What was typed is never kept (users type passwords there).
     LoginFailed,
     /// A session was logged out (`details.all` when every session was).
     LoggedOut,

@@ -92,7 +92,7 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// Applies `update` and sets `updated_at = at`, atomically and only if the update's
     /// preconditions ([`UserUpdate::if_password_hash`], [`UserUpdate::if_status`],
-    /// [`UserUpdate::if_other_active_admin`]) hold; returns the updated user, or `None` when no
+    /// [`UserUpdate::if_an_admin_remains`]) hold; returns the updated user, or `None` when no
     /// user has this id or a precondition failed (then nothing changed).
     ///
     /// # Errors
@@ -108,7 +108,7 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// Deletes the user; with `keep_an_admin`, only if the user is not an active admin or another
     /// active admin remains (checked under the same lock as
-    /// [`UserUpdate::if_other_active_admin`]). Returns whether a user was deleted. The username
+    /// [`UserUpdate::if_an_admin_remains`]). Returns whether a user was deleted. The username
     /// and email are free again at once.
     async fn delete_user(&self, id: Uuid, keep_an_admin: bool) -> Result<bool, StoreError>;
 }

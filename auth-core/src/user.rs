@@ -160,10 +160,11 @@ pub struct UserUpdate {
     pub if_password_hash: Option<String>,
     /// Precondition: the status is still this one.
     pub if_status: Option<UserStatus>,
-    /// Precondition: some *other* active user has role `admin` (the last-admin guard). Backends
-    /// check it under a lock that serializes it with every other guarded change, so two admins
-    /// demoting each other at once cannot both succeed.
-    pub if_other_active_admin: bool,
+    /// Precondition (the last-admin guard): the user is not an active admin *now*, or some other
+    /// user is. Set it on any change that may demote or disable an admin. Backends check it under
+    /// a lock that serializes it with every other guarded change, so two admins demoting each
+    /// other at once cannot both succeed, and on the stored row, not on what the caller read.
+    pub if_an_admin_remains: bool,
 }
 
 impl UserUpdate {
@@ -246,11 +247,11 @@ impl UserUpdate {
         self
     }
 
-    /// Applies the update only if another active admin than this user exists (see
-    /// [`if_other_active_admin`](Self::if_other_active_admin)).
+    /// Applies the update only if an active admin remains besides this user, should it be one
+    /// (see [`if_an_admin_remains`](Self::if_an_admin_remains)).
     #[must_use]
-    pub fn only_if_other_active_admin(mut self) -> Self {
-        self.if_other_active_admin = true;
+    pub fn only_if_an_admin_remains(mut self) -> Self {
+        self.if_an_admin_remains = true;
         self
     }
 
@@ -260,7 +261,9 @@ impl UserUpdate {
     pub fn preconditions_hold<'a>(&self, record: &UserRecord, mut others: impl Iterator<Item = &'a User>) -> bool {
         self.if_password_hash.as_ref().is_none_or(|phc| *phc == record.password_hash)
             && self.if_status.is_none_or(|status| status == record.user.status)
-            && (!self.if_other_active_admin || others.any(|u| u.id != record.user.id && u.is_active_admin()))
+            && (!self.if_an_admin_remains
+                || !record.user.is_active_admin()
+                || others.any(|u| u.id != record.user.id && u.is_active_admin()))
     }
 
     /// Applies the update to `user` in place (for backends that keep whole records); the caller
@@ -313,7 +316,7 @@ impl fmt::Debug for UserUpdate {
             .field("email_verified", &self.email_verified)
             .field("if_password_hash", &self.if_password_hash.as_ref().map(|_| "[redacted]"))
             .field("if_status", &self.if_status)
-            .field("if_other_active_admin", &self.if_other_active_admin)
+            .field("if_an_admin_remains", &self.if_an_admin_remains)
             .finish_non_exhaustive()
     }
 }

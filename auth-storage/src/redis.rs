@@ -196,8 +196,8 @@ return 0
     )
 });
 
-/// Revokes every live session of a user but `ARGV[3]`; drops ids of sessions that are gone.
-/// Publishes and returns the ids it revoked.
+/// Revokes every live session of a user but `ARGV[3]`; drops ids of sessions that are gone, with
+/// the refresh tokens they left. Publishes and returns the ids it revoked.
 static REVOKE_USER_SESSIONS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -206,6 +206,9 @@ for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local key = ARGV[1] .. 'session:' .. sid
   if redis.call('EXISTS', key) == 0 then
     redis.call('SREM', KEYS[1], sid)
+    local tokens = ARGV[1] .. 'session_tokens:' .. sid
+    for _, hash in ipairs(redis.call('SMEMBERS', tokens)) do redis.call('DEL', ARGV[1] .. 'refresh:' .. hash) end
+    redis.call('DEL', tokens)
   elseif sid ~= ARGV[3] and redis.call('HSETNX', key, 'revoked_at', ARGV[2]) == 1 then
     if redis.call('TTL', key) > tonumber(ARGV[4]) then redis.call('EXPIRE', key, ARGV[4]) end
     table.insert(revoked, sid)

@@ -110,8 +110,9 @@ macro_rules! sql_stores {
                  email = COALESCE($14, email), email_key = COALESCE($15, email_key), \
                  pending_email = CASE WHEN $16 THEN $17 ELSE pending_email END WHERE id = $9 \
                  AND ($10{TEXT_PARAM} IS NULL OR password_hash = $10) AND ($11{TEXT_PARAM} IS NULL OR status = $11) \
-                 AND ($18{TEXT_PARAM} IS NULL OR EXISTS (SELECT 1 FROM auth_users o \
-                 WHERE o.role = $18 AND o.status = 'active' AND o.id <> $9)) RETURNING {USER_COLUMNS}"
+                 AND ($18{TEXT_PARAM} IS NULL OR NOT (role = $18 AND status = 'active') \
+                 OR EXISTS (SELECT 1 FROM auth_users o WHERE o.role = $18 AND o.status = 'active' AND o.id <> $9)) \
+                 RETURNING {USER_COLUMNS}"
             );
             let row = sqlx::query(&sql)
                 .bind(update.password_hash)
@@ -131,7 +132,7 @@ macro_rules! sql_stores {
                 .bind(update.email.as_deref().map(identifier_key))
                 .bind(update.pending_email.is_some())
                 .bind(update.pending_email.flatten())
-                .bind(update.if_other_active_admin.then_some("admin"))
+                .bind(update.if_an_admin_remains.then_some("admin"))
                 .fetch_optional(conn)
                 .await
                 .map_err(unique_violation)?;
@@ -263,7 +264,7 @@ macro_rules! sql_stores {
                 update: auth_core::UserUpdate,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<auth_core::User>, auth_core::StoreError> {
-                if update.if_other_active_admin {
+                if update.if_an_admin_remains {
                     return crate::detached::detached(update_user_guarded(self.pool.clone(), id, update, at)).await;
                 }
                 let mut conn = self.pool.acquire().await.map_err(db_err)?;

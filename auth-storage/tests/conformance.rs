@@ -250,12 +250,12 @@ async fn admin(s: &Arc<dyn Store>, name: &str) -> Uuid {
 async fn case_the_last_active_admin_cannot_be_demoted_disabled_or_deleted(s: Arc<dyn Store>) {
     let (a, b) = (admin(&s, "admin-a").await, admin(&s, "admin-b").await);
     let at = now() + TimeDelta::seconds(1);
-    let demote = || UserUpdate::new().role(Role::user()).only_if_other_active_admin();
+    let demote = || UserUpdate::new().role(Role::user()).only_if_an_admin_remains();
     // Two admins: one may go.
     assert!(s.update_user(a, demote(), at).await.unwrap().is_some());
     // Now b is the last one: demoting, disabling or deleting it under the guard changes nothing.
     assert!(s.update_user(b, demote(), at).await.unwrap().is_none());
-    let disable = UserUpdate::new().status(UserStatus::Disabled).only_if_other_active_admin();
+    let disable = UserUpdate::new().status(UserStatus::Disabled).only_if_an_admin_remains();
     assert!(s.update_user(b, disable, at).await.unwrap().is_none());
     assert!(!s.delete_user(b, true).await.unwrap());
     let stored = s.user_by_id(b).await.unwrap().unwrap().user;
@@ -263,6 +263,9 @@ async fn case_the_last_active_admin_cannot_be_demoted_disabled_or_deleted(s: Arc
     // A disabled admin does not count as the other admin.
     s.update_user(a, UserUpdate::new().role(Role::admin()).status(UserStatus::Disabled), at).await.unwrap();
     assert!(!s.delete_user(b, true).await.unwrap());
+    // The guard judges the stored row: a user who is not an active admin changes under it.
+    let user = s.create_user(new_user(Some("plain-user"), None)).await.unwrap().id;
+    assert!(s.update_user(user, demote(), at).await.unwrap().is_some());
     // Users that are not active admins are deleted under the guard; without it, anyone is.
     assert!(s.delete_user(a, true).await.unwrap());
     assert!(s.delete_user(b, false).await.unwrap());
@@ -277,7 +280,7 @@ async fn case_concurrent_demotions_of_the_two_last_admins_leave_one(s: Arc<dyn S
         .map(|id| {
             let (s, id) = (s.clone(), *id);
             tokio::spawn(async move {
-                let update = UserUpdate::new().role(Role::user()).only_if_other_active_admin();
+                let update = UserUpdate::new().role(Role::user()).only_if_an_admin_remains();
                 s.update_user(id, update, at).await.unwrap().is_some()
             })
         })

@@ -246,6 +246,13 @@ async fn admins_create_users_with_a_password_or_a_mailed_link_and_send_reset_lin
     let events = audit_of(&s, &root, &id).await;
     let kinds = types(&events);
     assert!(kinds.contains(&"admin_password_reset_sent") && kinds.contains(&"admin_user_created"), "{kinds:?}");
+    // A refused mail is the admin's to know: 502, and nothing audited as sent.
+    sink.refuse_messages(true);
+    let r = admin(&s, Method::POST, &format!("/users/{id}/password-reset"), &root, None).await;
+    assert_eq!((r.status, r.code()), (502, "mail_unavailable"), "{}", r.body);
+    sink.refuse_messages(false);
+    let sent = types(&audit_of(&s, &root, &id).await).iter().filter(|k| **k == "admin_password_reset_sent").count();
+    assert_eq!(sent, 1);
     let no_email = admin(&s, Method::POST, "/users", &root, Some(json!({"username": "jo"}))).await;
     assert!(field(&no_email, "password").is_string(), "{}", no_email.body);
 }

@@ -34,6 +34,10 @@ async fn an_email_change_is_confirmed_by_a_code_mailed_to_the_new_address() {
     let t = register(&s, "lena", "lena@old.test").await;
     let token = access(&t).to_owned();
     let other = s.login("lena").await;
+    // A reset link mailed to the old address before the change, to be useless after it.
+    assert_eq!(s.post("/password/forgot", json!({"email": "lena@old.test"})).await.status, 202);
+    let link = sink.wait_for("lena@old.test", 1).await[0].body("text/plain");
+    let old_link = link.split("token=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
 
     let wrong = me(
         &s,
@@ -53,7 +57,7 @@ async fn an_email_change_is_confirmed_by_a_code_mailed_to_the_new_address() {
         me(&s, Method::POST, "/email", &token, Some(json!({"new_email": "Lena@NEW.test", "password": PASSWORD}))).await;
     assert_eq!((r.status, &r.body), (202, &json!({"sent": true})));
     let code = code_in(&sink.wait_for("Lena@new.test", 1).await[0]);
-    let notice = &sink.wait_for("lena@old.test", 1).await[0];
+    let notice = &sink.wait_for("lena@old.test", 2).await[1];
     assert!(notice.body("text/plain").contains("Lena@new.test"), "the old address hears of the request");
     // Until confirmed, the old address stays the login and recovery address.
     let r = s.post("/login", json!({"email": "lena@old.test", "password": PASSWORD})).await;
@@ -68,12 +72,14 @@ async fn an_email_change_is_confirmed_by_a_code_mailed_to_the_new_address() {
     assert_eq!((r.body["email"].as_str(), &r.body["email_verified"]), (Some("Lena@new.test"), &json!(true)));
     let r = me(&s, Method::POST, "/email/confirm", &token, Some(json!({"code": code}))).await;
     assert_eq!(r.code(), "invalid_code", "a code works once");
-    let changed = sink.wait_for("lena@old.test", 2).await;
-    let text = changed[1].body("text/plain");
+    let changed = sink.wait_for("lena@old.test", 3).await;
+    let text = changed[2].body("text/plain");
     assert!(text.contains("was changed") && text.contains("127.0.0.1"), "{text}");
     assert_eq!(s.post("/login", json!({"email": "lena@new.test", "password": PASSWORD})).await.status, 200);
     assert_eq!(s.post("/login", json!({"email": "lena@old.test", "password": PASSWORD})).await.status, 401);
     assert_eq!(s.get("/api/protected", access(&other)).await.status, 200, "other sessions stay by default");
+    let r = s.post("/password/reset", json!({"token": old_link, "new_password": "amber-Lantern-58-river"})).await;
+    assert_eq!(r.code(), "invalid_code", "links mailed to the old address die with it");
 }
 
 #[tokio::test]

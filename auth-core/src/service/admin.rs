@@ -191,7 +191,9 @@ impl Admin<'_> {
             .await?;
         if req.password.is_none() {
             if let Some(email) = email {
-                self.auth.mail_reset_link(email).await;
+                // The account exists either way; a failed link is logged, and the admin can send
+                // another with `send_password_reset`.
+                let _ = self.auth.mail_reset_link(email).await;
             }
         }
         self.audit(AuditEventType::AdminUserCreated, user.id)
@@ -259,24 +261,39 @@ impl Admin<'_> {
                 changed.push("metadata");
             }
         }
-        if !role_changed && !status_changed && changed.is_empty() {
-            return Ok(current);
-        }
-        let demoted = role_changed && new_role.as_ref() != Some(&Role::admin());
-        let disabled = new_status == Some(UserStatus::Disabled);
-        if current.is_active_admin() && (demoted || disabled) {
-            update = update.only_if_other_active_admin();
+        let demotes = new_role.as_ref().is_some_and(|r| *r != Role::admin());
+        let disables = new_status == Some(UserStatus::Disabled);
+        if demotes || disables {
+            // Judged by the store on the stored row, whatever was read above.
+            update = update.only_if_an_admin_remains();
         }
         let at = self.auth.now();
+        if !role_changed && !status_changed && changed.is_empty() {
+            if disables {
+                // Idempotent: a retry after a revocation that failed finishes it.
+                self.auth.inner.sessions.revoke_user_sessions(id, None, at).await?;
+            }
+            return Ok(current);
+        }
+        if role_changed || disables {
+            // Sessions end before the change is stored, so a failure cannot leave a demoted or
+            // disabled user with live tokens; a refused change must not end them, so the
+            // last-admin rule is checked first (and again, atomically, by the store).
+            if current.is_active_admin() && (demotes || disables) && !self.auth.another_active_admin(id).await? {
+                return Err(AuthError::LastAdmin);
+            }
+            let revoked = self.auth.inner.sessions.revoke_user_sessions(id, None, at).await?;
+            tracing::info!(user_id = %id, revoked, "role or status changed by an admin; sessions revoked");
+        }
         let Some(user) = users.update_user(id, update, at).await? else {
             return Err(match users.user_by_id(id).await? {
                 Some(_) => AuthError::LastAdmin,
                 None => AuthError::NotFound,
             });
         };
-        if role_changed || (status_changed && disabled) {
-            let revoked = self.auth.inner.sessions.revoke_user_sessions(id, None, at).await?;
-            tracing::info!(user_id = %id, revoked, "role or status changed by an admin; sessions revoked");
+        if email_changed {
+            // Links and codes mailed to the old address die with it.
+            self.auth.withdraw_recovery_secrets(id, current.email.as_deref()).await?;
         }
         if role_changed {
             self.audit(AuditEventType::RoleChanged, id).detail("role", user.role.as_str()).record().await?;
@@ -366,7 +383,8 @@ impl Admin<'_> {
     ///
     /// # Errors
     /// `not_found` (no such user, or no mailer), `invalid_request` (the account has no email
-    /// address or is disabled), `store_unavailable`.
+    /// address or is disabled), `mail_unavailable` (the mail server refused it; the link was
+    /// withdrawn), `store_unavailable`.
     pub async fn send_password_reset(&self, id: Uuid) -> Result<(), AuthError> {
         self.auth.mailer_for_email_flows()?;
         let user = self.user(id).await?;
@@ -376,7 +394,7 @@ impl Admin<'_> {
         if user.status != UserStatus::Active {
             return Err(AuthError::invalid_field("status", "the account is disabled"));
         }
-        self.auth.mail_reset_link(email).await;
+        self.auth.mail_reset_link(email).await?;
         self.audit(AuditEventType::AdminPasswordResetSent, id).record().await
     }
 

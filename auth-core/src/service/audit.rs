@@ -2,7 +2,9 @@
 //! fires [`AuthEvents::audited`](crate::AuthEvents::audited) for the host and appends the event to
 //! the [`AuditStore`](crate::AuditStore), and the paged reads of the log.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -19,6 +21,67 @@ use super::Auth;
 pub(super) const DEFAULT_PAGE: u32 = 50;
 /// Largest page size of the admin lists.
 pub(super) const MAX_PAGE: u32 = 200;
+
+/// Most audit writes in flight in the background; past it a request writes its event itself
+/// before answering, so a slow audit store slows the requests that audit instead of piling up
+/// tasks without bound.
+const MAX_PENDING_WRITES: usize = 10_000;
+
+/// How long [`Auth::flush_audit`] waits for the writes it waits for.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The audit writes in flight, by ticket: [`Auth::flush_audit`] waits for the tickets handed out
+/// before it was called, never for later ones, and nobody waits for it.
+#[derive(Debug, Default)]
+pub(super) struct PendingWrites {
+    state: Mutex<Tickets>,
+    done: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct Tickets {
+    next: u64,
+    in_flight: BTreeSet<u64>,
+}
+
+impl PendingWrites {
+    /// A ticket for a write about to start, or `None` when too many are in flight.
+    fn start(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.in_flight.len() >= MAX_PENDING_WRITES {
+            return None;
+        }
+        let ticket = state.next;
+        state.next += 1;
+        state.in_flight.insert(ticket);
+        Some(ticket)
+    }
+
+    fn finish(&self, ticket: u64) {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).in_flight.remove(&ticket);
+        self.done.notify_waiters();
+    }
+
+    /// Whether every write with a ticket below `before` has finished.
+    fn finished_before(&self, before: u64) -> bool {
+        let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.in_flight.first().is_none_or(|oldest| *oldest >= before)
+    }
+
+    /// Waits until the writes started so far have finished.
+    async fn flush(&self) {
+        let before = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next;
+        loop {
+            let done = self.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.finished_before(before) {
+                return;
+            }
+            done.await;
+        }
+    }
+}
 
 /// An audit event being written: [`Auth::audit`] starts it, [`record`](Self::record) writes it.
 #[must_use = "call .record().await to write the event"]
@@ -59,11 +122,15 @@ impl Entry<'_> {
         if auth.inner.config.audit_required {
             return write(&*store, event).await.map_err(AuthError::from);
         }
-        // Held until the write ends, so `flush_audit` can wait for it.
-        let pending = auth.inner.audit_pending.clone().read_owned().await;
+        let pending = auth.inner.audit_pending.clone();
+        let Some(ticket) = pending.start() else {
+            // Too many writes in flight: this request waits for its own.
+            let _ = write(&*store, event).await;
+            return Ok(());
+        };
         tokio::spawn(async move {
             let _ = write(&*store, event).await;
-            drop(pending);
+            pending.finish(ticket);
         });
         Ok(())
     }
@@ -135,10 +202,13 @@ impl Auth {
         self.inner.audit.as_ref().ok_or(AuthError::NotFound)
     }
 
-    /// Waits until every audit event recorded so far is written (or its failure logged). Hosts
-    /// call it at shutdown; tests call it before reading the log.
+    /// Waits until every audit event recorded so far is written (or its failure logged), for
+    /// at most 5 s; events recorded meanwhile are not waited for, and no request waits for the
+    /// flush. Hosts call it at shutdown; tests call it before reading the log.
     pub async fn flush_audit(&self) {
-        drop(self.inner.audit_pending.write().await);
+        if tokio::time::timeout(FLUSH_TIMEOUT, self.inner.audit_pending.flush()).await.is_err() {
+            tracing::warn!("audit events were still being written after 5 s; not waiting longer");
+        }
     }
 
     /// A page of the audit log, newest first: `GET /admin/audit`, or with `only_user` the

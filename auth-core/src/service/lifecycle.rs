@@ -14,13 +14,11 @@ use crate::audit::{AuditEvent, AuditEventType, AuditQuery};
 use crate::config::RateRuleName;
 use crate::context::RequestContext;
 use crate::error::AuthError;
-use crate::input::{
-    DeleteAccountRequest, EmailChangeConfirmRequest, EmailChangeRequest, EmailCodePurpose, ListAuditRequest,
-};
+use crate::input::{DeleteAccountRequest, EmailChangeConfirmRequest, EmailChangeRequest, ListAuditRequest};
 use crate::mail::MailKind;
 use crate::outcome::AccountExport;
 use crate::secret::TokenHash;
-use crate::store::{NewSecret, OnMismatch, Session};
+use crate::store::{NewSecret, Session};
 use crate::token::Claims;
 use crate::user::{Role, User, UserQuery, UserStatus, UserUpdate};
 use crate::validate::{identifier_key, normalize_email};
@@ -28,7 +26,7 @@ use crate::validate::{identifier_key, normalize_email};
 use super::limits::user_bucket;
 use super::{delta, Auth};
 
-const EMAIL_CHANGE_PURPOSE: &str = "email_change";
+pub(super) const EMAIL_CHANGE_PURPOSE: &str = "email_change";
 
 /// Most audit events in an export (the newest; retention bounds the rest).
 const EXPORT_AUDIT_EVENTS: u32 = 1000;
@@ -78,7 +76,8 @@ impl Auth {
         let taken_check = new_email.clone();
         tokio::spawn(async move {
             match auth.inner.users.user_by_email(&taken_check).await {
-                Ok(None) => auth.deliver_secret(mail, secret).await,
+                // Failures are logged where they happen.
+                Ok(None) => drop(auth.deliver_secret(mail, secret).await),
                 Ok(Some(_)) => tracing::info!("no email-change code sent: the address belongs to another account"),
                 Err(err) => tracing::error!(error = %err, "no email-change code sent: the user store failed"),
             }
@@ -124,6 +123,9 @@ impl Auth {
             }
             Err(err) => return Err(err.into()),
         };
+        // Links and codes mailed to the old address die with it: it may be the mailbox an
+        // attacker reads, which is why the owner moved.
+        self.withdraw_recovery_secrets(user_id, record.user.email.as_deref()).await?;
         let mut revoked = 0;
         if self.inner.config.email_change_revokes_sessions {
             revoked = self.inner.sessions.revoke_user_sessions(user_id, Some(claims.sid), at).await?;
@@ -170,47 +172,42 @@ impl Auth {
     /// finishes the rest only while the user row exists).
     pub(super) async fn erase_account(&self, user: &User, actor: Option<Uuid>) -> Result<(), AuthError> {
         let id = user.id;
-        if user.is_active_admin() {
-            let mut admins = UserQuery::new(2);
-            admins.role = Some(Role::admin());
-            admins.status = Some(UserStatus::Active);
-            if !self.inner.users.list_users(&admins).await?.iter().any(|u| u.id != id) {
-                return Err(AuthError::LastAdmin);
-            }
+        // Refused before anything is undone; the store checks it again, atomically, at the end.
+        if user.is_active_admin() && !self.another_active_admin(id).await? {
+            return Err(AuthError::LastAdmin);
         }
+        // Everything that depends on the user row first, so a failure part-way leaves the user
+        // to retry the deletion with; the row goes last.
         let at = self.now();
         self.inner.sessions.revoke_user_sessions(id, None, at).await?;
-        if !self.inner.users.delete_user(id, true).await? {
-            return Err(match self.inner.users.user_by_id(id).await? {
-                Some(_) => AuthError::LastAdmin,
-                None => AuthError::NotFound,
-            });
-        }
         let sessions = self.inner.sessions.delete_user_sessions(id, at).await?;
-        let nothing = TokenHash::from_bytes([0; 32]);
-        let now = self.inner.clock.now();
-        let mut keyed = vec![
-            (EMAIL_CHANGE_PURPOSE.to_owned(), id.to_string()),
-            (super::recovery::RESET_TOKEN_PURPOSE.to_owned(), id.to_string()),
-        ];
-        if let Some(email) = &user.email {
-            for purpose in [EmailCodePurpose::VerifyEmail, EmailCodePurpose::ResetPassword, EmailCodePurpose::Register]
-            {
-                keyed.push((super::recovery::code_purpose(purpose), identifier_key(email)));
-            }
-        }
-        for (purpose, key) in keyed {
-            // Spending with a candidate that cannot match deletes the secret.
-            self.inner.secrets.take_secret(&purpose, &key, &nothing, OnMismatch::Spend, now).await?;
-        }
+        self.withdraw_recovery_secrets(id, user.email.as_deref()).await?;
         self.clear_account_attempts(&user_bucket(id)).await?;
         if let Some(audit) = &self.inner.audit {
             // Events of the user still being written would outlive the forgetting.
             self.flush_audit().await;
             audit.forget_user_audit(id).await?;
         }
+        if !self.inner.users.delete_user(id, true).await? {
+            return Err(match self.inner.users.user_by_id(id).await? {
+                Some(_) => AuthError::LastAdmin,
+                None => AuthError::NotFound,
+            });
+        }
         tracing::info!(user_id = %id, sessions, by_admin = actor != Some(id), "account deleted");
         self.audit(AuditEventType::AccountDeleted, Some(id), &RequestContext::default()).actor(actor).record().await
+    }
+
+    /// Whether an active admin other than `user_id` exists (read without a lock: the store's
+    /// guard is what makes a change safe; this only refuses early).
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub(super) async fn another_active_admin(&self, user_id: Uuid) -> Result<bool, AuthError> {
+        let mut admins = UserQuery::new(2);
+        admins.role = Some(Role::admin());
+        admins.status = Some(UserStatus::Active);
+        Ok(self.inner.users.list_users(&admins).await?.iter().any(|u| u.id != user_id))
     }
 
     /// `GET /me/export`: the caller's data — profile (with preferences and metadata), live
@@ -225,7 +222,7 @@ impl Auth {
             Some(store) => {
                 let mut query = AuditQuery::new(EXPORT_AUDIT_EVENTS);
                 query.user_id = Some(user.id);
-                store.audit_events(&query).await?
+                store.audit_events(&query).await?.into_iter().map(as_the_user_sees_it).collect()
             }
             None => Vec::new(),
         };
@@ -234,7 +231,8 @@ impl Auth {
     }
 
     /// `GET /me/audit`: a page of the caller's own security events, newest first ("was that
-    /// login me?"). `user_id` in the request is ignored.
+    /// login me?"). `user_id` in the request is ignored; events an admin caused show no IP or
+    /// user agent (the admin's).
     ///
     /// # Errors
     /// `invalid_request` naming each bad parameter, `not_found` without an audit store,
@@ -244,13 +242,25 @@ impl Auth {
         claims: &Claims,
         req: &ListAuditRequest,
     ) -> Result<crate::audit::Page<AuditEvent>, AuthError> {
-        self.audit_page(req, Some(claims.sub)).await
+        let mut page = self.audit_page(req, Some(claims.sub)).await?;
+        page.items = page.items.into_iter().map(as_the_user_sees_it).collect();
+        Ok(page)
     }
 
     fn email_change_hash(&self, user_id: Uuid, new_email: &str, code: &str) -> TokenHash {
         let data = format!("{EMAIL_CHANGE_PURPOSE}\0{user_id}\0{}\0{code}", identifier_key(new_email));
         self.inner.codes_key.digest(data.as_bytes())
     }
+}
+
+/// An event of the user's as the user is shown it: the client of an admin who acted on the
+/// account (IP, user agent) is the admin's, not theirs to see.
+fn as_the_user_sees_it(mut event: AuditEvent) -> AuditEvent {
+    if event.actor_id != event.user_id {
+        event.ip = None;
+        event.user_agent = None;
+    }
+    event
 }
 
 /// The domain of an address, the only part of it the audit log keeps.

@@ -46,8 +46,8 @@ struct Inner {
     secrets: Arc<dyn SecretStore>,
     /// `None`: no persistent audit log (the `audited` hook still fires).
     audit: Option<Arc<dyn AuditStore>>,
-    /// Read-held by every audit write in flight; [`Auth::flush_audit`] takes it to wait for them.
-    audit_pending: Arc<tokio::sync::RwLock<()>>,
+    /// The audit writes in flight, which [`Auth::flush_audit`] waits for.
+    audit_pending: Arc<audit::PendingWrites>,
     limiter: Option<Arc<dyn RateLimiter>>,
     captcha: Arc<dyn CaptchaProvider>,
     /// `None`: the email flows are off (`not_found`).
@@ -312,19 +312,21 @@ impl Auth {
 
     /// Deletes revoked and expired sessions (with their refresh tokens), expired one-time
     /// secrets, and audit events older than [`AuthConfig::audit_retention`] from their stores;
-    /// returns how many records went. Call it periodically.
+    /// returns how many records went. Call it periodically. Every store is purged even if another
+    /// fails.
     ///
     /// # Errors
     /// `store_unavailable`.
     pub async fn purge_expired(&self) -> Result<u64, AuthError> {
         let now = self.now();
+        // Each store is purged even when another fails; the first failure is reported.
+        let sessions = self.inner.sessions.purge_expired_sessions(now).await;
+        let secrets = self.inner.secrets.purge_expired_secrets(now).await;
         let audit = match &self.inner.audit {
-            Some(store) => store.purge_audit(now - delta(self.inner.config.audit_retention)).await?,
-            None => 0,
+            Some(store) => store.purge_audit(now - delta(self.inner.config.audit_retention)).await,
+            None => Ok(0),
         };
-        Ok(self.inner.sessions.purge_expired_sessions(now).await?
-            + self.inner.secrets.purge_expired_secrets(now).await?
-            + audit)
+        Ok(sessions? + secrets? + audit?)
     }
 
     async fn check_captcha(

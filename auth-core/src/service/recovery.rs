@@ -95,7 +95,8 @@ impl Auth {
             }
         };
         let (mail, secret) = self.code_mail(purpose, &email, &recipient);
-        self.deliver_secret(mail, secret).await;
+        // Failures are logged where they happen.
+        let _ = self.deliver_secret(mail, secret).await;
         let event = self.audit(AuditEventType::EmailCodeSent, Some(user_id), ctx).actor(None);
         // In the background already: a required write that fails has no request left to fail.
         let _ = event.detail("purpose", purpose.as_str()).record().await;
@@ -167,21 +168,29 @@ impl Auth {
             self.take_email_code(EmailCodePurpose::ResetPassword, &email, code).await?;
         }
         let auth = self.clone();
-        tokio::spawn(async move { auth.mail_reset_link(email).await });
+        // Failures are logged where they happen; the answer is the same either way.
+        tokio::spawn(async move {
+            let _ = auth.mail_reset_link(email).await;
+        });
         Ok(())
     }
 
-    /// The background half of [`forgot_password`](Self::forgot_password).
-    pub(super) async fn mail_reset_link(&self, email: String) {
+    /// The background half of [`forgot_password`](Self::forgot_password) (failures are logged);
+    /// also what admins trigger, who learn of a failure.
+    ///
+    /// # Errors
+    /// `store_unavailable`, `mail_unavailable` (the link was withdrawn); no active account with
+    /// this address is no error.
+    pub(super) async fn mail_reset_link(&self, email: String) -> Result<(), AuthError> {
         let record = match self.active_user_by_email(&email).await {
             Ok(Some(UserRecord { user: User { id, email: Some(stored), .. }, .. })) => (id, stored),
             Ok(_) => {
                 tracing::info!("no reset link sent: no active account has this address");
-                return;
+                return Ok(());
             }
             Err(err) => {
                 tracing::error!(error = %err, "no reset link sent: the user store failed");
-                return;
+                return Err(err);
             }
         };
         let (user_id, recipient) = record;
@@ -199,7 +208,7 @@ impl Auth {
             expires_at: self.inner.clock.now() + delta(config.reset_token_ttl),
             max_attempts: config.email_code_max_attempts,
         };
-        self.deliver_secret(mail, secret).await;
+        self.deliver_secret(mail, secret).await
     }
 
     /// `POST /password/reset`: by the link's `token`, or by `email` + `code` (purpose
@@ -315,12 +324,12 @@ impl Auth {
 
     /// Stores `secret`, then mails `mail` (called in a background task: failures are logged). If
     /// delivery fails, the secret is withdrawn (spent with a candidate that cannot match).
-    pub(super) async fn deliver_secret(&self, mail: EmailMessage, secret: NewSecret) {
-        let Some(mailer) = &self.inner.mailer else { return };
+    pub(super) async fn deliver_secret(&self, mail: EmailMessage, secret: NewSecret) -> Result<(), AuthError> {
+        let Some(mailer) = &self.inner.mailer else { return Err(AuthError::NotFound) };
         let (purpose, key) = (secret.purpose.clone(), secret.key.clone());
         if let Err(err) = self.inner.secrets.put_secret(secret, self.now()).await {
             tracing::error!(%purpose, error = %err, "no mail sent: its code or link could not be stored");
-            return;
+            return Err(err.into());
         }
         if let Err(err) = mailer.send(&mail).await {
             tracing::warn!(%purpose, error = %err, "mail not delivered; its code or link is withdrawn");
@@ -333,7 +342,35 @@ impl Auth {
             if let Err(err) = withdraw {
                 tracing::error!(%purpose, error = %err, "an undelivered code or link could not be withdrawn");
             }
+            return Err(AuthError::MailUnavailable(err));
         }
+        Ok(())
+    }
+
+    /// Withdraws every code and link that could change the account's password or address: its
+    /// reset link and pending address change (keyed by user id) and the codes mailed to `email`.
+    /// After an address change (to the old address) and with a deleted account.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub(super) async fn withdraw_recovery_secrets(&self, user_id: Uuid, email: Option<&str>) -> Result<(), AuthError> {
+        let mut keyed = vec![
+            (RESET_TOKEN_PURPOSE.to_owned(), user_id.to_string()),
+            (super::lifecycle::EMAIL_CHANGE_PURPOSE.to_owned(), user_id.to_string()),
+        ];
+        if let Some(email) = email {
+            for purpose in [EmailCodePurpose::VerifyEmail, EmailCodePurpose::ResetPassword, EmailCodePurpose::Register]
+            {
+                keyed.push((code_purpose(purpose), email_key(email)));
+            }
+        }
+        let nothing = TokenHash::from_bytes([0; 32]);
+        let now = self.inner.clock.now();
+        for (purpose, key) in keyed {
+            // Spending with a candidate that cannot match deletes the secret.
+            self.inner.secrets.take_secret(&purpose, &key, &nothing, OnMismatch::Spend, now).await?;
+        }
+        Ok(())
     }
 
     /// Mails a notice (password changed or reset) in the background: the change is done, and a
