@@ -196,3 +196,17 @@ async fn users_download_their_data_as_an_attachment() {
         export["audit_events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["registered"]);
 }
+
+#[tokio::test]
+async fn email_change_requests_count_as_mail_to_the_new_address() {
+    let sink = SmtpSink::start().await;
+    let s = server(&sink, &[("AUTH_RATE_LIMITS", "default")]).await;
+    let t = register(&s, "quinn", "quinn@acme.test").await;
+    let body = json!({"new_email": "victim@elsewhere.test", "password": PASSWORD});
+    for _ in 0..3 {
+        assert_eq!(me(&s, Method::POST, "/email", access(&t), Some(body.clone())).await.status, 202);
+    }
+    let r = me(&s, Method::POST, "/email", access(&t), Some(body)).await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"), "at most 3 codes an hour to one address");
+    assert!(r.headers.contains_key("retry-after"));
+}

@@ -7,7 +7,6 @@
 //! user id): asking again for another address kills the first code, and a code works only for
 //! the address it was mailed to.
 
-use rand::Rng as _;
 use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditEventType, AuditQuery};
@@ -18,13 +17,13 @@ use crate::input::{DeleteAccountRequest, EmailChangeConfirmRequest, EmailChangeR
 use crate::mail::MailKind;
 use crate::outcome::AccountExport;
 use crate::secret::TokenHash;
-use crate::store::{NewSecret, Session};
+use crate::store::Session;
 use crate::token::Claims;
 use crate::user::{Role, User, UserQuery, UserStatus, UserUpdate};
 use crate::validate::{identifier_key, normalize_email};
 
 use super::limits::user_bucket;
-use super::{delta, Auth};
+use super::Auth;
 
 pub(super) const EMAIL_CHANGE_PURPOSE: &str = "email_change";
 
@@ -39,7 +38,8 @@ impl Auth {
     ///
     /// # Errors
     /// `invalid_request` (`new_email` not an address, or the current one), `invalid_credentials`
-    /// (403), `rate_limited` (lockout, or `email_code_per_address` on the new address),
+    /// (403), `rate_limited` (lockout, `mail_per_ip`, or `email_code_per_address` on the new
+    /// address),
     /// `not_found` (no mailer), `unauthorized`, `overloaded`, `store_unavailable`.
     pub async fn request_email_change(
         &self,
@@ -55,21 +55,17 @@ impl Auth {
             return Err(AuthError::invalid_field("new_email", "is already the account's address"));
         }
         self.recheck_password(&record, &req.password, AuditEventType::EmailChangeRequested, ctx).await?;
+        // Mail to an address of the caller's choosing: the rules of `/email/code`.
+        self.limit_ip(RateRuleName::MailPerIp, ctx).await?;
         self.limit(RateRuleName::EmailCodePerAddress, &identifier_key(&new_email), ctx).await?;
         let user_id = record.user.id;
         let at = self.now();
         let update = UserUpdate::new().pending_email(Some(new_email.clone()));
         self.inner.users.update_user(user_id, update, at).await?.ok_or(AuthError::Unauthorized)?;
-        let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
-        let config = &self.inner.config;
-        let secret = NewSecret {
-            purpose: EMAIL_CHANGE_PURPOSE.to_owned(),
-            key: user_id.to_string(),
-            hash: self.email_change_hash(user_id, &new_email, &code),
-            expires_at: self.inner.clock.now() + delta(config.email_code_ttl),
-            max_attempts: config.email_code_max_attempts,
-        };
-        let ttl_minutes = config.email_code_ttl.as_secs().div_ceil(60);
+        let (code, secret) = self.new_code(EMAIL_CHANGE_PURPOSE.to_owned(), user_id.to_string(), |code| {
+            self.email_change_hash(user_id, &new_email, code)
+        });
+        let ttl_minutes = self.inner.config.email_code_ttl.as_secs().div_ceil(60);
         let mail = self.render(&new_email, &MailKind::EmailChangeCode { code: &code, ttl_minutes });
         // A taken address gets no code (its owner did not ask), decided after the answer.
         let auth = self.clone();

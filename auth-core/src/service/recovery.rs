@@ -104,17 +104,30 @@ impl Auth {
 
     /// A fresh code for `purpose` keyed under `email`, and its mail to `recipient`.
     fn code_mail(&self, purpose: EmailCodePurpose, email: &str, recipient: &str) -> (EmailMessage, NewSecret) {
+        let (code, secret) =
+            self.new_code(code_purpose(purpose), email_key(email), |code| self.code_hash(purpose, email, code));
+        let ttl_minutes = self.inner.config.email_code_ttl.as_secs().div_ceil(60);
+        (self.render(recipient, &MailKind::EmailCode { purpose, code: &code, ttl_minutes }), secret)
+    }
+
+    /// A fresh 6-digit code from the OS CSPRNG and the secret that keeps it under (`purpose`,
+    /// `key`), as `hash` digests it, for `email_code_ttl` and `email_code_max_attempts`.
+    pub(super) fn new_code(
+        &self,
+        purpose: String,
+        key: String,
+        hash: impl FnOnce(&str) -> TokenHash,
+    ) -> (String, NewSecret) {
         let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
         let config = &self.inner.config;
-        let ttl_minutes = config.email_code_ttl.as_secs().div_ceil(60);
         let secret = NewSecret {
-            purpose: code_purpose(purpose),
-            key: email_key(email),
-            hash: self.code_hash(purpose, email, &code),
+            purpose,
+            key,
+            hash: hash(&code),
             expires_at: self.inner.clock.now() + delta(config.email_code_ttl),
             max_attempts: config.email_code_max_attempts,
         };
-        (self.render(recipient, &MailKind::EmailCode { purpose, code: &code, ttl_minutes }), secret)
+        (code, secret)
     }
 
     /// `POST /email/verify`: proves the caller's email address with a code of purpose

@@ -115,7 +115,10 @@ async fn create_admin(config: ServerConfig, username: &str) -> anyhow::Result<()
     std::io::stdin().lock().read_line(&mut line)?;
     let password = SecretString::new(line.trim_end_matches(['\r', '\n']));
     let auth = build_auth(&config).await?;
-    let user = auth.create_admin(username, &password).await.map_err(|err| match err {
+    let created = auth.create_admin(username, &password).await;
+    // Its audit event is written in the background: before the process ends.
+    auth.flush_audit().await;
+    let user = created.map_err(|err| match err {
         auth_core::AuthError::WeakPassword { reasons } => anyhow::anyhow!("the password was refused: {reasons:?}"),
         other => anyhow::anyhow!("{other}"),
     })?;
