@@ -297,3 +297,123 @@ async fn the_audit_log_pages_filters_and_shows_users_their_own_events() {
     let r = s.get("/api/auth/admin/audit", access(&kim)).await;
     assert_eq!(r.status, 403, "users read only their own events");
 }
+
+/// The audit events of `user_id` (or of nobody, for `None`), oldest first, as (type, outcome,
+/// reason) read through the host's admin API.
+async fn trail(s: &TestServer, user_id: Option<&str>) -> Vec<(String, String, String)> {
+    s.auth.flush_audit().await;
+    let req = auth_core::ListAuditRequest {
+        user_id: user_id.map(str::to_owned),
+        limit: Some("200".into()),
+        ..Default::default()
+    };
+    let page = s.auth.admin().audit_log(&req).await.unwrap();
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let mut events: Vec<(String, String, String)> = page
+        .items
+        .iter()
+        .filter(|e| user_id.is_some() || e.user_id.is_none())
+        .map(|e| {
+            let e = serde_json::to_value(e).unwrap();
+            (text(&e["type"]), text(&e["outcome"]), text(&e["details"]["reason"]))
+        })
+        .collect();
+    events.reverse();
+    events
+}
+
+fn event(kind: &str, outcome: &str, reason: &str) -> (String, String, String) {
+    (kind.to_owned(), outcome.to_owned(), reason.to_owned())
+}
+
+#[tokio::test]
+async fn every_security_event_of_a_users_flows_is_in_the_audit_log() {
+    let sink = SmtpSink::start().await;
+    let s = TestServer::start_with(&[
+        ("AUTH_SMTP_URL", sink.url.as_str()),
+        ("AUTH_PUBLIC_URL", "https://app.acme.test"),
+        // Only the account lockout, at 3 failures.
+        ("AUTH_RATE_LIMITS", "default"),
+        ("AUTH_RATE_LIMIT_LOGIN_FAILURES", "3/900"),
+        ("AUTH_RATE_LIMIT_LOGIN", "off"),
+        ("AUTH_RATE_LIMIT_REGISTER", "off"),
+        ("AUTH_RATE_LIMIT_EMAIL_CODE", "off"),
+        ("AUTH_RATE_LIMIT_MAIL", "off"),
+        ("AUTH_RATE_LIMIT_OTHER", "off"),
+        ("AUTH_REFRESH_REUSE_GRACE", "1"),
+    ])
+    .await;
+    let r = s.post("/register", json!({"username": "ursa", "email": "ursa@acme.test", "password": PASSWORD})).await;
+    let id = r.body["user"]["id"].as_str().unwrap().to_owned();
+    let first = r.body.clone();
+    let second = s.login("ursa").await;
+    s.call(
+        Method::DELETE,
+        &format!("/api/auth/sessions/{}", claims(access(&second))["sid"].as_str().unwrap()),
+        access(&first),
+        None,
+    )
+    .await;
+    let rotated = s.post("/refresh", json!({"refresh_token": auth_e2e_tests::refresh(&first)})).await.body;
+    s.clock.advance(std::time::Duration::from_secs(2));
+    let r = s.post("/refresh", json!({"refresh_token": auth_e2e_tests::refresh(&first)})).await;
+    assert_eq!(r.code(), "refresh_token_reused");
+    let t = s.login("ursa").await;
+    let wrong = json!({"current_password": "not-the-password", "new_password": "amber-Lantern-58-river"});
+    assert_eq!(s.call(Method::POST, "/api/auth/password/change", access(&t), Some(wrong)).await.status, 403);
+    let change = json!({"current_password": PASSWORD, "new_password": "amber-Lantern-58-river"});
+    assert_eq!(s.call(Method::POST, "/api/auth/password/change", access(&t), Some(change)).await.status, 204);
+    assert_eq!(s.post("/email/code", json!({"email": "ursa@acme.test", "purpose": "verify_email"})).await.status, 202);
+    // The code, and the notice of the password change, in whatever order they were sent.
+    let mails = sink.wait_for("ursa@acme.test", 2).await;
+    let mail = mails.iter().find(|m| m.header("Subject").contains("code")).unwrap().body("text/plain");
+    let code = mail.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).unwrap().to_owned();
+    s.call(Method::POST, "/api/auth/email/verify", access(&t), Some(json!({"code": code}))).await;
+    let res = s.request(Method::GET, "/api/auth/me/export").bearer_auth(access(&t)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    s.call(Method::POST, "/api/auth/logout", access(&t), None).await;
+    let _ = rotated;
+    // Failed logins: a wrong password until the account locks, then a disabled account.
+    for _ in 0..3 {
+        assert_eq!(s.post("/login", json!({"username": "ursa", "password": "wrong-guess-000"})).await.status, 401);
+    }
+    assert_eq!(s.post("/login", json!({"username": "ursa", "password": "wrong-guess-000"})).await.status, 429);
+    s.auth.admin().set_status(uuid::Uuid::parse_str(&id).unwrap(), auth_core::UserStatus::Disabled).await.unwrap();
+    s.clock.advance(std::time::Duration::from_secs(901));
+    let r = s.post("/login", json!({"username": "ursa", "password": "amber-Lantern-58-river"})).await;
+    assert_eq!(r.code(), "account_disabled");
+
+    let ok = |kind: &str| event(kind, "success", "");
+    let failed = |kind: &str, reason: &str| event(kind, "failure", reason);
+    assert_eq!(
+        trail(&s, Some(&id)).await,
+        [
+            ok("registered"),
+            ok("login_succeeded"),
+            ok("session_revoked"),
+            failed("refresh_token_reused", ""),
+            ok("login_succeeded"),
+            failed("password_changed", "wrong_password"),
+            ok("password_changed"),
+            ok("email_code_sent"),
+            ok("email_verified"),
+            ok("data_exported"),
+            ok("logged_out"),
+            failed("login_failed", "wrong_password"),
+            failed("login_failed", "wrong_password"),
+            failed("login_failed", "wrong_password"),
+            failed("login_failed", "locked"),
+            ok("status_changed"),
+            failed("login_failed", "disabled"),
+        ]
+    );
+
+    // An unknown account and a missing captcha are failed logins of nobody.
+    assert_eq!(s.post("/login", json!({"username": "nobody", "password": "wrong-guess-000"})).await.status, 401);
+    assert_eq!(trail(&s, None).await, [failed("login_failed", "unknown_account")]);
+    let c = TestServer::start_with(&[("AUTH_CAPTCHA", "image"), ("AUTH_CAPTCHA_ROUTES", "login")]).await;
+    c.register("vic").await;
+    let r = c.post("/login", json!({"username": "vic", "password": PASSWORD})).await;
+    assert_eq!(r.code(), "captcha_required");
+    assert_eq!(trail(&c, None).await, [failed("login_failed", "captcha")]);
+}
