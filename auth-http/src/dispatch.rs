@@ -21,6 +21,8 @@ pub async fn execute(
     claims: Option<&Claims>,
 ) -> Result<Reply, AuthError> {
     let caller = || claims.ok_or(AuthError::Unauthorized);
+    // The admin operations act as the caller, who must carry role `admin`.
+    let admin = || auth.admin_as(caller()?, ctx);
     Ok(match input {
         Input::CaptchaStatus => Reply::CaptchaStatus(auth.captcha_status()),
         Input::Captcha => Reply::Captcha(auth.captcha_challenge().await?),
@@ -74,33 +76,25 @@ pub async fn execute(
         }
         Input::ExportAccount => Reply::Export(Box::new(auth.export_account(caller()?, ctx).await?)),
         Input::MyAudit(req) => Reply::AuditPage(auth.my_audit_log(caller()?, &req).await?),
-        admin_input => {
-            let admin = auth.admin_as(caller()?, ctx)?;
-            match admin_input {
-                Input::AdminListUsers(req) => Reply::UserPage(admin.list_users(&req).await?),
-                Input::AdminGetUser(id) => Reply::User(admin.user(id).await?),
-                Input::AdminCreateUser(req) => Reply::UserCreated(admin.create_user(req).await?),
-                Input::AdminUpdateUser(id, req) => Reply::User(admin.update_user(id, req).await?),
-                Input::AdminDeleteUser(id) => {
-                    admin.delete_user(id).await?;
-                    Reply::AccountDeleted
-                }
-                Input::AdminUserSessions(id) => Reply::UserSessions(admin.user_sessions(id).await?),
-                Input::AdminRevokeUserSessions(id) => Reply::SessionsRevoked(admin.revoke_user_sessions(id).await?),
-                Input::AdminRevokeUserSession(id, sid) => {
-                    admin.revoke_user_session(id, sid).await?;
-                    Reply::SessionsRevoked(1)
-                }
-                Input::AdminSendPasswordReset(id) => {
-                    admin.send_password_reset(id).await?;
-                    Reply::PasswordResetSent
-                }
-                Input::AdminAudit(req) => Reply::AuditPage(admin.audit_log(&req).await?),
-                other => {
-                    return Err(AuthError::internal(format!("no flow for the input of {:?}", other.operation())));
-                }
-            }
+        Input::AdminListUsers(req) => Reply::UserPage(admin()?.list_users(&req).await?),
+        Input::AdminGetUser(id) => Reply::User(admin()?.user(id).await?),
+        Input::AdminCreateUser(req) => Reply::UserCreated(admin()?.create_user(req).await?),
+        Input::AdminUpdateUser(id, req) => Reply::User(admin()?.update_user(id, req).await?),
+        Input::AdminDeleteUser(id) => {
+            admin()?.delete_user(id).await?;
+            Reply::AccountDeleted
         }
+        Input::AdminUserSessions(id) => Reply::UserSessions(admin()?.user_sessions(id).await?),
+        Input::AdminRevokeUserSessions(id) => Reply::SessionsRevoked(admin()?.revoke_user_sessions(id).await?),
+        Input::AdminRevokeUserSession(id, sid) => {
+            admin()?.revoke_user_session(id, sid).await?;
+            Reply::SessionsRevoked(1)
+        }
+        Input::AdminSendPasswordReset(id) => {
+            admin()?.send_password_reset(id).await?;
+            Reply::PasswordResetSent
+        }
+        Input::AdminAudit(req) => Reply::AuditPage(admin()?.audit_log(&req).await?),
     })
 }
 

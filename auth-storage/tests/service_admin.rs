@@ -19,7 +19,10 @@ const PASSWORD: &str = "violet-Kettle-93";
 /// The memory store's sessions, with revocation and deletion failing while `fail` is set.
 struct Flaky {
     inner: Arc<MemoryStore>,
+    /// Revocations, deletions and purges fail.
     fail: AtomicBool,
+    /// Deletions fail.
+    fail_deletes: AtomicBool,
 }
 
 impl Flaky {
@@ -58,6 +61,9 @@ impl SessionStore for Flaky {
     }
     async fn delete_user_sessions(&self, user: Uuid, at: DateTime<Utc>) -> Result<u64, StoreError> {
         self.check()?;
+        if self.fail_deletes.load(Ordering::SeqCst) {
+            return Err(StoreError::backend("the session store is down"));
+        }
         self.inner.delete_user_sessions(user, at).await
     }
     async fn user_sessions(&self, user: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
@@ -79,7 +85,8 @@ fn fixture() -> Fixture {
     let mut config = AuthConfig::new(vec![7u8; 32]).unwrap();
     config.argon2 = auth_core::Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 };
     let store = Arc::new(MemoryStore::new());
-    let sessions = Arc::new(Flaky { inner: store.clone(), fail: AtomicBool::new(false) });
+    let sessions =
+        Arc::new(Flaky { inner: store.clone(), fail: AtomicBool::new(false), fail_deletes: AtomicBool::new(false) });
     let clock = Arc::new(ManualClock::new());
     let auth =
         Auth::builder(config).stores(store).session_store(sessions.clone()).clock(clock.clone()).build().unwrap();
@@ -123,20 +130,33 @@ async fn a_disable_whose_revocation_fails_changes_nothing_and_a_retry_completes_
 }
 
 #[tokio::test]
-async fn a_deletion_that_fails_part_way_can_be_retried_to_the_end() {
+async fn a_deletion_that_fails_part_way_leaves_a_dead_account_an_admin_can_finish() {
     let f = fixture();
     let (user, token) = register(&f.auth, "walt").await;
     let claims = f.auth.authenticate(&token).await.unwrap();
-    let delete = || DeleteAccountRequest { password: PASSWORD.into() };
+    let delete = DeleteAccountRequest { password: PASSWORD.into() };
+    // The first revocation fails: nothing changed.
     f.sessions.fail.store(true, Ordering::SeqCst);
-    let err = f.auth.delete_account(&claims, delete(), &client()).await.unwrap_err();
+    let err = f.auth.delete_account(&claims, delete.clone(), &client()).await.unwrap_err();
     assert!(matches!(err, AuthError::StoreUnavailable(_)), "{err:?}");
-    assert!(f.auth.user_store().user_by_id(user.id).await.unwrap().is_some(), "the user is left to retry with");
-
+    let stored = f.auth.user_store().user_by_id(user.id).await.unwrap().unwrap().user;
+    assert_eq!(stored.status, UserStatus::Active);
+    assert!(f.auth.authenticate(&token).await.is_ok());
+    // Sessions revoked and the account disabled, then the session store fails: the account
+    // stays, dead (no session, no login), for an admin to finish.
+    f.sessions.fail_deletes.store(true, Ordering::SeqCst);
     f.sessions.fail.store(false, Ordering::SeqCst);
-    f.auth.delete_account(&claims, delete(), &client()).await.unwrap();
-    assert!(f.auth.user_store().user_by_id(user.id).await.unwrap().is_none());
+    let err = f.auth.delete_account(&claims, delete, &client()).await.unwrap_err();
+    assert!(matches!(err, AuthError::StoreUnavailable(_)), "{err:?}");
+    let stored = f.auth.user_store().user_by_id(user.id).await.unwrap().unwrap().user;
+    assert_eq!(stored.status, UserStatus::Disabled);
     assert_eq!(f.auth.authenticate(&token).await.unwrap_err().code(), "session_revoked");
+    let login = serde_json::from_value(serde_json::json!({"username": "walt", "password": PASSWORD})).unwrap();
+    assert_eq!(f.auth.login(login, &client()).await.unwrap_err().code(), "account_disabled");
+
+    f.sessions.fail_deletes.store(false, Ordering::SeqCst);
+    f.auth.admin().delete_user(user.id).await.unwrap();
+    assert!(f.auth.user_store().user_by_id(user.id).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -150,6 +170,18 @@ async fn users_see_their_own_clients_in_their_audit_log_but_not_an_admins() {
     let as_admin = f.auth.admin_as(&admin_claims, &console).unwrap();
     as_admin.revoke_user_sessions(user.id).await.unwrap();
     let claims = f.auth.authenticate(&login(&f.auth, "yuri", &client()).await).await.unwrap();
+    // An event with no actor (refresh-token reuse) is the user's own client.
+    let tokens = {
+        let req = serde_json::from_value(serde_json::json!({"username": "yuri", "password": PASSWORD})).unwrap();
+        match f.auth.login(req, &client()).await.unwrap() {
+            LoginOutcome::Authenticated(tokens) => tokens,
+            other => panic!("{other:?}"),
+        }
+    };
+    let spent = tokens.refresh_token.clone().into();
+    f.auth.refresh(&spent, &client()).await.unwrap();
+    f.clock.advance(std::time::Duration::from_secs(11));
+    assert_eq!(f.auth.refresh(&spent, &client()).await.unwrap_err().code(), "refresh_token_reused");
     f.auth.flush_audit().await;
 
     let query = ListAuditRequest { user_id: Some(user.id.to_string()), ..ListAuditRequest::default() };
@@ -162,9 +194,11 @@ async fn users_see_their_own_clients_in_their_audit_log_but_not_an_admins() {
     assert_eq!((revoked.actor_id, revoked.ip.as_deref(), revoked.user_agent.as_deref()), (Some(admin.id), None, None));
     let own = mine.iter().find(|e| e.kind == AuditEventType::LoginSucceeded).unwrap();
     assert_eq!(own.ip.as_deref(), Some("198.51.100.4"), "their own client stays");
+    let reused = mine.iter().find(|e| e.kind == AuditEventType::RefreshTokenReused).unwrap();
+    assert_eq!((reused.actor_id, reused.ip.as_deref()), (None, Some("198.51.100.4")));
     let export = f.auth.export_account(&claims, &client()).await.unwrap();
     assert!(export.audit.iter().any(|e| e.kind == AuditEventType::AdminSessionsRevoked));
-    assert!(export.audit.iter().filter(|e| e.actor_id != Some(user.id)).all(|e| e.ip.is_none()));
+    assert!(export.audit.iter().filter(|e| e.actor_id == Some(admin.id)).all(|e| e.ip.is_none()));
 }
 
 #[tokio::test]
@@ -183,4 +217,74 @@ async fn the_purge_prunes_the_audit_log_even_when_the_session_store_fails() {
     f.sessions.fail.store(true, Ordering::SeqCst);
     assert!(f.auth.purge_expired().await.is_err(), "the session store's failure is reported");
     assert!(audit.audit_events(&query).await.unwrap().is_empty(), "and the audit log was pruned anyway");
+}
+
+/// The memory store's users; when armed, a login of `name` runs inside the next status change,
+/// just before it is stored: the login passes its own check on the old status.
+struct LoginDuringChange {
+    inner: Arc<MemoryStore>,
+    auth: std::sync::OnceLock<Auth>,
+    armed: AtomicBool,
+    token: std::sync::Mutex<Option<String>>,
+}
+
+#[async_trait]
+impl auth_core::UserStore for LoginDuringChange {
+    async fn create_user(&self, user: auth_core::NewUser) -> Result<User, StoreError> {
+        self.inner.create_user(user).await
+    }
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<auth_core::UserRecord>, StoreError> {
+        self.inner.user_by_id(id).await
+    }
+    async fn user_by_username(&self, name: &str) -> Result<Option<auth_core::UserRecord>, StoreError> {
+        self.inner.user_by_username(name).await
+    }
+    async fn user_by_email(&self, email: &str) -> Result<Option<auth_core::UserRecord>, StoreError> {
+        self.inner.user_by_email(email).await
+    }
+    async fn update_user(
+        &self,
+        id: Uuid,
+        update: auth_core::UserUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        if update.status.is_some() && self.armed.swap(false, Ordering::SeqCst) {
+            let auth = self.auth.get().expect("set after build");
+            *self.token.lock().unwrap() = Some(login(auth, "racer", &client()).await);
+        }
+        self.inner.update_user(id, update, at).await
+    }
+    async fn list_users(&self, query: &auth_core::UserQuery) -> Result<Vec<User>, StoreError> {
+        self.inner.list_users(query).await
+    }
+    async fn delete_user(&self, id: Uuid, keep_an_admin: bool) -> Result<bool, StoreError> {
+        self.inner.delete_user(id, keep_an_admin).await
+    }
+}
+
+#[tokio::test]
+async fn a_login_racing_a_disable_or_a_deletion_keeps_no_live_session() {
+    let mut config = AuthConfig::new(vec![7u8; 32]).unwrap();
+    config.argon2 = auth_core::Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 };
+    let store = Arc::new(MemoryStore::new());
+    let users = Arc::new(LoginDuringChange {
+        inner: store.clone(),
+        auth: std::sync::OnceLock::new(),
+        armed: AtomicBool::new(false),
+        token: std::sync::Mutex::new(None),
+    });
+    let auth = Auth::builder(config).stores(store).user_store(users.clone()).build().unwrap();
+    assert!(users.auth.set(auth.clone()).is_ok());
+    let (racer, _) = register(&auth, "racer").await;
+
+    users.armed.store(true, Ordering::SeqCst);
+    auth.admin().set_status(racer.id, UserStatus::Disabled).await.unwrap();
+    let token = users.token.lock().unwrap().take().expect("the login ran during the change");
+    assert_eq!(auth.authenticate(&token).await.unwrap_err().code(), "session_revoked");
+
+    auth.admin().set_status(racer.id, UserStatus::Active).await.unwrap();
+    users.armed.store(true, Ordering::SeqCst);
+    auth.admin().delete_user(racer.id).await.unwrap();
+    let token = users.token.lock().unwrap().take().expect("the login ran during the deletion");
+    assert_eq!(auth.authenticate(&token).await.unwrap_err().code(), "session_revoked");
 }

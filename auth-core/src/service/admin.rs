@@ -1,6 +1,6 @@
 //! Operator actions: the admin API's flows as methods of [`Admin`], for the HTTP routes under
-//! `/admin` and for host code and command-line tools. Every action is audited with the acting
-//! admin's id.
+//! `/admin` and for host code and command-line tools. Every change is audited with the acting
+//! admin's id (reads are not).
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -61,6 +61,20 @@ impl Auth {
             return Err(AuthError::Forbidden);
         }
         Ok(Admin { auth: self, actor: Some(claims.sub), ctx: ctx.clone() })
+    }
+}
+
+impl Auth {
+    /// Whether an active admin other than `user_id` exists (read without a lock: the store's
+    /// guard is what makes a change safe; this only refuses early).
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub(super) async fn another_active_admin(&self, user_id: Uuid) -> Result<bool, AuthError> {
+        let mut admins = UserQuery::new(2);
+        admins.role = Some(Role::admin());
+        admins.status = Some(UserStatus::Active);
+        Ok(self.inner.users.list_users(&admins).await?.iter().any(|u| u.id != user_id))
     }
 }
 
@@ -277,8 +291,8 @@ impl Admin<'_> {
         }
         if role_changed || disables {
             // Sessions end before the change is stored, so a failure cannot leave a demoted or
-            // disabled user with live tokens; a refused change must not end them, so the
-            // last-admin rule is checked first (and again, atomically, by the store).
+            // disabled user with live tokens, and again after it; a refused change must not end
+            // them, so the last-admin rule is checked first (and again, atomically, by the store).
             if current.is_active_admin() && (demotes || disables) && !self.auth.another_active_admin(id).await? {
                 return Err(AuthError::LastAdmin);
             }
@@ -291,6 +305,11 @@ impl Admin<'_> {
                 None => AuthError::NotFound,
             });
         };
+        if role_changed || disables {
+            // And after: a login that created its session between the first revocation and the
+            // change passed its own check on the old role or status.
+            self.auth.inner.sessions.revoke_user_sessions(id, None, at).await?;
+        }
         if email_changed {
             // Links and codes mailed to the old address die with it.
             self.auth.withdraw_recovery_secrets(id, current.email.as_deref()).await?;
@@ -363,19 +382,12 @@ impl Admin<'_> {
     /// `not_found` (no such user, or the session is not a live session of theirs),
     /// `store_unavailable`.
     pub async fn revoke_user_session(&self, id: Uuid, session_id: Uuid) -> Result<(), AuthError> {
-        let sessions = &self.auth.inner.sessions;
-        let at = self.auth.now();
-        match sessions.session(session_id).await? {
-            Some(s) if s.user_id == id && s.is_live(at) => {
-                sessions.revoke_session(session_id, at).await?;
-                self.audit(AuditEventType::AdminSessionsRevoked, id)
-                    .detail("session_id", session_id.to_string())
-                    .detail("revoked", 1)
-                    .record()
-                    .await
-            }
-            _ => Err(AuthError::NotFound),
-        }
+        self.auth.revoke_live_session(id, session_id).await?;
+        self.audit(AuditEventType::AdminSessionsRevoked, id)
+            .detail("session_id", session_id.to_string())
+            .detail("revoked", 1)
+            .record()
+            .await
     }
 
     /// `POST /admin/users/{id}/password-reset`: mails the user a password-reset link. The admin

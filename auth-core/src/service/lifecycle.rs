@@ -19,7 +19,7 @@ use crate::outcome::AccountExport;
 use crate::secret::TokenHash;
 use crate::store::Session;
 use crate::token::Claims;
-use crate::user::{Role, User, UserQuery, UserStatus, UserUpdate};
+use crate::user::{User, UserStatus, UserUpdate};
 use crate::validate::{identifier_key, normalize_email};
 
 use super::limits::user_bucket;
@@ -139,12 +139,15 @@ impl Auth {
     }
 
     /// `DELETE /me`: re-checks the password (a wrong one counts toward the lockout), then
-    /// deletes the account for good, in an order that never leaves a usable credential behind a
-    /// failure: every session is revoked first (access tokens are refused at once, on every
-    /// instance), then the user row goes (the username and email are free again), then the
-    /// sessions and refresh tokens, the pending codes and reset link, the lockout counter, and
-    /// the user's audit events, which are replaced by one `account_deleted` event holding only
-    /// the user id. [`Admin::delete_user`](crate::Admin::delete_user) does the same.
+    /// deletes the account for good, in an order that leaves no usable credential at any step:
+    /// every session is revoked (access tokens are refused at once, on every instance), the
+    /// account is disabled (refused with `last_admin` for the only active admin, and then
+    /// nothing changed), so a login racing the deletion fails; then the sessions and refresh
+    /// tokens, the pending codes and reset link, the lockout counter and the user's audit events
+    /// go, and the user row last (the username and email are free again). One `account_deleted`
+    /// event holding only the user id is kept. If a store fails part-way the account stays
+    /// disabled, without sessions, for an admin to delete again.
+    /// [`Admin::delete_user`](crate::Admin::delete_user) does the same.
     ///
     /// # Errors
     /// `invalid_credentials` (403), `last_admin` (the only active admin), `rate_limited`,
@@ -168,14 +171,23 @@ impl Auth {
     /// finishes the rest only while the user row exists).
     pub(super) async fn erase_account(&self, user: &User, actor: Option<Uuid>) -> Result<(), AuthError> {
         let id = user.id;
-        // Refused before anything is undone; the store checks it again, atomically, at the end.
+        let at = self.now();
+        // A refused deletion must change nothing: the last-admin rule first (the store checks
+        // it again, atomically, when disabling).
         if user.is_active_admin() && !self.another_active_admin(id).await? {
             return Err(AuthError::LastAdmin);
         }
-        // Everything that depends on the user row first, so a failure part-way leaves the user
-        // to retry the deletion with; the row goes last.
-        let at = self.now();
+        // Sessions end before the account is disabled (a failure leaves no disabled account
+        // with live sessions); disabled, a login racing the rest fails its own compare-and-set
+        // on the status; deleting the sessions revokes again whatever a login made meanwhile.
         self.inner.sessions.revoke_user_sessions(id, None, at).await?;
+        let disable = UserUpdate::new().status(UserStatus::Disabled).only_if_an_admin_remains();
+        if self.inner.users.update_user(id, disable, at).await?.is_none() {
+            return Err(match self.inner.users.user_by_id(id).await? {
+                Some(_) => AuthError::LastAdmin,
+                None => AuthError::NotFound,
+            });
+        }
         let sessions = self.inner.sessions.delete_user_sessions(id, at).await?;
         self.withdraw_recovery_secrets(id, user.email.as_deref()).await?;
         self.clear_account_attempts(&user_bucket(id)).await?;
@@ -184,26 +196,12 @@ impl Auth {
             self.flush_audit().await;
             audit.forget_user_audit(id).await?;
         }
+        // Disabled now, so the guard has nothing left to refuse.
         if !self.inner.users.delete_user(id, true).await? {
-            return Err(match self.inner.users.user_by_id(id).await? {
-                Some(_) => AuthError::LastAdmin,
-                None => AuthError::NotFound,
-            });
+            return Err(AuthError::NotFound);
         }
         tracing::info!(user_id = %id, sessions, by_admin = actor != Some(id), "account deleted");
         self.audit(AuditEventType::AccountDeleted, Some(id), &RequestContext::default()).actor(actor).record().await
-    }
-
-    /// Whether an active admin other than `user_id` exists (read without a lock: the store's
-    /// guard is what makes a change safe; this only refuses early).
-    ///
-    /// # Errors
-    /// `store_unavailable`.
-    pub(super) async fn another_active_admin(&self, user_id: Uuid) -> Result<bool, AuthError> {
-        let mut admins = UserQuery::new(2);
-        admins.role = Some(Role::admin());
-        admins.status = Some(UserStatus::Active);
-        Ok(self.inner.users.list_users(&admins).await?.iter().any(|u| u.id != user_id))
     }
 
     /// `GET /me/export`: the caller's data — profile (with preferences and metadata), live
@@ -252,7 +250,7 @@ impl Auth {
 /// An event of the user's as the user is shown it: the client of an admin who acted on the
 /// account (IP, user agent) is the admin's, not theirs to see.
 fn as_the_user_sees_it(mut event: AuditEvent) -> AuditEvent {
-    if event.actor_id != event.user_id {
+    if event.actor_id.is_some() && event.actor_id != event.user_id {
         event.ip = None;
         event.user_agent = None;
     }

@@ -96,8 +96,11 @@ impl Auth {
         };
         let (mail, secret) = self.code_mail(purpose, &email, &recipient);
         // Failures are logged where they happen.
-        let _ = self.deliver_secret(mail, secret).await;
-        let event = self.audit(AuditEventType::EmailCodeSent, Some(user_id), ctx).actor(None);
+        let delivered = self.deliver_secret(mail, secret).await;
+        let mut event = self.audit(AuditEventType::EmailCodeSent, Some(user_id), ctx).actor(None);
+        if delivered.is_err() {
+            event = event.failed().detail("reason", "not_delivered");
+        }
         // In the background already: a required write that fails has no request left to fail.
         let _ = event.detail("purpose", purpose.as_str()).record().await;
     }

@@ -313,15 +313,25 @@ impl Auth {
         session_id: Uuid,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
+        self.revoke_live_session(claims.sub, session_id).await?;
+        self.inner.events.session_revoked(claims.sub, session_id);
+        self.audit(AuditEventType::SessionRevoked, Some(claims.sub), ctx)
+            .detail("session_id", session_id.to_string())
+            .record()
+            .await
+    }
+
+    /// Revokes session `session_id` if it is a live session of `owner`.
+    ///
+    /// # Errors
+    /// `not_found` for anything else (unknown, another user's, already ended),
+    /// `store_unavailable`.
+    pub(super) async fn revoke_live_session(&self, owner: Uuid, session_id: Uuid) -> Result<(), AuthError> {
         let at = self.now();
         match self.inner.sessions.session(session_id).await? {
-            Some(s) if s.user_id == claims.sub && s.is_live(at) => {
+            Some(s) if s.user_id == owner && s.is_live(at) => {
                 self.inner.sessions.revoke_session(session_id, at).await?;
-                self.inner.events.session_revoked(claims.sub, session_id);
-                self.audit(AuditEventType::SessionRevoked, Some(claims.sub), ctx)
-                    .detail("session_id", session_id.to_string())
-                    .record()
-                    .await
+                Ok(())
             }
             _ => Err(AuthError::NotFound),
         }
