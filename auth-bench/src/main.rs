@@ -148,7 +148,12 @@ fn auth_over(
     // `email_code_per_address` for `/email/code`) would stop the enumeration pairs.
     config.rate_limits = RateLimits::off();
     config.public_url = Some("http://127.0.0.1".to_owned());
-    let mut builder = Auth::builder(config).user_store(users).session_store(sessions).secret_store(secrets);
+    // The audit log in memory, as every real setup has one: each login writes an event.
+    let mut builder = Auth::builder(config)
+        .user_store(users.clone())
+        .session_store(sessions)
+        .secret_store(secrets)
+        .audit_store(users);
     if let Some(mailer) = mailer {
         builder = builder.mailer(mailer);
     }
