@@ -167,6 +167,8 @@ async fn admins_change_fields_merge_metadata_and_get_clear_errors() {
 
     let r = admin(&s, Method::PATCH, &path, &root, Some(json!({"username": "FRANK"}))).await;
     assert_eq!((r.status, r.code()), (409, "username_taken"));
+    let r = admin(&s, Method::PATCH, &path, &root, Some(json!({"username": "Erin2"}))).await;
+    assert_eq!((r.status, r.body["username"].as_str()), (200, Some("Erin2")), "a new capitalization is a change");
     let r = admin(&s, Method::PATCH, &path, &root, Some(json!({"email": "not-an-address", "role": "wizard"}))).await;
     assert_eq!((r.status, r.code()), (400, "invalid_request"));
     assert!(field(&r, "email").is_string() && field(&r, "role").is_string(), "{}", r.body);

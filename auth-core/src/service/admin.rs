@@ -252,9 +252,8 @@ impl Admin<'_> {
         if let Some(s) = new_status.filter(|_| status_changed) {
             update = update.status(s);
         }
-        if let Some(name) =
-            username.filter(|u| Some(identifier_key(u)) != current.username.as_deref().map(identifier_key))
-        {
+        // Compared as written: a new capitalization of the same name is a change too.
+        if let Some(name) = username.filter(|u| Some(*u) != current.username.as_deref()) {
             update = update.username(name.to_owned());
             changed.push("username");
         }
