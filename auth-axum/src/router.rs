@@ -16,7 +16,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::{dialect_errors, to_axum, ApiError};
 use crate::extract::{read_body, AuthClaims, ClientContext};
-use crate::middleware::RequireAuth;
+use crate::middleware::{OptionalAuth, RequireAuth};
 
 /// Default largest request body: 64 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -90,6 +90,9 @@ impl AuthRouter {
                     require = require.with_role(role);
                 }
                 method_router = method_router.route_layer(require);
+            } else if operation.accepts_auth() {
+                method_router = method_router
+                    .route_layer(OptionalAuth::new(self.auth.clone()).schemes(self.dialect.auth_schemes()));
             }
             if !operation.has_own_rate_rule() {
                 // Outside the access-token check: it runs first.

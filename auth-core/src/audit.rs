@@ -64,11 +64,28 @@ pub enum AuditEventType {
     AdminSessionsRevoked,
     /// An admin had a password-reset link mailed to the account.
     AdminPasswordResetSent,
+    /// The password was right and the account has a second factor: a challenge (`mfa_token`)
+    /// was issued, no session yet (`details.purpose`: `login`, or `enroll` when the role
+    /// requires a factor the user lacks).
+    LoginPasswordOkMfaPending,
+    /// A second-factor code was refused (`details.reason`: `wrong_code`, `replayed`,
+    /// `dead_token`; `details.context`: `login`, `step_up`, …).
+    MfaFailed,
+    /// A TOTP factor was confirmed and is now required at login.
+    MfaEnabled,
+    /// The user disabled their TOTP factor.
+    MfaDisabled,
+    /// The recovery codes were replaced by new ones.
+    MfaRecoveryCodesRegenerated,
+    /// A recovery code was spent (`details.left`: how many remain).
+    MfaRecoveryCodeUsed,
+    /// An admin removed the user's second factor.
+    AdminMfaReset,
 }
 
 impl AuditEventType {
     /// Every type, in declaration order.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 27] = [
         Self::Registered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -89,6 +106,13 @@ impl AuditEventType {
         Self::AdminUserUpdated,
         Self::AdminSessionsRevoked,
         Self::AdminPasswordResetSent,
+        Self::LoginPasswordOkMfaPending,
+        Self::MfaFailed,
+        Self::MfaEnabled,
+        Self::MfaDisabled,
+        Self::MfaRecoveryCodesRegenerated,
+        Self::MfaRecoveryCodeUsed,
+        Self::AdminMfaReset,
     ];
 
     /// The stored name, e.g. `login_failed`.
@@ -115,6 +139,13 @@ impl AuditEventType {
             Self::AdminUserUpdated => "admin_user_updated",
             Self::AdminSessionsRevoked => "admin_sessions_revoked",
             Self::AdminPasswordResetSent => "admin_password_reset_sent",
+            Self::LoginPasswordOkMfaPending => "login_password_ok_mfa_pending",
+            Self::MfaFailed => "mfa_failed",
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::MfaRecoveryCodesRegenerated => "mfa_recovery_codes_regenerated",
+            Self::MfaRecoveryCodeUsed => "mfa_recovery_code_used",
+            Self::AdminMfaReset => "admin_mfa_reset",
         }
     }
 

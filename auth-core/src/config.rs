@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::captcha::CaptchaAction;
 use crate::context::ClientIpHeader;
+use crate::mfa::MfaKey;
 use crate::password::{Argon2Params, PasswordPolicy};
 
 /// Shortest accepted JWT secret, in bytes (RFC 7518 §3.2: a key of at least the hash size).
@@ -30,6 +31,10 @@ pub enum ConfigError {
     /// A setting that needs mail is on, but no mailer was given to the builder.
     #[error("{0} needs a mailer: give one to AuthBuilder::mailer (SmtpMailer), or turn it off")]
     MissingMailer(&'static str),
+    /// The authenticator issuer (`AuthConfig::mfa.issuer`, else `AuthConfig::issuer`) is empty
+    /// or contains `:`, which the `otpauth://` format cannot carry.
+    #[error("the second-factor issuer {0:?} must be non-empty and must not contain ':' (AUTH_MFA_ISSUER)")]
+    BadMfaIssuer(String),
     /// A mailer was given but `AuthConfig::public_url` is not set, so no reset link can be built.
     #[error(
         "a mailer turns on password-reset links, which need AuthConfig::public_url (the app's public base URL, \
@@ -101,6 +106,11 @@ pub struct RateLimits {
     pub mail_per_ip: Option<RateRule>,
     /// Every other route, per client IP (default 60 per 60 s).
     pub other_per_ip: Option<RateRule>,
+    /// Second-factor codes per account (default 10 per 900 s): every code (`POST /login/mfa`,
+    /// step-up, disable) takes a slot before it is checked and a right one clears the count, so
+    /// only failures accumulate. Unlike `login_failures_per_account`, a right password does not
+    /// clear it: someone who knows the password gets 10 guesses per window, not 5 per login.
+    pub mfa_failures_per_account: Option<RateRule>,
 }
 
 impl Default for RateLimits {
@@ -113,6 +123,7 @@ impl Default for RateLimits {
             password_reset_per_account: Some(RateRule::new(3, 86_400)),
             mail_per_ip: Some(RateRule::new(10, 3600)),
             other_per_ip: Some(RateRule::new(60, 60)),
+            mfa_failures_per_account: Some(RateRule::new(10, 900)),
         }
     }
 }
@@ -137,6 +148,8 @@ pub enum RateRuleName {
     MailPerIp,
     /// [`RateLimits::other_per_ip`].
     OtherPerIp,
+    /// [`RateLimits::mfa_failures_per_account`].
+    MfaFailuresPerAccount,
 }
 
 impl RateRuleName {
@@ -151,6 +164,7 @@ impl RateRuleName {
             Self::PasswordResetPerAccount => "password_reset_per_account",
             Self::MailPerIp => "mail_per_ip",
             Self::OtherPerIp => "other_per_ip",
+            Self::MfaFailuresPerAccount => "mfa_failures_per_account",
         }
     }
 }
@@ -167,6 +181,7 @@ impl RateLimits {
             RateRuleName::PasswordResetPerAccount => self.password_reset_per_account,
             RateRuleName::MailPerIp => self.mail_per_ip,
             RateRuleName::OtherPerIp => self.other_per_ip,
+            RateRuleName::MfaFailuresPerAccount => self.mfa_failures_per_account,
         }
     }
 
@@ -181,6 +196,7 @@ impl RateLimits {
             self.password_reset_per_account,
             self.mail_per_ip,
             self.other_per_ip,
+            self.mfa_failures_per_account,
         ]
         .iter()
         .any(Option::is_some)
@@ -197,7 +213,56 @@ impl RateLimits {
             password_reset_per_account: None,
             mail_per_ip: None,
             other_per_ip: None,
+            mfa_failures_per_account: None,
         }
+    }
+}
+
+/// The second factor (TOTP, RFC 6238, with recovery codes): [`AuthConfig::mfa`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct MfaConfig {
+    /// The issuer shown by authenticator apps (`otpauth://totp/{issuer}:{account}`); `None`: the
+    /// access tokens' [`AuthConfig::issuer`]. Must not contain `:`.
+    pub issuer: Option<String>,
+    /// The key that seals TOTP secrets at rest (XChaCha20-Poly1305); `None`: derived from the JWT
+    /// secret with HKDF-SHA-256 ([`MfaKey::derive`]), so changing that secret then makes every
+    /// factor unreadable. Set one explicitly (`AUTH_MFA_ENCRYPTION_KEY`) to rotate the two
+    /// independently.
+    pub encryption_key: Option<MfaKey>,
+    /// Keys that still open secrets sealed before a rotation (a secret is re-sealed with the
+    /// current key the next time it is used); remove one once no factor is sealed with it.
+    pub previous_encryption_keys: Vec<MfaKey>,
+    /// Roles whose users must have a factor (default none): their password login answers
+    /// `mfa_enrollment_required` with a token that can only enroll one.
+    pub required_for_roles: std::collections::BTreeSet<String>,
+    /// How long after a login with two factors its session may do sensitive things (disable the
+    /// factor, change email or password, delete the account, admin changes) without a fresh
+    /// code (default 600 s).
+    pub step_up_window: Duration,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            encryption_key: None,
+            previous_encryption_keys: Vec::new(),
+            required_for_roles: std::collections::BTreeSet::new(),
+            step_up_window: Duration::from_secs(600),
+        }
+    }
+}
+
+impl fmt::Debug for MfaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MfaConfig")
+            .field("issuer", &self.issuer)
+            .field("encryption_key", &self.encryption_key.as_ref().map(|_| "[redacted]"))
+            .field("previous_encryption_keys", &self.previous_encryption_keys.len())
+            .field("required_for_roles", &self.required_for_roles)
+            .field("step_up_window", &self.step_up_window)
+            .finish()
     }
 }
 
@@ -304,6 +369,9 @@ pub struct AuthConfig {
     /// The roles an admin may give and filter by (default `admin` and `user`); any other is
     /// `invalid_request`.
     pub roles: std::collections::BTreeSet<String>,
+    /// The second factor: authenticator issuer, encryption of secrets at rest, roles that must
+    /// enroll, the step-up window.
+    pub mfa: MfaConfig,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -363,6 +431,7 @@ impl AuthConfig {
             audit_required: false,
             email_change_revokes_sessions: false,
             roles: ["admin", "user"].into_iter().map(str::to_owned).collect(),
+            mfa: MfaConfig::default(),
         })
     }
 
@@ -375,6 +444,7 @@ impl AuthConfig {
             ("email_code_ttl", self.email_code_ttl),
             ("reset_token_ttl", self.reset_token_ttl),
             ("audit_retention", self.audit_retention),
+            ("mfa.step_up_window", self.mfa.step_up_window),
         ] {
             if d.as_secs() == 0 || d > MAX {
                 return Err(ConfigError::BadDuration(name));
@@ -382,6 +452,10 @@ impl AuthConfig {
         }
         if self.refresh_reuse_grace > MAX {
             return Err(ConfigError::BadDuration("refresh_reuse_grace"));
+        }
+        let issuer = self.mfa.issuer.as_deref().unwrap_or(&self.issuer);
+        if issuer.contains(':') || issuer.trim().is_empty() {
+            return Err(ConfigError::BadMfaIssuer(issuer.to_owned()));
         }
         Ok(())
     }

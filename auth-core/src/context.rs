@@ -4,6 +4,8 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::secret::SecretString;
+
 /// The client of one request, as determined by the HTTP adapter.
 ///
 /// `ip` is the socket peer, or, when the peer is a configured trusted proxy, the right-most
@@ -18,6 +20,9 @@ pub struct RequestContext {
     pub ip: Option<IpAddr>,
     /// The `User-Agent` header, truncated to 256 bytes.
     pub user_agent: Option<String>,
+    /// A second-factor code sent with the request for step-up (HTTP: the `X-MFA-Code` header),
+    /// for actions whose body has no `mfa_code` field (the admin API).
+    pub mfa_code: Option<SecretString>,
 }
 
 impl RequestContext {
@@ -35,7 +40,14 @@ impl RequestContext {
             }
             ua[..end].to_owned()
         });
-        Self { ip: ip.map(|ip| ip.to_canonical()), user_agent }
+        Self { ip: ip.map(|ip| ip.to_canonical()), user_agent, mfa_code: None }
+    }
+
+    /// This context with a step-up code (see [`mfa_code`](Self::mfa_code)).
+    #[must_use]
+    pub fn with_mfa_code(mut self, code: Option<SecretString>) -> Self {
+        self.mfa_code = code;
+        self
     }
 
     /// The key under which per-IP rate limits count this client: the IPv4 address, or for IPv6

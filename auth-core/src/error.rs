@@ -116,6 +116,26 @@ pub enum AuthError {
     /// The change would leave no active admin (`last_admin`, 409).
     #[error("this would leave no active admin")]
     LastAdmin,
+    /// A second-factor code (TOTP or recovery code) was wrong, of the wrong shape, or already
+    /// used (`invalid_mfa_code`, 400). At `POST /login/mfa`, `attempts_left` says how many more
+    /// codes the challenge takes.
+    #[error("the second-factor code is invalid or was already used")]
+    InvalidMfaCode {
+        /// Codes the login challenge still takes; `None` outside a login challenge.
+        attempts_left: Option<u32>,
+    },
+    /// The `mfa_token` is unknown, expired, spent, out of attempts, or its password has changed
+    /// since (`invalid_mfa_token`, 401): log in with the password again.
+    #[error("the second-factor login token is invalid or expired; log in again")]
+    InvalidMfaToken,
+    /// The action needs a second factor: send `mfa_code`, or use a session made with two factors
+    /// within the step-up window (`mfa_required`, 403).
+    #[error("this action needs a second-factor code (mfa_code)")]
+    MfaRequired,
+    /// The account already has an active second factor (`mfa_already_enabled`, 409): disable it
+    /// first.
+    #[error("a second factor is already enabled")]
+    MfaAlreadyEnabled,
     /// A rate limit was hit (`rate_limited`, 429).
     #[error("too many requests; retry later")]
     RateLimited {
@@ -168,6 +188,10 @@ impl AuthError {
             Self::UsernameTaken => "username_taken",
             Self::EmailTaken => "email_taken",
             Self::LastAdmin => "last_admin",
+            Self::InvalidMfaCode { .. } => "invalid_mfa_code",
+            Self::InvalidMfaToken => "invalid_mfa_token",
+            Self::MfaRequired => "mfa_required",
+            Self::MfaAlreadyEnabled => "mfa_already_enabled",
             Self::RateLimited { .. } => "rate_limited",
             Self::CaptchaUnavailable(_) => "captcha_unavailable",
             Self::MailUnavailable(_) => "mail_unavailable",

@@ -85,6 +85,10 @@ pub struct ChangePasswordRequest {
     pub current_password: SecretString,
     /// The new password.
     pub new_password: SecretString,
+    /// A second-factor code (TOTP or recovery code), needed when the user has a factor and the
+    /// session was not made with two factors within the step-up window.
+    #[serde(default)]
+    pub mfa_code: Option<SecretString>,
 }
 
 /// What an email code is for.
@@ -169,6 +173,9 @@ pub struct EmailChangeRequest {
     pub new_email: String,
     /// The current password, re-checked (a wrong one counts toward the lockout).
     pub password: SecretString,
+    /// A second-factor code, as [`ChangePasswordRequest::mfa_code`].
+    #[serde(default)]
+    pub mfa_code: Option<SecretString>,
 }
 
 /// `POST /me/email/confirm`.
@@ -183,6 +190,53 @@ pub struct EmailChangeConfirmRequest {
 pub struct DeleteAccountRequest {
     /// The current password, re-checked (a wrong one counts toward the lockout).
     pub password: SecretString,
+    /// A second-factor code, as [`ChangePasswordRequest::mfa_code`].
+    #[serde(default)]
+    pub mfa_code: Option<SecretString>,
+}
+
+/// `POST /mfa/totp/enroll`: with an access token, the current password; with the enrollment
+/// token a login answered `mfa_enrollment_required` with, that token.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TotpEnrollRequest {
+    /// The current password (with an access token), re-checked.
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    /// The enrollment token (without an access token).
+    #[serde(default)]
+    pub mfa_token: Option<SecretString>,
+}
+
+/// `POST /mfa/totp/confirm`: the first code of the new factor.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TotpConfirmRequest {
+    /// A code from the authenticator app.
+    pub code: SecretString,
+    /// The enrollment token, when enrolling without an access token.
+    #[serde(default)]
+    pub mfa_token: Option<SecretString>,
+}
+
+/// `POST /mfa/recovery-codes` and `DELETE /mfa/totp`: the password and a second-factor code.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MfaConfirmRequest {
+    /// The current password, re-checked.
+    pub password: SecretString,
+    /// A TOTP code or a recovery code.
+    pub code: SecretString,
+}
+
+/// `POST /login/mfa`: the challenge of a password login and one second factor.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MfaLoginRequest {
+    /// The `mfa_token` the password login answered.
+    pub mfa_token: SecretString,
+    /// A TOTP code.
+    #[serde(default)]
+    pub code: Option<SecretString>,
+    /// Or a recovery code.
+    #[serde(default)]
+    pub recovery_code: Option<SecretString>,
 }
 
 /// `GET /admin/users` query parameters, as text: the service validates each (a bad one is

@@ -60,6 +60,7 @@ pub mod events;
 pub mod input;
 mod limit;
 pub mod mail;
+pub mod mfa;
 pub mod outcome;
 pub mod password;
 pub mod rotation;
@@ -75,7 +76,7 @@ pub use audit::{AuditEvent, AuditEventType, AuditOutcome, AuditQuery, AuditStore
 pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, CaptchaStatus, NoCaptcha};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AuthConfig, ConfigError, RateLimits, RateRule, RateRuleName, RegistrationPolicy, MIN_JWT_SECRET_BYTES,
+    AuthConfig, ConfigError, MfaConfig, RateLimits, RateRule, RateRuleName, RegistrationPolicy, MIN_JWT_SECRET_BYTES,
 };
 pub use context::{ClientIpHeader, RequestContext};
 pub use error::{AuthError, BoxError, FieldError, StoreError, WeakPasswordReason};
@@ -83,15 +84,20 @@ pub use events::{AuthEvents, LoginFailure, NoEvents};
 pub use input::{
     AdminCreateUserRequest, AdminUpdateUserRequest, ChangePasswordRequest, DeleteAccountRequest,
     EmailChangeConfirmRequest, EmailChangeRequest, EmailCodePurpose, EmailCodeRequest, ForgotPasswordRequest,
-    ListAuditRequest, ListUsersRequest, LoginRequest, LogoutRequest, PreferencesUpdate, RefreshRequest,
-    RegisterRequest, ResetPasswordRequest, VerifyEmailRequest,
+    ListAuditRequest, ListUsersRequest, LoginRequest, LogoutRequest, MfaConfirmRequest, MfaLoginRequest,
+    PreferencesUpdate, RefreshRequest, RegisterRequest, ResetPasswordRequest, TotpConfirmRequest, TotpEnrollRequest,
+    VerifyEmailRequest,
 };
 pub use ipnet;
 pub use limit::MemoryRateLimiter;
 pub use mail::{
     DefaultTemplates, EmailMessage, LogMailer, MailKind, MailTemplates, Mailer, MemoryMailer, RenderedMail,
+    SecondFactorChange,
 };
-pub use outcome::{AccountExport, IssuedTokens, LoginOutcome, SecondFactorChallenge};
+pub use mfa::{MfaKey, MfaStore};
+pub use outcome::{
+    AccountExport, IssuedTokens, LoginOutcome, MfaStatus, SecondFactorChallenge, TotpConfirmation, TotpEnrollment,
+};
 pub use password::{Argon2Params, PasswordHasher, PasswordPolicy, Verified};
 pub use secret::{random_token, SecretString, TokenHash};
 pub use service::{Admin, Auth, AuthBuilder};

@@ -66,9 +66,14 @@ impl fmt::Debug for IssuedTokens {
 pub enum LoginOutcome {
     /// The user is logged in: a new session and its tokens.
     Authenticated(Box<IssuedTokens>),
-    /// The password was right, but the account needs a second step before a session is
-    /// created; no token was issued.
+    /// The password was right, but the account has a second factor: no session yet; the client
+    /// sends the challenge back with a code to `POST /login/mfa`
+    /// ([`Auth::login_second_factor`](crate::Auth::login_second_factor)).
     SecondFactorRequired(SecondFactorChallenge),
+    /// The password was right, but the user's role requires a second factor and they have
+    /// none: no session; the challenge can only enroll one (`POST /mfa/totp/enroll` and
+    /// `/confirm` with `mfa_token`), which then logs the user in.
+    EnrollmentRequired(SecondFactorChallenge),
 }
 
 impl LoginOutcome {
@@ -77,7 +82,7 @@ impl LoginOutcome {
     pub fn tokens(self) -> Option<IssuedTokens> {
         match self {
             Self::Authenticated(tokens) => Some(*tokens),
-            Self::SecondFactorRequired(_) => None,
+            Self::SecondFactorRequired(_) | Self::EnrollmentRequired(_) => None,
         }
     }
 }
@@ -126,4 +131,61 @@ pub struct AccountExport {
     pub sessions: Vec<Session>,
     /// The user's audit events, newest first (at most 1000).
     pub audit: Vec<AuditEvent>,
+}
+
+/// A started TOTP enrollment ([`Auth::enroll_totp`](crate::Auth::enroll_totp)): what the user's
+/// authenticator app needs. Nothing is active until a code confirms it. `Debug` redacts the
+/// secret.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct TotpEnrollment {
+    /// The secret, RFC 4648 base32 without padding (for typing it in).
+    pub secret: String,
+    /// `otpauth://totp/{issuer}:{account}?secret=…&issuer=…` (SHA-1, 6 digits, 30 s).
+    pub otpauth_uri: String,
+    /// The URI as a QR code: `data:image/png;base64,…`.
+    pub qr_png: String,
+    /// Seconds until the enrollment must be confirmed.
+    pub expires_in: u64,
+}
+
+impl fmt::Debug for TotpEnrollment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpEnrollment").field("secret", &"[redacted]").field("expires_in", &self.expires_in).finish()
+    }
+}
+
+/// A confirmed TOTP factor ([`Auth::confirm_totp`](crate::Auth::confirm_totp)): the recovery
+/// codes, shown this once, and, when the enrollment was the one a login required, that login's
+/// session. `Debug` redacts the codes.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct TotpConfirmation {
+    /// Ten single-use recovery codes, `XXXXX-XXXXX` (50 bits each); stored only as keyed hashes.
+    pub recovery_codes: Vec<String>,
+    /// The session of a login that had to enroll first (`mfa_token` given); `None` otherwise.
+    pub tokens: Option<Box<IssuedTokens>>,
+}
+
+impl fmt::Debug for TotpConfirmation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpConfirmation")
+            .field("recovery_codes", &self.recovery_codes.len())
+            .field("tokens", &self.tokens)
+            .finish()
+    }
+}
+
+/// The caller's second-factor state (`GET /mfa`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MfaStatus {
+    /// Whether a TOTP factor is active (logins need it).
+    pub totp_enabled: bool,
+    /// When it was confirmed.
+    pub totp_confirmed_at: Option<DateTime<Utc>>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u32,
+    /// Whether the caller's role requires a factor.
+    pub required: bool,
 }

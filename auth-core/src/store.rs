@@ -138,7 +138,7 @@ pub struct Session {
 }
 
 /// How a user authenticated to start a [`Session`], recorded on it (`auth_method` in the
-/// stores: `password`, `email_code`, `external`).
+/// stores: `password`, `email_code`, `external`, `password_otp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -152,23 +152,46 @@ pub enum AuthMethod {
     /// An identity the host verified its own way (an OAuth 2.0 / OpenID Connect provider, SSO,
     /// a passkey library) and handed to [`Auth::issue_session`](crate::Auth::issue_session).
     External,
+    /// A password and then a second factor (a TOTP code or a recovery code): `POST /login/mfa`,
+    /// or confirming an enrollment the role required. Stored `password_otp`.
+    PasswordAndOtp,
 }
 
 impl AuthMethod {
-    /// The stored name: `password`, `email_code` or `external`.
+    /// The stored name: `password`, `email_code`, `external` or `password_otp`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
             Self::EmailCode => "email_code",
             Self::External => "external",
+            Self::PasswordAndOtp => "password_otp",
         }
     }
 
     /// The method of a stored name; `None` for a name this version does not know.
     #[must_use]
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Password, Self::EmailCode, Self::External].into_iter().find(|m| m.as_str() == name)
+        [Self::Password, Self::EmailCode, Self::External, Self::PasswordAndOtp].into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// The `amr` values (RFC 8176) of a session made this way, as access tokens carry them:
+    /// `["pwd"]`, `["otp"]` (a mailed one-time code), `["pwd","otp"]`; none for
+    /// [`External`](Self::External), whose method only the host knows.
+    #[must_use]
+    pub fn amr(self) -> &'static [&'static str] {
+        match self {
+            Self::Password => &["pwd"],
+            Self::EmailCode => &["otp"],
+            Self::External => &[],
+            Self::PasswordAndOtp => &["pwd", "otp"],
+        }
+    }
+
+    /// Whether the session was made with two factors (what step-up accepts).
+    #[must_use]
+    pub fn is_multi_factor(self) -> bool {
+        self == Self::PasswordAndOtp
     }
 }
 

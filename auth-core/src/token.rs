@@ -39,6 +39,10 @@ pub struct Claims {
     pub aud: String,
     /// Unique token id.
     pub jti: Uuid,
+    /// How the session was authenticated (RFC 8176 values: `pwd`, `otp`), from its
+    /// [`AuthMethod::amr`](crate::AuthMethod::amr); absent when none is known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// Signs and verifies access tokens.
@@ -82,6 +86,7 @@ impl JwtCodec {
         user_id: Uuid,
         sid: Uuid,
         role: &Role,
+        amr: &[&str],
         now: DateTime<Utc>,
         ttl_seconds: i64,
     ) -> Result<(String, Claims), AuthError> {
@@ -96,6 +101,7 @@ impl JwtCodec {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: Uuid::new_v4(),
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
         };
         let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding).map_err(AuthError::internal)?;
         Ok((token, claims))
@@ -225,7 +231,8 @@ mod tests {
 
     #[test]
     fn issued_tokens_verify_and_carry_the_header_and_claims() {
-        let (token, claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), Utc::now(), 60).unwrap();
+        let (token, claims) =
+            codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], Utc::now(), 60).unwrap();
         let header: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header["typ"], "at+jwt");
@@ -235,7 +242,8 @@ mod tests {
 
     #[test]
     fn alg_none_is_refused() {
-        let (_, claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::admin(), Utc::now(), 60).unwrap();
+        let (_, claims) =
+            codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::admin(), &["pwd"], Utc::now(), 60).unwrap();
         let token = format!(
             "{}.{}.",
             b64(&serde_json::json!({"alg":"none","typ":"at+jwt"})),
@@ -246,7 +254,8 @@ mod tests {
 
     #[test]
     fn another_key_or_a_tampered_payload_is_refused() {
-        let (token, mut claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), Utc::now(), 60).unwrap();
+        let (token, mut claims) =
+            codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], Utc::now(), 60).unwrap();
         let other = JwtCodec::new(b"another-secret-another-secret-xx", "iss", "aud", 0);
         assert!(matches!(other.verify(&token, Utc::now().timestamp()), Err(AuthError::Unauthorized)));
         claims.role = Role::admin();
@@ -258,7 +267,7 @@ mod tests {
     #[test]
     fn expired_tokens_report_token_expired() {
         let then = Utc::now() - chrono::TimeDelta::seconds(120);
-        let (token, _) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), then, 60).unwrap();
+        let (token, _) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], then, 60).unwrap();
         assert!(matches!(codec().verify(&token, Utc::now().timestamp()), Err(AuthError::TokenExpired)));
     }
 
@@ -266,7 +275,7 @@ mod tests {
     fn the_verified_cache_rechecks_expiry_and_stays_bounded() {
         let cache = VerifiedTokens::new(2, 0);
         let now = Utc::now();
-        let (token, claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), now, 60).unwrap();
+        let (token, claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], now, 60).unwrap();
         assert!(cache.get(&token, now.timestamp()).is_none());
         cache.insert(&token, &claims);
         assert_eq!(cache.get(&token, now.timestamp()).unwrap().unwrap(), claims);
@@ -305,7 +314,8 @@ mod tests {
         let string_nbf = jsonwebtoken::encode(&header, &claims("99999999999".into()), &key).unwrap();
         assert!(matches!(codec().verify(&string_nbf, Utc::now().timestamp()), Err(AuthError::Unauthorized)));
         let other_aud = JwtCodec::new(SECRET, "iss", "other", 0);
-        let (token, _) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), Utc::now(), 60).unwrap();
+        let (token, _) =
+            codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], Utc::now(), 60).unwrap();
         assert!(matches!(other_aud.verify(&token, Utc::now().timestamp()), Err(AuthError::Unauthorized)));
     }
 }

@@ -4,18 +4,23 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use auth_core::ipnet::IpNet;
-use auth_core::{AuthConfig, AuthError, ClientIpHeader, RequestContext};
+use auth_core::{AuthConfig, AuthError, ClientIpHeader, RequestContext, SecretString};
 use http::header::{self, HeaderMap};
 
 /// The [`RequestContext`] of a request from socket peer `peer` with `headers`: the client IP per
 /// [`client_ip`] with the service's [`AuthConfig::trusted_proxies`] and
-/// [`AuthConfig::client_ip_header`], and the `User-Agent`.
+/// [`AuthConfig::client_ip_header`], the `User-Agent`, and a step-up code from [`MFA_CODE_HEADER`].
 #[must_use]
 pub fn request_context(config: &AuthConfig, peer: Option<IpAddr>, headers: &HeaderMap) -> RequestContext {
     let ip = client_ip(peer, headers, &config.trusted_proxies, config.client_ip_header);
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-    RequestContext::new(ip, user_agent)
+    let mfa_code = headers.get(MFA_CODE_HEADER).and_then(|v| v.to_str().ok()).map(SecretString::from);
+    RequestContext::new(ip, user_agent).with_mfa_code(mfa_code)
 }
+
+/// The request header that carries a second-factor code for step-up on routes whose body has no
+/// `mfa_code` field (the admin API): `X-MFA-Code`.
+pub const MFA_CODE_HEADER: &str = "x-mfa-code";
 
 /// The client's IP: `peer`, unless `peer` is a trusted proxy; then the address named by `header`,
 /// and by no other header (a proxy that sets one passes the others through from the client, so

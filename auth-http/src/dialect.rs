@@ -9,8 +9,9 @@ use auth_core::{
     AccountExport, AdminCreateUserRequest, AdminUpdateUserRequest, AuditEvent, CaptchaChallenge, CaptchaStatus,
     ChangePasswordRequest, DeleteAccountRequest, EmailChangeConfirmRequest, EmailChangeRequest, EmailCodeRequest,
     ForgotPasswordRequest, IssuedTokens, ListAuditRequest, ListUsersRequest, LoginOutcome, LoginRequest, LogoutRequest,
-    Page, Preferences, PreferencesUpdate, RefreshRequest, RegisterRequest, ResetPasswordRequest, Session, User,
-    VerifyEmailRequest,
+    MfaConfirmRequest, MfaLoginRequest, MfaStatus, Page, Preferences, PreferencesUpdate, RefreshRequest,
+    RegisterRequest, ResetPasswordRequest, Session, TotpConfirmRequest, TotpConfirmation, TotpEnrollRequest,
+    TotpEnrollment, User, VerifyEmailRequest,
 };
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
@@ -21,9 +22,9 @@ use uuid::Uuid;
 use crate::body::{json_body, optional_json_body, query_params};
 use crate::error::ErrorBody;
 use crate::wire::{
-    AccountExportResponse, AuditPageResponse, CaptchaResponse, CaptchaStatusResponse, PreferencesResponse,
-    RevokedResponse, SecondFactorResponse, SentResponse, SessionInfo, SessionsResponse, TokenResponse,
-    UserPageResponse,
+    AccountExportResponse, AuditPageResponse, CaptchaResponse, CaptchaStatusResponse, EnrollmentRequiredResponse,
+    MfaStatusResponse, PreferencesResponse, RecoveryCodesResponse, RevokedResponse, SecondFactorResponse, SentResponse,
+    SessionInfo, SessionsResponse, TokenResponse, TotpEnrollmentResponse, UserPageResponse,
 };
 
 /// A response as bytes, for any framework to send.
@@ -93,6 +94,20 @@ pub enum Operation {
     AdminSendPasswordReset,
     /// Admin: a page of the audit log.
     AdminAudit,
+    /// The second step of a login: the challenge and a second factor.
+    LoginMfa,
+    /// The caller's second-factor state.
+    MfaStatus,
+    /// Start a TOTP enrollment (access token and password, or an enrollment token).
+    MfaTotpEnroll,
+    /// Confirm it with a first code; answers recovery codes.
+    MfaTotpConfirm,
+    /// New recovery codes (password and a code).
+    MfaRecoveryCodes,
+    /// Disable the TOTP factor (password and a code).
+    MfaTotpDisable,
+    /// Admin: remove a user's second factor.
+    AdminResetMfa,
 }
 
 impl Operation {
@@ -115,7 +130,18 @@ impl Operation {
                 | Self::DeleteAccount
                 | Self::ExportAccount
                 | Self::MyAudit
+                | Self::MfaStatus
+                | Self::MfaRecoveryCodes
+                | Self::MfaTotpDisable
         ) || self.required_role().is_some()
+    }
+
+    /// Whether the operation takes an access token when one is sent but also works without
+    /// (enrolling a second factor with the enrollment token of a login): adapters authenticate
+    /// a present token (`auth_axum::OptionalAuth`) and pass its claims.
+    #[must_use]
+    pub fn accepts_auth(self) -> bool {
+        matches!(self, Self::MfaTotpEnroll | Self::MfaTotpConfirm)
     }
 
     /// The role the caller's access token must carry (`admin` for the admin API), checked by
@@ -134,6 +160,7 @@ impl Operation {
                 | Self::AdminRevokeUserSession
                 | Self::AdminSendPasswordReset
                 | Self::AdminAudit
+                | Self::AdminResetMfa
         )
         .then_some("admin")
     }
@@ -200,6 +227,13 @@ pub static CANONICAL_ROUTES: &[Route] = &[
     Route::new(Method::DELETE, "/admin/users/{id}/sessions/{sid}", Operation::AdminRevokeUserSession),
     Route::new(Method::POST, "/admin/users/{id}/password-reset", Operation::AdminSendPasswordReset),
     Route::new(Method::GET, "/admin/audit", Operation::AdminAudit),
+    Route::new(Method::POST, "/login/mfa", Operation::LoginMfa),
+    Route::new(Method::GET, "/mfa", Operation::MfaStatus),
+    Route::new(Method::POST, "/mfa/totp/enroll", Operation::MfaTotpEnroll),
+    Route::new(Method::POST, "/mfa/totp/confirm", Operation::MfaTotpConfirm),
+    Route::new(Method::POST, "/mfa/recovery-codes", Operation::MfaRecoveryCodes),
+    Route::new(Method::DELETE, "/mfa/totp", Operation::MfaTotpDisable),
+    Route::new(Method::DELETE, "/admin/users/{id}/mfa", Operation::AdminResetMfa),
 ];
 
 /// What a [`Dialect`] parses from a request: its headers, its body (empty for none), the values
@@ -288,6 +322,20 @@ pub enum Input {
     AdminSendPasswordReset(Uuid),
     /// [`Operation::AdminAudit`].
     AdminAudit(ListAuditRequest),
+    /// [`Operation::LoginMfa`].
+    LoginMfa(MfaLoginRequest),
+    /// [`Operation::MfaStatus`].
+    MfaStatus,
+    /// [`Operation::MfaTotpEnroll`].
+    MfaTotpEnroll(TotpEnrollRequest),
+    /// [`Operation::MfaTotpConfirm`].
+    MfaTotpConfirm(TotpConfirmRequest),
+    /// [`Operation::MfaRecoveryCodes`].
+    MfaRecoveryCodes(MfaConfirmRequest),
+    /// [`Operation::MfaTotpDisable`].
+    MfaTotpDisable(MfaConfirmRequest),
+    /// [`Operation::AdminResetMfa`]: the user id.
+    AdminResetMfa(Uuid),
 }
 
 impl Input {
@@ -325,6 +373,13 @@ impl Input {
             Self::AdminRevokeUserSession(..) => Operation::AdminRevokeUserSession,
             Self::AdminSendPasswordReset(_) => Operation::AdminSendPasswordReset,
             Self::AdminAudit(_) => Operation::AdminAudit,
+            Self::LoginMfa(_) => Operation::LoginMfa,
+            Self::MfaStatus => Operation::MfaStatus,
+            Self::MfaTotpEnroll(_) => Operation::MfaTotpEnroll,
+            Self::MfaTotpConfirm(_) => Operation::MfaTotpConfirm,
+            Self::MfaRecoveryCodes(_) => Operation::MfaRecoveryCodes,
+            Self::MfaTotpDisable(_) => Operation::MfaTotpDisable,
+            Self::AdminResetMfa(_) => Operation::AdminResetMfa,
         }
     }
 }
@@ -391,6 +446,17 @@ pub enum Reply {
     SessionsRevoked(u64),
     /// [`Operation::AdminSendPasswordReset`].
     PasswordResetSent,
+    /// [`Operation::MfaStatus`].
+    MfaStatus(MfaStatus),
+    /// [`Operation::MfaTotpEnroll`].
+    TotpEnrollment(TotpEnrollment),
+    /// [`Operation::MfaTotpConfirm`]: the recovery codes, and the tokens of a login that had to
+    /// enroll.
+    TotpConfirmed(TotpConfirmation),
+    /// [`Operation::MfaRecoveryCodes`].
+    RecoveryCodes(Vec<String>),
+    /// [`Operation::MfaTotpDisable`], [`Operation::AdminResetMfa`].
+    MfaDisabled,
 }
 
 /// A wire contract: the routes, how requests are parsed and how successes and errors are
@@ -558,6 +624,13 @@ fn canonical_parse(operation: Operation, request: &RequestParts<'_>) -> Result<I
         }
         Operation::AdminSendPasswordReset => Input::AdminSendPasswordReset(path_id(request, "id")?),
         Operation::AdminAudit => Input::AdminAudit(query_params(request.query)?),
+        Operation::LoginMfa => Input::LoginMfa(json_body(headers, body)?),
+        Operation::MfaStatus => Input::MfaStatus,
+        Operation::MfaTotpEnroll => Input::MfaTotpEnroll(optional_json_body(headers, body)?),
+        Operation::MfaTotpConfirm => Input::MfaTotpConfirm(json_body(headers, body)?),
+        Operation::MfaRecoveryCodes => Input::MfaRecoveryCodes(json_body(headers, body)?),
+        Operation::MfaTotpDisable => Input::MfaTotpDisable(json_body(headers, body)?),
+        Operation::AdminResetMfa => Input::AdminResetMfa(path_id(request, "id")?),
     })
 }
 
@@ -573,6 +646,15 @@ fn canonical_render(reply: Reply) -> HttpResponse {
         Reply::LoggedIn(LoginOutcome::SecondFactorRequired(challenge)) => {
             json_response(StatusCode::OK, &SecondFactorResponse::from(challenge))
         }
+        Reply::LoggedIn(LoginOutcome::EnrollmentRequired(challenge)) => {
+            json_response(StatusCode::OK, &EnrollmentRequiredResponse::from(challenge))
+        }
+        Reply::MfaStatus(status) => json_response(StatusCode::OK, &MfaStatusResponse::from(status)),
+        Reply::TotpEnrollment(enrollment) => json_response(StatusCode::OK, &TotpEnrollmentResponse::from(enrollment)),
+        Reply::TotpConfirmed(confirmation) => json_response(StatusCode::OK, &RecoveryCodesResponse::from(confirmation)),
+        Reply::RecoveryCodes(recovery_codes) => {
+            json_response(StatusCode::OK, &RecoveryCodesResponse { recovery_codes, tokens: None })
+        }
         Reply::Me(user) | Reply::EmailVerified(user) => json_response(StatusCode::OK, &user),
         Reply::Preferences(preferences) => json_response(StatusCode::OK, &PreferencesResponse { preferences }),
         Reply::Sessions { sessions, current } => {
@@ -584,7 +666,8 @@ fn canonical_render(reply: Reply) -> HttpResponse {
         | Reply::PasswordChanged
         | Reply::SessionRevoked
         | Reply::PasswordReset
-        | Reply::AccountDeleted => empty_response(StatusCode::NO_CONTENT),
+        | Reply::AccountDeleted
+        | Reply::MfaDisabled => empty_response(StatusCode::NO_CONTENT),
         Reply::EmailChangeRequested | Reply::PasswordResetSent => {
             json_response(StatusCode::ACCEPTED, &SentResponse { sent: true })
         }

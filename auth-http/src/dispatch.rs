@@ -1,7 +1,7 @@
 //! Running an operation: [`execute`] (typed input → the core's flow → typed reply) and
 //! [`handle`] (request parts → response, through a [`Dialect`]).
 
-use auth_core::{Auth, AuthError, Claims, RequestContext};
+use auth_core::{Auth, AuthError, Claims, LoginOutcome, RequestContext};
 
 use crate::dialect::{Dialect, HttpResponse, Input, Operation, Reply, RequestParts};
 use crate::error::ErrorBody;
@@ -95,6 +95,23 @@ pub async fn execute(
             Reply::PasswordResetSent
         }
         Input::AdminAudit(req) => Reply::AuditPage(admin()?.audit_log(&req).await?),
+        Input::LoginMfa(req) => {
+            Reply::LoggedIn(LoginOutcome::Authenticated(Box::new(auth.login_second_factor(req, ctx).await?)))
+        }
+        Input::MfaStatus => Reply::MfaStatus(auth.mfa_status(caller()?).await?),
+        Input::MfaTotpEnroll(req) => Reply::TotpEnrollment(auth.enroll_totp(claims, req, ctx).await?),
+        Input::MfaTotpConfirm(req) => Reply::TotpConfirmed(auth.confirm_totp(claims, req, ctx).await?),
+        Input::MfaRecoveryCodes(req) => {
+            Reply::RecoveryCodes(auth.regenerate_recovery_codes(caller()?, req, ctx).await?)
+        }
+        Input::MfaTotpDisable(req) => {
+            auth.disable_totp(caller()?, req, ctx).await?;
+            Reply::MfaDisabled
+        }
+        Input::AdminResetMfa(id) => {
+            admin()?.reset_mfa(id).await?;
+            Reply::MfaDisabled
+        }
     })
 }
 

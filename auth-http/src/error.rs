@@ -115,16 +115,23 @@ pub fn status_of(err: &AuthError) -> StatusCode {
         | AuthError::WeakPassword { .. }
         | AuthError::CaptchaRequired
         | AuthError::CaptchaInvalid
-        | AuthError::InvalidCode => StatusCode::BAD_REQUEST,
+        | AuthError::InvalidCode
+        | AuthError::InvalidMfaCode { .. } => StatusCode::BAD_REQUEST,
         AuthError::InvalidCredentials
         | AuthError::Unauthorized
         | AuthError::TokenExpired
         | AuthError::SessionRevoked
         | AuthError::InvalidRefreshToken
-        | AuthError::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-        AuthError::CurrentPasswordInvalid | AuthError::AccountDisabled | AuthError::Forbidden => StatusCode::FORBIDDEN,
+        | AuthError::RefreshTokenReused
+        | AuthError::InvalidMfaToken => StatusCode::UNAUTHORIZED,
+        AuthError::CurrentPasswordInvalid
+        | AuthError::AccountDisabled
+        | AuthError::Forbidden
+        | AuthError::MfaRequired => StatusCode::FORBIDDEN,
         AuthError::NotFound => StatusCode::NOT_FOUND,
-        AuthError::UsernameTaken | AuthError::EmailTaken | AuthError::LastAdmin => StatusCode::CONFLICT,
+        AuthError::UsernameTaken | AuthError::EmailTaken | AuthError::LastAdmin | AuthError::MfaAlreadyEnabled => {
+            StatusCode::CONFLICT
+        }
         AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AuthError::CaptchaUnavailable(_) | AuthError::MailUnavailable(_) => StatusCode::BAD_GATEWAY,
         AuthError::StoreUnavailable(_) | AuthError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -143,6 +150,9 @@ impl From<&AuthError> for ErrorBody {
                 body.details = Some(json!({ "fields": fields }));
             }
             AuthError::WeakPassword { reasons } => body.details = Some(json!({ "reasons": reasons })),
+            AuthError::InvalidMfaCode { attempts_left: Some(left) } => {
+                body.details = Some(json!({ "attempts_left": left }));
+            }
             AuthError::RateLimited { retry_after_seconds } | AuthError::Overloaded { retry_after_seconds } => {
                 body.details = Some(json!({ "retry_after_seconds": retry_after_seconds }));
                 body.retry_after_seconds = Some(*retry_after_seconds);

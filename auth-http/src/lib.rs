@@ -51,7 +51,7 @@ mod error;
 pub mod wire;
 
 pub use body::{is_json, json_body, optional_json_body, parse_json};
-pub use client::{access_token, bearer_token, client_ip, request_context};
+pub use client::{access_token, bearer_token, client_ip, request_context, MFA_CODE_HEADER};
 pub use dialect::{
     empty_response, json_response, Canonical, Dialect, HttpResponse, Input, Operation, Reply, RequestParts, Route,
     CANONICAL_ROUTES,

@@ -3,7 +3,10 @@
 
 use std::fmt;
 
-use auth_core::{CaptchaChallenge, CaptchaStatus, IssuedTokens, Preferences, SecondFactorChallenge, Session, User};
+use auth_core::{
+    CaptchaChallenge, CaptchaStatus, IssuedTokens, MfaStatus, Preferences, SecondFactorChallenge, Session,
+    TotpConfirmation, TotpEnrollment, User,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -87,6 +90,114 @@ impl fmt::Debug for SecondFactorResponse {
     }
 }
 
+/// The answer of a password login whose role requires a second factor the user lacks:
+/// `{"mfa_enrollment_required":true,"mfa_token":"…","methods":["totp"],"expires_in":600}`; the
+/// token can only enroll (`POST /mfa/totp/enroll`, `/confirm`). `Debug` redacts the token.
+#[derive(Clone, Serialize)]
+pub struct EnrollmentRequiredResponse {
+    /// Always `true`.
+    pub mfa_enrollment_required: bool,
+    /// The enrollment token.
+    pub mfa_token: String,
+    /// The factors that can be enrolled.
+    pub methods: Vec<&'static str>,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+impl From<SecondFactorChallenge> for EnrollmentRequiredResponse {
+    fn from(challenge: SecondFactorChallenge) -> Self {
+        Self {
+            mfa_enrollment_required: true,
+            mfa_token: challenge.token,
+            methods: challenge.methods,
+            expires_in: challenge.expires_in,
+        }
+    }
+}
+
+impl fmt::Debug for EnrollmentRequiredResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnrollmentRequiredResponse").field("mfa_token", &"[redacted]").finish_non_exhaustive()
+    }
+}
+
+/// `POST /mfa/totp/enroll`: `{"secret","otpauth_uri","qr_png","expires_in"}`. `Debug` redacts the
+/// secret.
+#[derive(Clone, Serialize)]
+pub struct TotpEnrollmentResponse {
+    /// Base32 secret, for typing into an app.
+    pub secret: String,
+    /// `otpauth://totp/…`.
+    pub otpauth_uri: String,
+    /// `data:image/png;base64,…` QR code of the URI.
+    pub qr_png: String,
+    /// Seconds until the enrollment must be confirmed.
+    pub expires_in: u64,
+}
+
+impl From<TotpEnrollment> for TotpEnrollmentResponse {
+    fn from(e: TotpEnrollment) -> Self {
+        Self { secret: e.secret, otpauth_uri: e.otpauth_uri, qr_png: e.qr_png, expires_in: e.expires_in }
+    }
+}
+
+impl fmt::Debug for TotpEnrollmentResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpEnrollmentResponse").field("secret", &"[redacted]").finish_non_exhaustive()
+    }
+}
+
+/// `POST /mfa/totp/confirm` and `POST /mfa/recovery-codes`: `{"recovery_codes":[…]}`, with the
+/// **Tokens** fields beside them when a required enrollment finished a login. `Debug` redacts.
+#[derive(Clone, Serialize)]
+pub struct RecoveryCodesResponse {
+    /// Ten single-use codes, shown once.
+    pub recovery_codes: Vec<String>,
+    /// The login's tokens, when the confirmation finished one.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenResponse>,
+}
+
+impl From<TotpConfirmation> for RecoveryCodesResponse {
+    fn from(c: TotpConfirmation) -> Self {
+        Self { recovery_codes: c.recovery_codes, tokens: c.tokens.map(|t| TokenResponse::from(*t)) }
+    }
+}
+
+impl fmt::Debug for RecoveryCodesResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecoveryCodesResponse")
+            .field("recovery_codes", &self.recovery_codes.len())
+            .field("tokens", &self.tokens)
+            .finish()
+    }
+}
+
+/// `GET /mfa`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MfaStatusResponse {
+    /// Whether a TOTP factor is active.
+    pub totp_enabled: bool,
+    /// When it was confirmed.
+    pub totp_confirmed_at: Option<DateTime<Utc>>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u32,
+    /// Whether the caller's role requires a factor.
+    pub required: bool,
+}
+
+impl From<MfaStatus> for MfaStatusResponse {
+    fn from(s: MfaStatus) -> Self {
+        Self {
+            totp_enabled: s.totp_enabled,
+            totp_confirmed_at: s.totp_confirmed_at,
+            recovery_codes_left: s.recovery_codes_left,
+            required: s.required,
+        }
+    }
+}
+
 /// One entry of `GET /sessions`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionInfo {
@@ -102,6 +213,9 @@ pub struct SessionInfo {
     pub ip: Option<String>,
     /// Client user agent at login.
     pub user_agent: Option<String>,
+    /// How the session was authenticated (RFC 8176 values, as the access tokens' `amr`):
+    /// `["pwd"]`, `["pwd","otp"]`, …
+    pub amr: &'static [&'static str],
     /// Whether this is the session of the access token making the request.
     pub current: bool,
 }
@@ -118,6 +232,7 @@ impl SessionInfo {
             expires_at: session.expires_at,
             ip: session.ip,
             user_agent: session.user_agent,
+            amr: session.auth_method.amr(),
         }
     }
 }

@@ -70,6 +70,8 @@ pub mod redis;
 mod secret;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_mfa;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

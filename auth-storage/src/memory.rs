@@ -1,9 +1,10 @@
 //! [`MemoryStore`]: users, tokens and rate limits in process memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::RwLock;
 use std::time::Duration;
 
+use auth_core::mfa::{self, ChallengeOutcome, ChallengePurpose, FactorUse, MfaChallenge, MfaStore, TotpFactor};
 use auth_core::rotation::{self, RotationState, RotationStep};
 use auth_core::{
     async_trait, AuditEvent, AuditQuery, AuditStore, MemoryRateLimiter, NewSecret, NewSession, NewUser, OnMismatch,
@@ -26,6 +27,40 @@ pub struct MemoryStore {
     audit: RwLock<BTreeMap<Uuid, AuditEvent>>,
     /// Rate limiting: [`MemoryRateLimiter`]'s exact sliding-window log per key.
     limits: MemoryRateLimiter,
+    /// Second factors and login challenges.
+    mfa: RwLock<Mfa>,
+}
+
+#[derive(Debug, Default)]
+struct Mfa {
+    /// User → factor and the keyed hashes of its unused recovery codes.
+    factors: HashMap<Uuid, (TotpFactor, HashSet<TokenHash>)>,
+    challenges: HashMap<TokenHash, MfaChallenge>,
+}
+
+impl Mfa {
+    /// [`MfaStore::use_factor`] under the lock: the decision is [`mfa::accepts`].
+    fn apply(&mut self, user_id: Uuid, factor_use: FactorUse) -> bool {
+        let Some((factor, codes)) = self.factors.get_mut(&user_id) else { return false };
+        let has_code = matches!(&factor_use, FactorUse::RecoveryCode(code) if codes.contains(code));
+        if !mfa::accepts(Some(factor), &factor_use, has_code) {
+            return false;
+        }
+        match factor_use {
+            FactorUse::TotpStep(step) => factor.last_used_step = Some(step),
+            FactorUse::RecoveryCode(code) => {
+                codes.remove(&code);
+            }
+            FactorUse::Confirm { step, recovery_codes, started_after: _, at } => {
+                factor.confirmed_at = Some(at);
+                factor.last_used_step = Some(step);
+                *codes = recovery_codes.into_iter().collect();
+            }
+            _ => return false,
+        }
+        factor.recovery_codes_left = u32::try_from(codes.len()).unwrap_or(u32::MAX);
+        true
+    }
 }
 
 #[derive(Debug, Default)]
@@ -166,6 +201,9 @@ impl UserStore for MemoryStore {
             return Ok(false);
         }
         let record = users.by_id.remove(&id).expect("checked above");
+        let mut mfa = self.mfa.write().map_err(poisoned)?;
+        mfa.factors.remove(&id);
+        mfa.challenges.retain(|_, c| c.user_id != id);
         if let Some(k) = record.user.username.as_deref().map(key) {
             users.by_username.remove(&k);
         }
@@ -173,6 +211,100 @@ impl UserStore for MemoryStore {
             users.by_email.remove(&k);
         }
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl MfaStore for MemoryStore {
+    async fn totp_factor(&self, user_id: Uuid) -> Result<Option<TotpFactor>, StoreError> {
+        Ok(self.mfa.read().map_err(poisoned)?.factors.get(&user_id).map(|(f, _)| f.clone()))
+    }
+
+    async fn put_pending_totp(&self, factor: TotpFactor) -> Result<bool, StoreError> {
+        let mut mfa = self.mfa.write().map_err(poisoned)?;
+        if mfa.factors.get(&factor.user_id).is_some_and(|(f, _)| f.is_active()) {
+            return Ok(false);
+        }
+        mfa.factors.insert(factor.user_id, (factor, HashSet::new()));
+        Ok(true)
+    }
+
+    async fn use_factor(&self, user_id: Uuid, factor_use: FactorUse) -> Result<bool, StoreError> {
+        Ok(self.mfa.write().map_err(poisoned)?.apply(user_id, factor_use))
+    }
+
+    async fn replace_recovery_codes(&self, user_id: Uuid, new: Vec<TokenHash>) -> Result<bool, StoreError> {
+        let mut mfa = self.mfa.write().map_err(poisoned)?;
+        match mfa.factors.get_mut(&user_id) {
+            Some((factor, codes)) if factor.is_active() => {
+                *codes = new.into_iter().collect();
+                factor.recovery_codes_left = u32::try_from(codes.len()).unwrap_or(u32::MAX);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn reseal_totp(&self, user_id: Uuid, current: &[u8], sealed: Vec<u8>) -> Result<bool, StoreError> {
+        let mut mfa = self.mfa.write().map_err(poisoned)?;
+        match mfa.factors.get_mut(&user_id) {
+            Some((factor, _)) if factor.sealed_secret == current => {
+                factor.sealed_secret = sealed;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_totp(&self, user_id: Uuid) -> Result<bool, StoreError> {
+        let mut mfa = self.mfa.write().map_err(poisoned)?;
+        mfa.challenges.retain(|_, c| c.user_id != user_id);
+        Ok(mfa.factors.remove(&user_id).is_some())
+    }
+
+    async fn create_challenge(&self, challenge: MfaChallenge) -> Result<(), StoreError> {
+        self.mfa.write().map_err(poisoned)?.challenges.insert(challenge.token_hash, challenge);
+        Ok(())
+    }
+
+    async fn challenge(
+        &self,
+        token_hash: &TokenHash,
+        purpose: ChallengePurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        let mfa = self.mfa.read().map_err(poisoned)?;
+        Ok(mfa.challenges.get(token_hash).filter(|c| mfa::challenge_is_live(c, purpose, now)).cloned())
+    }
+
+    async fn redeem_challenge(
+        &self,
+        token_hash: &TokenHash,
+        purpose: ChallengePurpose,
+        factor_use: FactorUse,
+        now: DateTime<Utc>,
+    ) -> Result<ChallengeOutcome, StoreError> {
+        let mut mfa = self.mfa.write().map_err(poisoned)?;
+        let Some(challenge) =
+            mfa.challenges.get(token_hash).filter(|c| mfa::challenge_is_live(c, purpose, now)).cloned()
+        else {
+            return Ok(ChallengeOutcome::Dead);
+        };
+        if mfa.apply(challenge.user_id, factor_use) {
+            mfa.challenges.remove(token_hash);
+            return Ok(ChallengeOutcome::Redeemed(challenge));
+        }
+        let stored = mfa.challenges.get_mut(token_hash).expect("read above under the same lock");
+        stored.attempts += 1;
+        Ok(ChallengeOutcome::Rejected { attempts_left: mfa::CHALLENGE_MAX_ATTEMPTS.saturating_sub(stored.attempts) })
+    }
+
+    async fn purge_expired_mfa(&self, now: DateTime<Utc>, pending_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut mfa = self.mfa.write().map_err(poisoned)?;
+        let before = mfa.challenges.len() + mfa.factors.len();
+        mfa.challenges.retain(|_, c| c.expires_at > now);
+        mfa.factors.retain(|_, (f, _)| f.is_active() || f.created_at >= pending_before);
+        Ok((before - mfa.challenges.len() - mfa.factors.len()) as u64)
     }
 }
 

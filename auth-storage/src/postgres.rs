@@ -254,4 +254,12 @@ fn db_count(n: u32) -> Count {
 const JSON_PARAM: &str = "::jsonb";
 const TEXT_PARAM: &str = "::text";
 
+/// Taken before a second factor's state is read: the row lock, so concurrent uses of one factor
+/// decide one after the other.
+const LOCK_MFA_FACTOR: &str = "SELECT 1 FROM auth_mfa_totp WHERE user_id = $1 FOR UPDATE";
+
+/// Taken before a login challenge is read (as [`LOCK_MFA_FACTOR`]).
+const LOCK_MFA_CHALLENGE: &str = "SELECT 1 FROM auth_mfa_challenges WHERE token_hash = $1 FOR UPDATE";
+
 crate::sql::sql_stores!(PostgresStore, PgPool, sqlx::PgConnection, sqlx::postgres::PgRow);
+crate::sql_mfa::sql_mfa_store!(PostgresStore, PgPool, sqlx::PgConnection, sqlx::postgres::PgRow);

@@ -171,4 +171,12 @@ fn db_count(n: u32) -> Count {
 const JSON_PARAM: &str = "";
 const TEXT_PARAM: &str = "";
 
+/// Taken before a second factor's state is read: a no-op write, so the transaction holds the
+/// write lock and concurrent uses of one factor decide one after the other.
+const LOCK_MFA_FACTOR: &str = "UPDATE auth_mfa_totp SET last_used_step = last_used_step WHERE user_id = $1";
+
+/// Taken before a login challenge is read (as [`LOCK_MFA_FACTOR`]).
+const LOCK_MFA_CHALLENGE: &str = "UPDATE auth_mfa_challenges SET attempts = attempts WHERE token_hash = $1";
+
 crate::sql::sql_stores!(SqliteStore, SqlitePool, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);
+crate::sql_mfa::sql_mfa_store!(SqliteStore, SqlitePool, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);

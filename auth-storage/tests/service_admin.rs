@@ -134,7 +134,7 @@ async fn a_deletion_that_fails_part_way_leaves_a_dead_account_an_admin_can_finis
     let f = fixture();
     let (user, token) = register(&f.auth, "walt").await;
     let claims = f.auth.authenticate(&token).await.unwrap();
-    let delete = DeleteAccountRequest { password: PASSWORD.into() };
+    let delete = DeleteAccountRequest { password: PASSWORD.into(), mfa_code: None };
     // The first revocation fails: nothing changed.
     f.sessions.fail.store(true, Ordering::SeqCst);
     let err = f.auth.delete_account(&claims, delete.clone(), &client()).await.unwrap_err();

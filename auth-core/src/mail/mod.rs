@@ -180,6 +180,31 @@ pub enum MailKind<'a> {
         /// The client IP of the request, when known.
         ip: Option<IpAddr>,
     },
+    /// The account's second factor changed. A notice.
+    SecondFactorChanged {
+        /// What changed.
+        change: SecondFactorChange,
+        /// When.
+        at: DateTime<Utc>,
+        /// The client IP of the request, when known.
+        ip: Option<IpAddr>,
+    },
+}
+
+/// What [`MailKind::SecondFactorChanged`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecondFactorChange {
+    /// An authenticator app was set up; logins now need its codes.
+    Enabled,
+    /// The user turned the second factor off.
+    Disabled,
+    /// New recovery codes were made; the old ones no longer work.
+    RecoveryCodesRegenerated,
+    /// A recovery code was used to log in.
+    RecoveryCodeUsed,
+    /// An administrator removed the second factor.
+    ResetByAdmin,
 }
 
 /// Subject and bodies of one message.
@@ -316,6 +341,26 @@ impl MailTemplates for DefaultTemplates {
                         escape_html(product),
                         escape_html(code)
                     )),
+                }
+            }
+            MailKind::SecondFactorChanged { change, at, ip } => {
+                let when = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let from = ip.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
+                let what = match change {
+                    SecondFactorChange::Enabled => "two-step login was turned on",
+                    SecondFactorChange::Disabled => "two-step login was turned off",
+                    SecondFactorChange::RecoveryCodesRegenerated => {
+                        "new recovery codes were made (the old ones no longer work)"
+                    }
+                    SecondFactorChange::RecoveryCodeUsed => "a recovery code was used to log in",
+                    SecondFactorChange::ResetByAdmin => "an administrator turned two-step login off",
+                };
+                let sentence = format!("For {product}, {what} at {when} (UTC) from {from}.");
+                let advice = "If this was not you, change your password now and contact support.";
+                RenderedMail {
+                    subject: format!("Two-step login of {product} changed"),
+                    text: format!("{sentence}\n\n{advice}\n"),
+                    html: html(format!("<p>{}</p><p>{advice}</p>", escape_html(&sentence))),
                 }
             }
             MailKind::EmailChangeRequested { new_email, at, ip } | MailKind::EmailChanged { new_email, at, ip } => {

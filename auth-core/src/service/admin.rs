@@ -40,6 +40,8 @@ use super::Auth;
 pub struct Admin<'a> {
     auth: &'a Auth,
     actor: Option<Uuid>,
+    /// The acting admin's claims (`None`: the operator), for step-up.
+    claims: Option<Claims>,
     ctx: RequestContext,
 }
 
@@ -47,10 +49,13 @@ impl Auth {
     /// Admin operations for host code and operator tools: audited with no actor.
     #[must_use]
     pub fn admin(&self) -> Admin<'_> {
-        Admin { auth: self, actor: None, ctx: RequestContext::default() }
+        Admin { auth: self, actor: None, claims: None, ctx: RequestContext::default() }
     }
 
-    /// Admin operations on behalf of the caller of `claims`, from the client of `ctx`.
+    /// Admin operations on behalf of the caller of `claims`, from the client of `ctx`. Changes
+    /// (not reads) by an admin who has a second factor need step-up: a code in
+    /// [`RequestContext::mfa_code`] (`X-MFA-Code`), or a session made with two factors within
+    /// [`MfaConfig::step_up_window`](crate::MfaConfig::step_up_window); else `mfa_required`.
     ///
     /// # Errors
     /// `forbidden` unless the access token carries role `admin` (its session was checked by
@@ -60,7 +65,7 @@ impl Auth {
         if claims.role != Role::admin() {
             return Err(AuthError::Forbidden);
         }
-        Ok(Admin { auth: self, actor: Some(claims.sub), ctx: ctx.clone() })
+        Ok(Admin { auth: self, actor: Some(claims.sub), claims: Some(claims.clone()), ctx: ctx.clone() })
     }
 }
 
@@ -160,6 +165,7 @@ impl Admin<'_> {
     /// `invalid_request` (identifiers, role; no password and no email; no password and no
     /// mailer), `weak_password`, `username_taken`, `email_taken`, `store_unavailable`.
     pub async fn create_user(&self, req: AdminCreateUserRequest) -> Result<User, AuthError> {
+        self.stepped_up().await?;
         let mut fields = Vec::new();
         let (username, email) = identifiers(req.username.as_deref(), req.email.as_deref(), &mut fields);
         if username.is_none() && email.is_none() && fields.is_empty() {
@@ -227,6 +233,7 @@ impl Admin<'_> {
     /// `invalid_request` naming each bad field, `not_found`, `last_admin`, `username_taken`,
     /// `email_taken`, `store_unavailable`.
     pub async fn update_user(&self, id: Uuid, req: AdminUpdateUserRequest) -> Result<User, AuthError> {
+        self.stepped_up().await?;
         let users = &self.auth.inner.users;
         let mut fields = Vec::new();
         let new_role = req.role.as_deref().and_then(|r| role(self.auth, r, &mut fields));
@@ -351,6 +358,7 @@ impl Admin<'_> {
     /// # Errors
     /// `not_found`, `last_admin`, `store_unavailable`.
     pub async fn delete_user(&self, id: Uuid) -> Result<(), AuthError> {
+        self.stepped_up().await?;
         let record = self.auth.inner.users.user_by_id(id).await?.ok_or(AuthError::NotFound)?;
         self.auth.erase_account(&record.user, self.actor).await
     }
@@ -369,6 +377,7 @@ impl Admin<'_> {
     /// # Errors
     /// `not_found`, `store_unavailable`.
     pub async fn revoke_user_sessions(&self, id: Uuid) -> Result<u64, AuthError> {
+        self.stepped_up().await?;
         self.user(id).await?;
         let revoked = self.auth.inner.sessions.revoke_user_sessions(id, None, self.auth.now()).await?;
         self.audit(AuditEventType::AdminSessionsRevoked, id).detail("revoked", revoked).record().await?;
@@ -381,6 +390,7 @@ impl Admin<'_> {
     /// `not_found` (no such user, or the session is not a live session of theirs),
     /// `store_unavailable`.
     pub async fn revoke_user_session(&self, id: Uuid, session_id: Uuid) -> Result<(), AuthError> {
+        self.stepped_up().await?;
         self.auth.revoke_live_session(id, session_id).await?;
         self.audit(AuditEventType::AdminSessionsRevoked, id)
             .detail("session_id", session_id.to_string())
@@ -397,6 +407,7 @@ impl Admin<'_> {
     /// address or is disabled), `mail_unavailable` (the mail server refused it; the link was
     /// withdrawn), `store_unavailable`.
     pub async fn send_password_reset(&self, id: Uuid) -> Result<(), AuthError> {
+        self.stepped_up().await?;
         self.auth.mailer_for_email_flows()?;
         let user = self.user(id).await?;
         let Some(email) = user.email.clone() else {
@@ -416,6 +427,30 @@ impl Admin<'_> {
     /// `store_unavailable`.
     pub async fn audit_log(&self, req: &ListAuditRequest) -> Result<Page<AuditEvent>, AuthError> {
         self.auth.audit_page(req, None).await
+    }
+
+    /// `DELETE /admin/users/{id}/mfa`: removes the user's second factor and recovery codes (they
+    /// log in with the password alone, or must enroll again if their role requires a factor).
+    /// Audited `admin_mfa_reset`; the user gets a notice.
+    ///
+    /// # Errors
+    /// `not_found` (no such user, no factor, or the second factor is off), `mfa_required`,
+    /// `store_unavailable`.
+    pub async fn reset_mfa(&self, id: Uuid) -> Result<(), AuthError> {
+        self.stepped_up().await?;
+        let user = self.user(id).await?;
+        if !self.auth.reset_factor(&user, &self.ctx).await? {
+            return Err(AuthError::NotFound);
+        }
+        self.audit(AuditEventType::AdminMfaReset, id).record().await
+    }
+
+    /// Step-up for a change by an admin with a second factor (see [`Auth::admin_as`]); the
+    /// operator ([`Auth::admin`]) passes.
+    async fn stepped_up(&self) -> Result<(), AuthError> {
+        let Some(claims) = &self.claims else { return Ok(()) };
+        let record = self.auth.caller(claims).await?;
+        self.auth.step_up(claims, &record.user, self.ctx.mfa_code.as_ref(), "admin", &self.ctx).await
     }
 
     fn audit(&self, kind: AuditEventType, user_id: Uuid) -> super::audit::Entry<'_> {

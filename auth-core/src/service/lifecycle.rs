@@ -55,6 +55,8 @@ impl Auth {
             return Err(AuthError::invalid_field("new_email", "is already the account's address"));
         }
         self.recheck_password(&record, &req.password, AuditEventType::EmailChangeRequested, ctx).await?;
+        let code = req.mfa_code.as_ref().or(ctx.mfa_code.as_ref());
+        self.step_up(claims, &record.user, code, "email_change", ctx).await?;
         // Mail to an address of the caller's choosing: the rules of `/email/code`.
         self.limit_ip(RateRuleName::MailPerIp, ctx).await?;
         self.limit(RateRuleName::EmailCodePerAddress, &identifier_key(&new_email), ctx).await?;
@@ -160,6 +162,8 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let record = self.caller(claims).await?;
         self.recheck_password(&record, &req.password, AuditEventType::AccountDeleted, ctx).await?;
+        let code = req.mfa_code.as_ref().or(ctx.mfa_code.as_ref());
+        self.step_up(claims, &record.user, code, "delete_account", ctx).await?;
         self.erase_account(&record.user, Some(record.user.id)).await
     }
 

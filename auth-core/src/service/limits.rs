@@ -78,9 +78,28 @@ impl Auth {
 
     /// Clears the account's bucket after a proven password: only failures stay counted.
     pub(super) async fn clear_account_attempts(&self, account: &str) -> Result<(), AuthError> {
-        let name = RateRuleName::LoginFailuresPerAccount;
+        self.clear_rule(RateRuleName::LoginFailuresPerAccount, account).await
+    }
+
+    /// Takes a slot of both the account's lockout (`login_failures_per_account`) and its
+    /// `mfa_failures_per_account` bucket before a second-factor code is checked.
+    pub(super) async fn take_mfa_attempt(&self, user_id: Uuid, ctx: &RequestContext) -> Result<(), AuthError> {
+        let account = user_bucket(user_id);
+        self.limit(RateRuleName::MfaFailuresPerAccount, &account, ctx).await?;
+        self.take_account_attempt(&account, ctx).await
+    }
+
+    /// Clears both buckets of [`take_mfa_attempt`](Self::take_mfa_attempt) after a right code.
+    pub(super) async fn clear_mfa_attempts(&self, user_id: Uuid) -> Result<(), AuthError> {
+        let account = user_bucket(user_id);
+        self.clear_rule(RateRuleName::MfaFailuresPerAccount, &account).await?;
+        self.clear_account_attempts(&account).await
+    }
+
+    /// Forgets the hits of rule `name` for `key` (when the rule is on).
+    async fn clear_rule(&self, name: RateRuleName, key: &str) -> Result<(), AuthError> {
         if let (Some(limiter), Some(_)) = (&self.inner.limiter, self.inner.config.rate_limits.rule(name)) {
-            limiter.reset(&limit_key(name.as_str(), account)).await?;
+            limiter.reset(&limit_key(name.as_str(), key)).await?;
         }
         Ok(())
     }

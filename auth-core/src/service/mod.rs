@@ -9,6 +9,7 @@ mod admin;
 mod audit;
 mod lifecycle;
 mod limits;
+mod mfa;
 mod recovery;
 mod sessions;
 
@@ -28,6 +29,7 @@ use crate::error::AuthError;
 use crate::events::{AuthEvents, NoEvents};
 use crate::limit::MemoryRateLimiter;
 use crate::mail::{DefaultTemplates, MailTemplates, Mailer};
+use crate::mfa::{MfaKey, MfaStore, SecretBox};
 use crate::password::PasswordHasher;
 use crate::secret::HmacKey;
 use crate::store::{RateLimiter, SecretStore, SessionStore, UserStore};
@@ -46,6 +48,10 @@ struct Inner {
     secrets: Arc<dyn SecretStore>,
     /// `None`: no persistent audit log (the `audited` hook still fires).
     audit: Option<Arc<dyn AuditStore>>,
+    /// `None`: no second factor (the MFA routes answer `not_found`).
+    mfa: Option<Arc<dyn MfaStore>>,
+    /// Seals TOTP secrets at rest.
+    secret_box: SecretBox,
     /// The audit writes in flight, which [`Auth::flush_audit`] waits for.
     audit_pending: Arc<audit::PendingWrites>,
     limiter: Option<Arc<dyn RateLimiter>>,
@@ -92,6 +98,7 @@ pub struct AuthBuilder {
     sessions: Option<Arc<dyn SessionStore>>,
     secrets: Option<Arc<dyn SecretStore>>,
     audit: Option<Arc<dyn AuditStore>>,
+    mfa: Option<Arc<dyn MfaStore>>,
     limiter: Option<Arc<dyn RateLimiter>>,
     captcha: Arc<dyn CaptchaProvider>,
     mailer: Option<Arc<dyn Mailer>>,
@@ -126,9 +133,21 @@ impl AuthBuilder {
         self
     }
 
-    /// One backend as user, session, secret and audit store.
-    pub fn stores<S: UserStore + SessionStore + SecretStore + AuditStore>(self, store: Arc<S>) -> Self {
-        self.user_store(store.clone()).session_store(store.clone()).secret_store(store.clone()).audit_store(store)
+    /// The second-factor store (TOTP factors, recovery codes, login challenges), which turns
+    /// the second factor on. Keep it in the same database as the users. Without one, the MFA
+    /// routes answer `not_found` and logins never ask for a second factor.
+    pub fn mfa_store(mut self, store: Arc<dyn MfaStore>) -> Self {
+        self.mfa = Some(store);
+        self
+    }
+
+    /// One backend as user, session, secret, audit and second-factor store.
+    pub fn stores<S: UserStore + SessionStore + SecretStore + AuditStore + MfaStore>(self, store: Arc<S>) -> Self {
+        self.user_store(store.clone())
+            .session_store(store.clone())
+            .secret_store(store.clone())
+            .audit_store(store.clone())
+            .mfa_store(store)
     }
 
     /// The rate limiter: a shared one (`auth_storage::RedisStore`) for several instances. Without
@@ -199,6 +218,8 @@ impl AuthBuilder {
         let successor_key = HmacKey::derive(&config.jwt_secret, "auth-core/refresh-token-successor/v1");
         let codes_key = HmacKey::derive(&config.jwt_secret, "auth-core/email-code/v1");
         let verified = VerifiedTokens::new(config.verified_token_cache, config.clock_leeway.as_secs());
+        let mfa_key = config.mfa.encryption_key.clone().unwrap_or_else(|| MfaKey::derive(&config.jwt_secret));
+        let secret_box = SecretBox::new(mfa_key, config.mfa.previous_encryption_keys.clone());
         Ok(Auth {
             inner: Arc::new(Inner {
                 users,
@@ -206,6 +227,8 @@ impl AuthBuilder {
                 secrets,
                 audit: self.audit,
                 audit_pending: Arc::default(),
+                mfa: self.mfa,
+                secret_box,
                 limiter,
                 captcha: self.captcha,
                 mailer: self.mailer,
@@ -236,6 +259,7 @@ impl Auth {
             sessions: None,
             secrets: None,
             audit: None,
+            mfa: None,
             limiter: None,
             captcha: Arc::new(NoCaptcha),
             mailer: None,
@@ -281,6 +305,12 @@ impl Auth {
         self.inner.audit.as_ref()
     }
 
+    /// The second-factor store; `None` when the second factor is off.
+    #[must_use]
+    pub fn mfa_store(&self) -> Option<&Arc<dyn MfaStore>> {
+        self.inner.mfa.as_ref()
+    }
+
     /// The mailer; `None` when the email flows are off.
     #[must_use]
     pub fn mailer(&self) -> Option<&Arc<dyn Mailer>> {
@@ -311,7 +341,7 @@ impl Auth {
     }
 
     /// Deletes revoked and expired sessions (with their refresh tokens), expired one-time
-    /// secrets, and audit events older than [`AuthConfig::audit_retention`] from their stores;
+    /// secrets and second-factor challenges, unconfirmed enrollments, and audit events older than [`AuthConfig::audit_retention`] from their stores;
     /// returns how many records went. Call it periodically. Every store is purged even if another
     /// fails.
     ///
@@ -326,7 +356,11 @@ impl Auth {
             Some(store) => store.purge_audit(now - delta(self.inner.config.audit_retention)).await,
             None => Ok(0),
         };
-        Ok(sessions? + secrets? + audit?)
+        let mfa = match &self.inner.mfa {
+            Some(store) => store.purge_expired_mfa(now, now - mfa::enrollment_window()).await,
+            None => Ok(0),
+        };
+        Ok(sessions? + secrets? + audit? + mfa?)
     }
 
     async fn check_captcha(

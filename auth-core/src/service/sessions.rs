@@ -39,8 +39,10 @@ impl Auth {
     /// lands during the verify wins, and the login answers `invalid_credentials`.
     ///
     /// The outcome is [`LoginOutcome::Authenticated`] with a new session (its
-    /// [`AuthMethod::Password`]); [`LoginOutcome::SecondFactorRequired`] is the seam for accounts
-    /// with a second factor.
+    /// [`AuthMethod::Password`]), or, with a second-factor store, no session yet:
+    /// [`LoginOutcome::SecondFactorRequired`] for an account with an active factor (finish with
+    /// [`login_second_factor`](Self::login_second_factor)), [`LoginOutcome::EnrollmentRequired`]
+    /// for one whose role requires a factor it lacks (see [`enroll_totp`](Self::enroll_totp)).
     ///
     /// # Errors
     /// `captcha_*`, `invalid_request` (no identifier), `invalid_credentials`,
@@ -114,8 +116,42 @@ impl Auth {
         self.clear_account_attempts(&account).await?;
         let rehash =
             if verified.needs_rehash { Some(self.inner.hasher.hash(req.password.expose()).await?) } else { None };
+        if let Some(step) = self.second_step(&record.user).await? {
+            // No session yet: the challenge is bound to the password just verified (re-hashed
+            // first when its parameters are old, so the binding is to what is stored).
+            let password_hash = match rehash {
+                Some(phc) => {
+                    let update = UserUpdate::new()
+                        .password_hash(phc.clone())
+                        .only_if_password_hash(record.password_hash.clone())
+                        .only_if_status(UserStatus::Active);
+                    if self.inner.users.update_user(record.user.id, update, self.now()).await?.is_none() {
+                        return Err(AuthError::InvalidCredentials);
+                    }
+                    phc
+                }
+                None => record.password_hash.clone(),
+            };
+            return self.issue_challenge(&record.user, step, &password_hash, ctx).await;
+        }
+        let tokens = self.finish_login(record, rehash, AuthMethod::Password, ctx).await?;
+        Ok(LoginOutcome::Authenticated(Box::new(tokens)))
+    }
+
+    /// Creates the session of a login whose factors were proven, authenticated by `method`,
+    /// and records the login: kept only if the account's password hash is still the one in
+    /// `record` and the account still active (one compare-and-set after the session is
+    /// created, which also stores `rehash`), so a password reset, change or disable that landed
+    /// meanwhile wins (`invalid_credentials`). Fires `logged_in`, audits `login_succeeded`.
+    pub(super) async fn finish_login(
+        &self,
+        record: UserRecord,
+        rehash: Option<String>,
+        method: AuthMethod,
+        ctx: &RequestContext,
+    ) -> Result<IssuedTokens, AuthError> {
         let at = self.now();
-        let (session, refresh_token) = self.create_session(record.user.id, AuthMethod::Password, ctx, at).await?;
+        let (session, refresh_token) = self.create_session(record.user.id, method, ctx, at).await?;
         let mut record_login = UserUpdate::new()
             .last_login_at(at)
             .only_if_password_hash(record.password_hash)
@@ -132,7 +168,7 @@ impl Auth {
         };
         self.inner.events.logged_in(&user, session.id, ctx);
         self.audit_login(&user, &session, ctx).await?;
-        Ok(LoginOutcome::Authenticated(Box::new(self.issue_tokens(user, session, refresh_token, at)?)))
+        self.issue_tokens(user, session, refresh_token, at)
     }
 
     /// Starts a session for `user`, who the host authenticated its own way (`method`, usually
@@ -400,8 +436,14 @@ impl Auth {
         at: DateTime<Utc>,
     ) -> Result<IssuedTokens, AuthError> {
         let ttl = self.inner.config.access_token_ttl.as_secs();
-        let (access_token, _) =
-            self.inner.jwt.issue(user.id, session.id, &user.role, at, i64::try_from(ttl).unwrap_or(i64::MAX))?;
+        let (access_token, _) = self.inner.jwt.issue(
+            user.id,
+            session.id,
+            &user.role,
+            session.auth_method.amr(),
+            at,
+            i64::try_from(ttl).unwrap_or(i64::MAX),
+        )?;
         Ok(IssuedTokens { access_token, expires_in: ttl, refresh_token, issued_at: at, session, user })
     }
 }

@@ -20,8 +20,8 @@ use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, S
 use auth_core::ipnet::IpNet;
 use auth_core::mail::{LogMailer, SmtpMailer};
 use auth_core::{
-    AuditStore, Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, Clock, RateLimiter, RateLimits,
-    RateRule, SecretStore, SessionStore, SystemClock, UserStore, MIN_JWT_SECRET_BYTES,
+    AuditStore, Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, Clock, MfaKey, MfaStore, RateLimiter,
+    RateLimits, RateRule, SecretStore, SessionStore, SystemClock, UserStore, MIN_JWT_SECRET_BYTES,
 };
 use auth_http::dialects;
 use auth_http::{Canonical, Dialect};
@@ -127,6 +127,28 @@ pub struct ServerConfig {
     /// `AUTH_EMAIL_CHANGE_REVOKES_SESSIONS`: confirming a new email address ends every other
     /// session of the user (default false).
     pub email_change_revokes_sessions: bool,
+    /// `AUTH_MFA_ISSUER`: the issuer authenticator apps show next to the account (default the
+    /// service's name as its tokens carry it, `auth`); no `:`.
+    pub mfa_issuer: Option<String>,
+    /// `AUTH_MFA_ENCRYPTION_KEY`: base64 of 32 bytes sealing TOTP secrets at rest (default:
+    /// derived from the JWT secret with HKDF-SHA-256).
+    pub mfa_encryption_key: Option<MfaKey>,
+    /// `AUTH_MFA_PREVIOUS_ENCRYPTION_KEYS`: comma-separated base64 keys that still open secrets
+    /// sealed before a rotation.
+    pub mfa_previous_encryption_keys: Vec<MfaKey>,
+    /// `AUTH_MFA_REQUIRED_FOR_ROLES`: comma-separated roles whose users must enroll a second
+    /// factor (default none; e.g. `admin`).
+    pub mfa_required_for_roles: Vec<String>,
+    /// `AUTH_MFA_STEP_UP_WINDOW`: seconds after a two-factor login during which sensitive actions
+    /// need no fresh code (default 600).
+    pub mfa_step_up_window: Duration,
+}
+
+/// A base64 key of `AUTH_MFA_*` variable `name`; the message names the variable, never the key.
+fn mfa_key(name: &str, text: &str) -> anyhow::Result<MfaKey> {
+    MfaKey::from_base64(text).map_err(|e| {
+        anyhow::anyhow!("{name} {e}: give 32 random bytes in base64, e.g. the output of `openssl rand -base64 32`")
+    })
 }
 
 /// The default limits, each overridable by its `AUTH_RATE_LIMIT_<RULE>` variable.
@@ -140,6 +162,7 @@ fn rate_limits(lookup: &impl Fn(&str) -> Option<String>) -> anyhow::Result<RateL
         ("AUTH_RATE_LIMIT_PASSWORD_RESET", &mut limits.password_reset_per_account),
         ("AUTH_RATE_LIMIT_MAIL", &mut limits.mail_per_ip),
         ("AUTH_RATE_LIMIT_OTHER", &mut limits.other_per_ip),
+        ("AUTH_RATE_LIMIT_MFA_FAILURES", &mut limits.mfa_failures_per_account),
     ] {
         if let Some(value) = lookup(name) {
             *rule = RateRule::parse(&value).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
@@ -473,6 +496,23 @@ impl ServerConfig {
             },
             audit_required: flag(&lookup, "AUTH_AUDIT_REQUIRED")?,
             email_change_revokes_sessions: flag(&lookup, "AUTH_EMAIL_CHANGE_REVOKES_SESSIONS")?,
+            mfa_issuer: lookup("AUTH_MFA_ISSUER"),
+            mfa_encryption_key: lookup("AUTH_MFA_ENCRYPTION_KEY")
+                .map(|key| mfa_key("AUTH_MFA_ENCRYPTION_KEY", &key))
+                .transpose()?,
+            mfa_previous_encryption_keys: lookup("AUTH_MFA_PREVIOUS_ENCRYPTION_KEYS")
+                .map(|keys| {
+                    keys.split(',')
+                        .filter(|k| !k.trim().is_empty())
+                        .map(|k| mfa_key("AUTH_MFA_PREVIOUS_ENCRYPTION_KEYS", k))
+                        .collect::<anyhow::Result<Vec<_>>>()
+                })
+                .transpose()?
+                .unwrap_or_default(),
+            mfa_required_for_roles: lookup("AUTH_MFA_REQUIRED_FOR_ROLES")
+                .map(|roles| roles.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default(),
+            mfa_step_up_window: seconds(&lookup, "AUTH_MFA_STEP_UP_WINDOW", 600)?,
         })
     }
 
@@ -515,6 +555,16 @@ impl ServerConfig {
         config.audit_retention = Duration::from_secs(self.audit_retention_days * 24 * 3600);
         config.audit_required = self.audit_required;
         config.email_change_revokes_sessions = self.email_change_revokes_sessions;
+        config.mfa.issuer.clone_from(&self.mfa_issuer);
+        config.mfa.encryption_key.clone_from(&self.mfa_encryption_key);
+        config.mfa.previous_encryption_keys.clone_from(&self.mfa_previous_encryption_keys);
+        for role in &self.mfa_required_for_roles {
+            if !config.roles.contains(role) {
+                bail!("AUTH_MFA_REQUIRED_FOR_ROLES: {role:?} is not a role (known: {:?})", config.roles);
+            }
+            config.mfa.required_for_roles.insert(role.clone());
+        }
+        config.mfa.step_up_window = self.mfa_step_up_window;
         Ok(config)
     }
 }
@@ -545,12 +595,14 @@ fn session_cache<S: SessionStore>(store: Arc<S>, feed: impl RevocationFeed, capa
 pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Auth> {
     let url = config.database_url.as_str();
     // The audit log stays in the SQL database (or memory) when sessions move to Redis.
-    type Stores = (Arc<dyn UserStore>, Arc<dyn SessionStore>, Arc<dyn SecretStore>, Arc<dyn AuditStore>);
-    let (users, mut sessions, mut secrets, audit): Stores = if url.starts_with("sqlite:") {
+    // So do the second factors, next to the users they belong to.
+    type Stores =
+        (Arc<dyn UserStore>, Arc<dyn SessionStore>, Arc<dyn SecretStore>, Arc<dyn AuditStore>, Arc<dyn MfaStore>);
+    let (users, mut sessions, mut secrets, audit, mfa): Stores = if url.starts_with("sqlite:") {
         let store = Arc::new(
             SqliteStore::connect(url).await.with_context(|| format!("cannot open the SQLite database {url}"))?,
         );
-        (store.clone(), store.clone(), store.clone(), store)
+        (store.clone(), store.clone(), store.clone(), store.clone(), store)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(url).await.context("cannot connect to the PostgreSQL database")?);
         // With Redis, sessions live there (below) and are cached there.
@@ -558,10 +610,10 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
             None => session_cache(store.clone(), store.revocations(), config.session_cache),
             Some(_) => store.clone(),
         };
-        (store.clone(), sessions, store.clone(), store)
+        (store.clone(), sessions, store.clone(), store.clone(), store)
     } else if url == "memory" {
         let store = Arc::new(MemoryStore::new());
-        (store.clone(), store.clone(), store.clone(), store)
+        (store.clone(), store.clone(), store.clone(), store.clone(), store)
     } else {
         bail!("AUTH_DATABASE_URL {url:?} is not supported: use sqlite://path/to/file.db, postgres://… or memory");
     };
@@ -582,6 +634,7 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
         .session_store(sessions)
         .secret_store(secrets)
         .audit_store(audit)
+        .mfa_store(mfa)
         .clock(clock);
     if let Some(captcha) = captcha {
         builder = builder.captcha(captcha);
