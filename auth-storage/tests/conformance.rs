@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use auth_core::mfa::{ChallengeOutcome, ChallengePurpose, FactorUse, MfaChallenge, TotpFactor};
 use auth_core::{
-    AuditEvent, AuditEventType, AuditOutcome, AuditQuery, AuditStore, AuthMethod, NewSecret, NewUser, OnMismatch, Role,
-    RotationOutcome, RotationRequest, SecretCheck, SecretStore, SessionStore, StoreError, TokenHash, UserQuery,
-    UserStatus, UserStore, UserUpdate,
+    AuditEvent, AuditEventType, AuditOutcome, AuditQuery, AuditStore, AuthMethod, MfaStore, NewSecret, NewUser,
+    OnMismatch, Role, RotationOutcome, RotationRequest, SecretCheck, SecretStore, SessionStore, StoreError, TokenHash,
+    UserQuery, UserStatus, UserStore, UserUpdate,
 };
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
@@ -18,9 +19,10 @@ use auth_test_support::new_session;
 #[cfg(feature = "redis")]
 use auth_test_support::service_url;
 
-/// A backend of users, sessions, secrets and the audit log (memory, SQLite, PostgreSQL).
-trait Store: UserStore + SessionStore + SecretStore + AuditStore {}
-impl<T: UserStore + SessionStore + SecretStore + AuditStore> Store for T {}
+/// A backend of users, sessions, secrets, the audit log and second factors (memory, SQLite,
+/// PostgreSQL).
+trait Store: UserStore + SessionStore + SecretStore + AuditStore + MfaStore {}
+impl<T: UserStore + SessionStore + SecretStore + AuditStore + MfaStore> Store for T {}
 
 /// A backend of sessions and secrets: every full backend, and Redis, which keeps no users.
 trait Tokens: SessionStore + SecretStore {}
@@ -697,6 +699,146 @@ async fn case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets(
     assert_eq!(s.purge_expired_secrets(at).await.unwrap(), 0, "nothing left to purge");
 }
 
+/// A user with an active TOTP factor confirmed at step 100, and its recovery codes `a`, `b`.
+async fn user_with_factor(s: &Arc<dyn Store>, name: &str) -> Uuid {
+    let user = s.create_user(new_user(Some(name), None)).await.unwrap();
+    let factor = TotpFactor {
+        user_id: user.id,
+        sealed_secret: vec![1, 2, 3],
+        created_at: now(),
+        confirmed_at: None,
+        last_used_step: None,
+        recovery_codes_left: 0,
+    };
+    assert!(s.put_pending_totp(factor.clone()).await.unwrap());
+    assert!(!s.use_factor(user.id, FactorUse::TotpStep(100)).await.unwrap(), "a pending factor cannot log in");
+    let confirm = |started_after| FactorUse::Confirm {
+        step: 100,
+        recovery_codes: vec![TokenHash::of("a"), TokenHash::of("b")],
+        started_after,
+        at: now(),
+    };
+    assert!(!s.use_factor(user.id, confirm(now() + TimeDelta::seconds(1))).await.unwrap(), "expired enrollment");
+    assert!(s.use_factor(user.id, confirm(now())).await.unwrap());
+    assert!(!s.put_pending_totp(factor).await.unwrap(), "an active factor is not replaced");
+    let stored = s.totp_factor(user.id).await.unwrap().unwrap();
+    assert_eq!((stored.confirmed_at, stored.last_used_step, stored.recovery_codes_left), (Some(now()), Some(100), 2));
+    assert_eq!(stored.sealed_secret, vec![1, 2, 3]);
+    user.id
+}
+
+async fn case_a_totp_step_is_accepted_once_and_never_an_older_one(s: Arc<dyn Store>) {
+    let id = user_with_factor(&s, "tess").await;
+    assert!(!s.use_factor(id, FactorUse::TotpStep(100)).await.unwrap(), "the confirming step again");
+    assert!(s.use_factor(id, FactorUse::TotpStep(101)).await.unwrap());
+    assert!(!s.use_factor(id, FactorUse::TotpStep(101)).await.unwrap(), "replay");
+    assert!(!s.use_factor(id, FactorUse::TotpStep(100)).await.unwrap(), "an older step");
+    assert!(!s.use_factor(id, FactorUse::Wrong).await.unwrap());
+    assert!(s.use_factor(id, FactorUse::RecoveryCode(TokenHash::of("a"))).await.unwrap());
+    assert!(!s.use_factor(id, FactorUse::RecoveryCode(TokenHash::of("a"))).await.unwrap(), "spent");
+    assert!(!s.use_factor(id, FactorUse::RecoveryCode(TokenHash::of("zz"))).await.unwrap(), "unknown");
+    assert_eq!(s.totp_factor(id).await.unwrap().unwrap().recovery_codes_left, 1);
+    assert!(s.replace_recovery_codes(id, vec![TokenHash::of("c")]).await.unwrap());
+    assert!(!s.use_factor(id, FactorUse::RecoveryCode(TokenHash::of("b"))).await.unwrap(), "replaced");
+    assert!(s.use_factor(id, FactorUse::RecoveryCode(TokenHash::of("c"))).await.unwrap());
+    assert!(s.reseal_totp(id, &[1, 2, 3], vec![4, 5]).await.unwrap());
+    assert!(!s.reseal_totp(id, &[1, 2, 3], vec![6]).await.unwrap(), "compare-and-set on the old value");
+    assert_eq!(s.totp_factor(id).await.unwrap().unwrap().sealed_secret, vec![4, 5]);
+}
+
+async fn case_concurrent_uses_of_one_step_or_recovery_code_succeed_once(s: Arc<dyn Store>) {
+    let id = user_with_factor(&s, "conc").await;
+    for factor_use in [FactorUse::TotpStep(105), FactorUse::RecoveryCode(TokenHash::of("b"))] {
+        let tries: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, factor_use) = (s.clone(), factor_use.clone());
+                tokio::spawn(async move { s.use_factor(id, factor_use).await.unwrap() })
+            })
+            .collect();
+        let mut accepted = 0;
+        for task in tries {
+            accepted += usize::from(task.await.unwrap());
+        }
+        assert_eq!(accepted, 1, "{factor_use:?}");
+    }
+}
+
+fn challenge(user_id: Uuid, token: &str, purpose: ChallengePurpose, ttl: i64) -> MfaChallenge {
+    MfaChallenge {
+        token_hash: TokenHash::of(token),
+        user_id,
+        purpose,
+        password_fingerprint: TokenHash::of("phc"),
+        verified_at: now(),
+        expires_at: now() + TimeDelta::seconds(ttl),
+        attempts: 0,
+    }
+}
+
+async fn case_a_challenge_counts_wrong_codes_and_a_dead_one_spends_nothing(s: Arc<dyn Store>) {
+    let id = user_with_factor(&s, "chal").await;
+    let login = ChallengePurpose::Login;
+    s.create_challenge(challenge(id, "t1", login, 300)).await.unwrap();
+    let t1 = TokenHash::of("t1");
+    assert_eq!(s.challenge(&t1, login, now()).await.unwrap().unwrap().user_id, id);
+    assert!(s.challenge(&t1, ChallengePurpose::Enroll, now()).await.unwrap().is_none(), "another purpose");
+    for left in (0..5).rev() {
+        let outcome = s.redeem_challenge(&t1, login, FactorUse::Wrong, now()).await.unwrap();
+        assert_eq!(outcome, ChallengeOutcome::Rejected { attempts_left: left });
+    }
+    let code = FactorUse::RecoveryCode(TokenHash::of("a"));
+    assert_eq!(s.redeem_challenge(&t1, login, code.clone(), now()).await.unwrap(), ChallengeOutcome::Dead);
+    assert!(s.challenge(&t1, login, now()).await.unwrap().is_none());
+    // The dead challenge did not spend the code: a live one takes it, once.
+    s.create_challenge(challenge(id, "t2", login, 300)).await.unwrap();
+    let t2 = TokenHash::of("t2");
+    assert_eq!(
+        s.redeem_challenge(&t2, login, FactorUse::TotpStep(100), now()).await.unwrap(),
+        ChallengeOutcome::Rejected { attempts_left: 4 },
+        "a replayed step is a wrong code"
+    );
+    match s.redeem_challenge(&t2, login, code.clone(), now()).await.unwrap() {
+        ChallengeOutcome::Redeemed(c) => assert_eq!((c.user_id, c.attempts), (id, 1)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.redeem_challenge(&t2, login, FactorUse::TotpStep(110), now()).await.unwrap(), ChallengeOutcome::Dead);
+    assert!(!s.use_factor(id, code).await.unwrap(), "spent by the redemption");
+    s.create_challenge(challenge(id, "t3", login, 300)).await.unwrap();
+    let later = now() + TimeDelta::seconds(300);
+    let t3 = TokenHash::of("t3");
+    assert_eq!(s.redeem_challenge(&t3, login, FactorUse::TotpStep(111), later).await.unwrap(), ChallengeOutcome::Dead);
+    assert!(s.use_factor(id, FactorUse::TotpStep(111)).await.unwrap(), "an expired challenge spent nothing");
+    assert_eq!(s.purge_expired_mfa(later, now()).await.unwrap(), 2, "the dead t1 and the expired t3");
+}
+
+async fn case_removing_the_factor_or_the_user_removes_codes_and_challenges(s: Arc<dyn Store>) {
+    let id = user_with_factor(&s, "gone").await;
+    s.create_challenge(challenge(id, "g1", ChallengePurpose::Login, 300)).await.unwrap();
+    assert!(s.delete_totp(id).await.unwrap());
+    assert!(!s.delete_totp(id).await.unwrap());
+    assert!(s.totp_factor(id).await.unwrap().is_none());
+    assert!(s.challenge(&TokenHash::of("g1"), ChallengePurpose::Login, now()).await.unwrap().is_none());
+    assert!(!s.use_factor(id, FactorUse::RecoveryCode(TokenHash::of("a"))).await.unwrap());
+    let id = user_with_factor(&s, "gone2").await;
+    s.create_challenge(challenge(id, "g2", ChallengePurpose::Login, 300)).await.unwrap();
+    assert!(s.delete_user(id, false).await.unwrap());
+    assert!(s.totp_factor(id).await.unwrap().is_none());
+    assert!(s.challenge(&TokenHash::of("g2"), ChallengePurpose::Login, now()).await.unwrap().is_none());
+    // An unconfirmed enrollment older than the bound is purged.
+    let user = s.create_user(new_user(Some("pend"), None)).await.unwrap();
+    let pending = TotpFactor {
+        user_id: user.id,
+        sealed_secret: vec![9],
+        created_at: now(),
+        confirmed_at: None,
+        last_used_step: None,
+        recovery_codes_left: 0,
+    };
+    assert!(s.put_pending_totp(pending).await.unwrap());
+    assert_eq!(s.purge_expired_mfa(now(), now() + TimeDelta::seconds(1)).await.unwrap(), 1);
+    assert!(s.totp_factor(user.id).await.unwrap().is_none());
+}
+
 macro_rules! conformance {
     // A token-only backend (Redis): the session, refresh-token and secret cases.
     (tokens_only $backend:ident, $make:expr) => {
@@ -722,6 +864,10 @@ macro_rules! conformance {
                 case_concurrent_demotions_of_the_two_last_admins_leave_one,
                 case_deleting_a_user_frees_the_username_and_email,
                 case_audit_events_are_paged_newest_first_filtered_purged_and_forgotten,
+                case_a_totp_step_is_accepted_once_and_never_an_older_one,
+                case_concurrent_uses_of_one_step_or_recovery_code_succeed_once,
+                case_a_challenge_counts_wrong_codes_and_a_dead_one_spends_nothing,
+                case_removing_the_factor_or_the_user_removes_codes_and_challenges,
             );
             conformance!(@cases Tokens, $make;
                 case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets,

@@ -55,12 +55,49 @@ async fn no_password_token_or_code_reaches_the_database_the_audit_log_or_the_log
     secrets.push(token);
     let again = s.post("/login", json!({"username": "pia", "password": new_password})).await;
     secrets.extend([access(&again.body).to_owned(), refresh(&again.body).to_owned()]);
+    // The second factor: its secret, codes, recovery codes and challenge tokens.
+    let e =
+        s.call(Method::POST, "/api/auth/mfa/totp/enroll", access(&again.body), Some(json!({"password": new_password})));
+    let e = e.await.body;
+    let (base32, uri) = (e["secret"].as_str().unwrap().to_owned(), e["otpauth_uri"].as_str().unwrap().to_owned());
+    let totp = totp_rs::TOTP::from_url(&uri).unwrap();
+    let raw_secret = totp_rs::Secret::Encoded(base32.clone()).to_bytes().unwrap();
+    let code_now = |steps: u64| {
+        use auth_core::Clock as _;
+        totp.generate(u64::try_from(s.clock.now().timestamp()).unwrap() + steps * 30)
+    };
+    let first = code_now(0);
+    let c = s.call(Method::POST, "/api/auth/mfa/totp/confirm", access(&again.body), Some(json!({"code": first})));
+    let recovery: Vec<String> =
+        c.await.body["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    let challenge = s.post("/login", json!({"username": "pia", "password": new_password})).await.body;
+    let mfa_token = challenge["mfa_token"].as_str().unwrap().to_owned();
+    let second = code_now(1);
+    let strong = s.post("/login/mfa", json!({"mfa_token": mfa_token, "code": second})).await;
+    assert_eq!(strong.status, 200, "{}", strong.body);
+    let challenge = s.post("/login", json!({"username": "pia", "password": new_password})).await.body;
+    let recovery_token = challenge["mfa_token"].as_str().unwrap().to_owned();
+    let r = s.post("/login/mfa", json!({"mfa_token": recovery_token, "recovery_code": recovery[0]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    secrets.extend([base32, uri, first, second, mfa_token, recovery_token]);
+    secrets.extend([access(&strong.body).to_owned(), refresh(&strong.body).to_owned()]);
+    secrets.extend(recovery.iter().flat_map(|c| [c.clone(), c.replace('-', "")]));
+    let again = strong;
     s.auth.flush_audit().await;
     // Read before the deletion, which forgets the user's events.
     let audit = s.get("/api/auth/admin/audit?limit=200", access(&root)).await;
     let kinds: Vec<&str> =
         audit.body["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    for kind in ["login_failed", "email_change_requested", "email_changed", "password_reset", "registered"] {
+    for kind in [
+        "login_failed",
+        "email_change_requested",
+        "email_changed",
+        "password_reset",
+        "registered",
+        "mfa_enabled",
+        "login_password_ok_mfa_pending",
+        "mfa_recovery_code_used",
+    ] {
         assert!(kinds.contains(&kind), "{kind}: {kinds:?}");
     }
     let mut audit = audit.body.to_string();
@@ -74,6 +111,7 @@ async fn no_password_token_or_code_reaches_the_database_the_audit_log_or_the_log
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         database.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
+    assert!(!database.windows(raw_secret.len()).any(|w| w == raw_secret), "the TOTP secret is sealed at rest");
     let database = String::from_utf8_lossy(&database);
     for secret in &secrets {
         assert!(!database.contains(secret.as_str()), "the database holds a secret");

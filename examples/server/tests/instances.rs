@@ -112,6 +112,55 @@ async fn two_instances_sharing_postgres_and_redis_act_as_one_service() {
     assert!(results.iter().all(|(s, b)| *s == 201 || (*s == 409 && code(b) == "username_taken")), "{results:?}");
 }
 
+/// The code of the app holding `uri` for the time step `offset` steps from now.
+fn totp_code(uri: &str, offset: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let at = now.checked_add_signed(offset * 30).unwrap();
+    totp_rs::TOTP::from_url(uri).unwrap().generate(at)
+}
+
+/// A second factor enrolled through instance A works through B, and a TOTP code used on A is
+/// refused on B: the last used step is kept in PostgreSQL, beside the user, for every instance.
+/// Recovery codes are single use across instances too.
+#[tokio::test]
+async fn a_totp_code_used_on_one_instance_is_refused_on_the_other() {
+    let Some(shared) = shared().await else { return eprintln!("skipped: no PostgreSQL/Redis URLs") };
+    let (a, b) = (instance(&shared, &[]).await, instance(&shared, &[]).await);
+    let c = Client::new();
+    let (status, reg) = post(&c, a.auth("/register"), json!({"username": "mira", "password": PASSWORD})).await;
+    assert_eq!(status, 201, "{reg}");
+    let token = reg["access_token"].as_str().unwrap();
+    let call = |url: String, body: Value| c.post(url).bearer_auth(token).json(&body).send();
+    let enroll = call(a.auth("/mfa/totp/enroll"), json!({"password": PASSWORD})).await.unwrap();
+    let uri = enroll.json::<Value>().await.unwrap()["otpauth_uri"].as_str().unwrap().to_owned();
+    let confirm = call(b.auth("/mfa/totp/confirm"), json!({"code": totp_code(&uri, 0)})).await.unwrap();
+    assert_eq!(confirm.status(), 200, "enrolled on A, confirmed on B");
+    let recovery = confirm.json::<Value>().await.unwrap()["recovery_codes"].clone();
+
+    let challenge = |server: &Instance| {
+        let url = server.auth("/login");
+        let c = c.clone();
+        async move {
+            let (status, body) = post(&c, url, json!({"username": "mira", "password": PASSWORD})).await;
+            assert_eq!((status, &body["mfa_required"]), (StatusCode::OK, &json!(true)), "{body}");
+            body["mfa_token"].as_str().unwrap().to_owned()
+        }
+    };
+    // The next step's code (one step of drift is accepted) is unused after the confirmation.
+    let next = totp_code(&uri, 1);
+    let on_a = challenge(&a).await;
+    let on_b = challenge(&b).await;
+    let (status, body) = post(&c, a.auth("/login/mfa"), json!({"mfa_token": on_a, "code": next})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&c, b.auth("/login/mfa"), json!({"mfa_token": on_b, "code": next})).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_mfa_code"), "replayed on B");
+    let (status, body) = post(&c, b.auth("/login/mfa"), json!({"mfa_token": on_b, "recovery_code": recovery[0]})).await;
+    assert_eq!(status, 200, "{body}");
+    let again = challenge(&a).await;
+    let (status, body) = post(&c, a.auth("/login/mfa"), json!({"mfa_token": again, "recovery_code": recovery[0]})).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_mfa_code"), "spent on B");
+}
+
 /// An admin on instance A disables a user: the user's access token is refused by instance B on
 /// its next request (B had the session in its cache). A user deleting their account through A is
 /// refused by B at once, and neither Redis nor PostgreSQL keeps anything of the account but one
