@@ -25,7 +25,8 @@ use crate::error::StoreError;
 pub enum AuditEventType {
     /// An account was created by registration.
     Registered,
-    /// A login succeeded (`details.method`: `password`, `email_code`, `external`).
+    /// A login succeeded (`details.method`: `password`, `email_code`, `external`,
+    /// `password_otp`).
     LoginSucceeded,
     /// A login failed; `details.reason`: `wrong_password`, `unknown_account`, `disabled`,
     /// `locked` or `captcha`. What was typed is never kept (users type passwords there).
@@ -68,8 +69,10 @@ pub enum AuditEventType {
     /// was issued, no session yet (`details.purpose`: `login`, or `enroll` when the role
     /// requires a factor the user lacks).
     LoginPasswordOkMfaPending,
-    /// A second-factor code was refused (`details.reason`: `wrong_code`, `replayed`,
-    /// `dead_token`; `details.context`: `login`, `step_up`, …).
+    /// A second-factor code was refused: wrong, of the wrong shape, or already used
+    /// (`details.context`: `login` (with `details.attempts_left`), `enroll`, `password_change`,
+    /// `email_change`, `delete_account`, `admin`, `mfa_disabled`,
+    /// `mfa_recovery_codes_regenerated`).
     MfaFailed,
     /// A TOTP factor was confirmed and is now required at login.
     MfaEnabled,

@@ -227,8 +227,11 @@ pub struct MfaConfig {
     pub issuer: Option<String>,
     /// The key that seals TOTP secrets at rest (XChaCha20-Poly1305); `None`: derived from the JWT
     /// secret with HKDF-SHA-256 ([`MfaKey::derive`]), so changing that secret then makes every
-    /// factor unreadable. Set one explicitly (`AUTH_MFA_ENCRYPTION_KEY`) to rotate the two
-    /// independently.
+    /// factor unreadable. Set one explicitly (`AUTH_MFA_ENCRYPTION_KEY`) so that the JWT secret
+    /// can change without it; the derived key keeps opening secrets sealed before the explicit
+    /// one was set (they are re-sealed on their next use). Recovery codes are keyed hashes under
+    /// a key derived from the JWT secret, like mailed codes: a new JWT secret voids them (users
+    /// make new ones after their next login with a TOTP code).
     pub encryption_key: Option<MfaKey>,
     /// Keys that still open secrets sealed before a rotation (a secret is re-sealed with the
     /// current key the next time it is used); remove one once no factor is sealed with it.

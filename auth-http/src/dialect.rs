@@ -803,6 +803,6 @@ mod tests {
         for route in CANONICAL_ROUTES {
             assert!(seen.insert(route.operation), "{:?} twice", route.operation);
         }
-        assert_eq!(seen.len(), 30);
+        assert_eq!(seen.len(), 37);
     }
 }

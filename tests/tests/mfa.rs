@@ -366,3 +366,82 @@ async fn a_role_that_requires_a_factor_enrolls_at_login_and_admins_step_up() {
     assert_eq!(log.status, 200, "reads need no step-up: {}", log.body);
     assert_eq!(log.body["events"][0]["user_id"], ulla.as_str());
 }
+
+/// The sealed TOTP secret in the SQLite file under `dir`.
+async fn read_sealed(dir: &std::path::Path) -> Vec<u8> {
+    let url = format!("sqlite://{}", dir.join("auth.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (sealed,): (Vec<u8>,) =
+        sqlx::query_as("SELECT sealed_secret FROM auth_mfa_totp").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    sealed
+}
+
+#[tokio::test]
+async fn an_encryption_key_can_be_set_and_rotated_without_re_enrolling_anyone() {
+    use base64::Engine as _;
+    let key = |byte: u8| base64::engine::general_purpose::STANDARD.encode([byte; 32]);
+    let (first, second) = (key(1), key(2));
+    // Enrolled under the key derived from the JWT secret.
+    let s = TestServer::start().await;
+    let t = register(&s, "kira").await;
+    let (uri, _) = enable(&s, access(&t)).await;
+    let before = read_sealed(s.dir.path()).await;
+    let dir = s.stop().await;
+
+    // An explicit key: the derived one still opens the secret, which is re-sealed on its use.
+    let s = TestServer::start_in(dir, &[("AUTH_MFA_ENCRYPTION_KEY", &first)]).await;
+    let mfa_token = challenge(&s, "kira").await;
+    let r = s.post("/login/mfa", json!({"mfa_token": mfa_token, "code": code(&s, &uri, 1)})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let resealed = read_sealed(s.dir.path()).await;
+    assert_ne!(before, resealed, "re-sealed with the explicit key");
+    let dir = s.stop().await;
+
+    // Rotation: a new key, the old one listed as previous.
+    let s = TestServer::start_in(
+        dir,
+        &[("AUTH_MFA_ENCRYPTION_KEY", &second), ("AUTH_MFA_PREVIOUS_ENCRYPTION_KEYS", &format!("{first},"))],
+    )
+    .await;
+    s.clock.advance(Duration::from_secs(60));
+    let mfa_token = challenge(&s, "kira").await;
+    let r = s.post("/login/mfa", json!({"mfa_token": mfa_token, "code": code(&s, &uri, 0)})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let dir = s.stop().await;
+
+    // Once re-sealed, the old key can go.
+    let s = TestServer::start_in(dir, &[("AUTH_MFA_ENCRYPTION_KEY", &second)]).await;
+    s.clock.advance(Duration::from_secs(120));
+    let mfa_token = challenge(&s, "kira").await;
+    let r = s.post("/login/mfa", json!({"mfa_token": mfa_token, "code": code(&s, &uri, 0)})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn bad_second_factor_settings_refuse_to_start_naming_the_variable() {
+    use auth_example_server::ServerConfig;
+    let config = |name: &'static str, value: &'static str| {
+        ServerConfig::from_lookup(move |n| (n == name).then(|| value.to_owned()))
+    };
+    let err = config("AUTH_MFA_ENCRYPTION_KEY", "c2hvcnQta2V5").unwrap_err().to_string();
+    assert!(err.contains("AUTH_MFA_ENCRYPTION_KEY must decode to 32 bytes"), "{err}");
+    assert!(!err.contains("c2hvcnQta2V5"), "never the key: {err}");
+    let err = config("AUTH_MFA_PREVIOUS_ENCRYPTION_KEYS", "%%%").unwrap_err().to_string();
+    assert!(err.contains("AUTH_MFA_PREVIOUS_ENCRYPTION_KEYS is not base64"), "{err}");
+    let roles = config("AUTH_MFA_REQUIRED_FOR_ROLES", "admin,wizard").unwrap();
+    let err = roles.auth_config(vec![7; 32]).unwrap_err().to_string();
+    assert!(err.contains("AUTH_MFA_REQUIRED_FOR_ROLES: \"wizard\" is not a role"), "{err}");
+}
+
+#[tokio::test]
+async fn an_issuer_with_a_colon_refuses_to_start() {
+    let config = auth_example_server::ServerConfig::from_lookup(|n| match n {
+        "AUTH_MFA_ISSUER" => Some("Acme: Internal".to_owned()),
+        "AUTH_DATABASE_URL" => Some("memory".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    let err = auth_example_server::build_auth(&config).await.unwrap_err().to_string();
+    assert!(err.contains("must not contain ':' (AUTH_MFA_ISSUER)"), "{err}");
+}

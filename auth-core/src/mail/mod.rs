@@ -201,7 +201,7 @@ pub enum SecondFactorChange {
     Disabled,
     /// New recovery codes were made; the old ones no longer work.
     RecoveryCodesRegenerated,
-    /// A recovery code was used to log in.
+    /// A recovery code was used (to log in, or to confirm a sensitive action).
     RecoveryCodeUsed,
     /// An administrator removed the second factor.
     ResetByAdmin,
@@ -352,7 +352,7 @@ impl MailTemplates for DefaultTemplates {
                     SecondFactorChange::RecoveryCodesRegenerated => {
                         "new recovery codes were made (the old ones no longer work)"
                     }
-                    SecondFactorChange::RecoveryCodeUsed => "a recovery code was used to log in",
+                    SecondFactorChange::RecoveryCodeUsed => "a recovery code was used",
                     SecondFactorChange::ResetByAdmin => "an administrator turned two-step login off",
                 };
                 let sentence = format!("For {product}, {what} at {when} (UTC) from {from}.");

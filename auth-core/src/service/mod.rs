@@ -218,8 +218,17 @@ impl AuthBuilder {
         let successor_key = HmacKey::derive(&config.jwt_secret, "auth-core/refresh-token-successor/v1");
         let codes_key = HmacKey::derive(&config.jwt_secret, "auth-core/email-code/v1");
         let verified = VerifiedTokens::new(config.verified_token_cache, config.clock_leeway.as_secs());
-        let mfa_key = config.mfa.encryption_key.clone().unwrap_or_else(|| MfaKey::derive(&config.jwt_secret));
-        let secret_box = SecretBox::new(mfa_key, config.mfa.previous_encryption_keys.clone());
+        // With an explicit key, the derived one still opens what was sealed before it was set.
+        let derived = MfaKey::derive(&config.jwt_secret);
+        let mut previous = config.mfa.previous_encryption_keys.clone();
+        let current = match &config.mfa.encryption_key {
+            Some(key) => {
+                previous.push(derived);
+                key.clone()
+            }
+            None => derived,
+        };
+        let secret_box = SecretBox::new(current, previous);
         Ok(Auth {
             inner: Arc::new(Inner {
                 users,

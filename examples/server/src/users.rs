@@ -9,7 +9,8 @@ pub const USERS_USAGE: &str = "usage:
   auth-example-server users list [--query PREFIX] [--status active|disabled] [--role ROLE] [--limit N] [--cursor C]
   auth-example-server users disable USER           USER: id, username or email; ends every session now
   auth-example-server users enable USER
-  auth-example-server users set-role USER ROLE     ends every session of the user now";
+  auth-example-server users set-role USER ROLE     ends every session of the user now
+  auth-example-server users reset-mfa USER         removes the user's second factor (a lost authenticator)";
 
 /// The user named by `who`: a user id, a username, or an email address.
 async fn find_user(auth: &Auth, who: &str) -> anyhow::Result<User> {
@@ -75,6 +76,11 @@ pub async fn users_command(auth: &Auth, args: &[&str]) -> anyhow::Result<String>
             let user = find_user(auth, who).await?;
             let user = admin.set_role(user.id, &Role::new(*role)).await.map_err(describe)?;
             Ok(user_line(&user))
+        }
+        ["reset-mfa", who] => {
+            let user = find_user(auth, who).await?;
+            admin.reset_mfa(user.id).await.map_err(describe)?;
+            Ok(format!("{}\tsecond factor removed", user_line(&user)))
         }
         _ => bail!("{USERS_USAGE}"),
     }

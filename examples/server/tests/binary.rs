@@ -128,3 +128,35 @@ async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_use_admin_
     assert!(promoted.status.success(), "{}", String::from_utf8_lossy(&promoted.stderr));
     assert!(String::from_utf8_lossy(&promoted.stdout).contains("admin sam"));
 }
+
+/// An operator removes the second factor of a user who lost their authenticator: their next
+/// login needs the password alone. Without a factor, `reset-mfa` says so and fails.
+#[tokio::test]
+async fn users_reset_mfa_removes_a_lost_second_factor() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let server = Instance::start(&[("AUTH_DATABASE_URL", &db), ("AUTH_RATE_LIMITS", "off")]).await;
+    let c = reqwest::Client::new();
+    let post = |url: String, token: Option<&str>, body: Value| {
+        let mut req = c.post(url).json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let login = json!({"username": "lost", "password": PASSWORD});
+    let reg = post(server.auth("/register"), None, login.clone()).await;
+    let token = reg["access_token"].as_str().unwrap();
+    let enrollment = post(server.auth("/mfa/totp/enroll"), Some(token), json!({"password": PASSWORD})).await;
+    let totp = totp_rs::TOTP::from_url(enrollment["otpauth_uri"].as_str().unwrap()).unwrap();
+    let code = totp.generate_current().unwrap();
+    let confirmed = post(server.auth("/mfa/totp/confirm"), Some(token), json!({"code": code})).await;
+    assert_eq!(confirmed["recovery_codes"].as_array().map(Vec::len), Some(10), "{confirmed}");
+    assert_eq!(post(server.auth("/login"), None, login.clone()).await["mfa_required"], true);
+
+    let (ok, out, err) = users(dir.path(), &["reset-mfa", "lost"]).await;
+    assert!(ok && out.contains("second factor removed"), "{out}{err}");
+    assert!(post(server.auth("/login"), None, login).await["access_token"].is_string());
+    let (ok, _, err) = users(dir.path(), &["reset-mfa", "lost"]).await;
+    assert!(!ok && err.contains("not found"), "{err}");
+}

@@ -157,7 +157,8 @@ async fn a_totp_code_used_on_one_instance_is_refused_on_the_other() {
     let (status, body) = post(&c, b.auth("/login/mfa"), json!({"mfa_token": on_b, "recovery_code": recovery[0]})).await;
     assert_eq!(status, 200, "{body}");
     let again = challenge(&a).await;
-    let (status, body) = post(&c, a.auth("/login/mfa"), json!({"mfa_token": again, "recovery_code": recovery[0]})).await;
+    let (status, body) =
+        post(&c, a.auth("/login/mfa"), json!({"mfa_token": again, "recovery_code": recovery[0]})).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_mfa_code"), "spent on B");
 }
 
