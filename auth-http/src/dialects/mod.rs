@@ -113,3 +113,48 @@ pub(crate) fn lowercase_sentence(code: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use auth_core::{AuthError, LoginOutcome, SecondFactorChallenge};
+
+    use super::*;
+    use crate::dialect::Reply;
+
+    /// `(dialect, how it writes mfa_token)`.
+    const CASINGS: [(&str, &str); 5] = [
+        ("canonical", "mfa_token"),
+        ("code-data", "mfa_token"),
+        ("plain", "mfa_token"),
+        ("res-err", "mfa-token"),
+        ("success", "mfaToken"),
+    ];
+
+    #[test]
+    fn every_dialect_renders_a_second_factor_login_without_tokens_in_its_envelope_and_casing() {
+        for (name, key) in CASINGS {
+            let dialect = by_name(name).unwrap();
+            for outcome in [LoginOutcome::SecondFactorRequired, LoginOutcome::EnrollmentRequired] {
+                let challenge = SecondFactorChallenge::new("opaque-challenge".into(), vec!["totp"], 300);
+                let response = dialect.render(Reply::LoggedIn(outcome(challenge)));
+                assert_eq!(response.status(), 200, "{name}");
+                let body = String::from_utf8(response.body().clone()).unwrap();
+                assert!(body.contains(&format!("\"{key}\":\"opaque-challenge\"")), "{name}: {body}");
+                assert!(!body.contains("access_token") && !body.contains("accessToken"), "{name}: {body}");
+            }
+            let codes = dialect.render(Reply::RecoveryCodes(vec!["ABCDE-FGHIJ".into()]));
+            assert!(String::from_utf8(codes.body().clone()).unwrap().contains("ABCDE-FGHIJ"), "{name}");
+            for (err, status) in [
+                (AuthError::InvalidMfaCode { attempts_left: Some(2) }, 400),
+                (AuthError::InvalidMfaToken, 401),
+                (AuthError::MfaRequired, 403),
+            ] {
+                let body = ErrorBody::from(&err);
+                let response = dialect.render_error(&body);
+                assert_eq!(response.status(), status, "{name}: {err:?}");
+                let text = String::from_utf8(response.body().clone()).unwrap();
+                assert!(text.to_lowercase().contains("factor"), "{name}: a sentence of its own: {text}");
+            }
+        }
+    }
+}
