@@ -107,7 +107,8 @@ pub struct RateLimits {
     /// Every other route, per client IP (default 60 per 60 s).
     pub other_per_ip: Option<RateRule>,
     /// Second-factor codes per account (default 10 per 900 s): every code (`POST /login/mfa`,
-    /// step-up, disable) takes a slot before it is checked and a right one clears the count, so
+    /// confirming an enrollment, step-up, disabling, new recovery codes) takes a slot before it
+    /// is checked and a right one clears the count, so
     /// only failures accumulate. Unlike `login_failures_per_account`, a right password does not
     /// clear it: someone who knows the password gets 10 guesses per window, not 5 per login.
     pub mfa_failures_per_account: Option<RateRule>,
@@ -239,9 +240,9 @@ pub struct MfaConfig {
     /// Roles whose users must have a factor (default none): their password login answers
     /// `mfa_enrollment_required` with a token that can only enroll one.
     pub required_for_roles: std::collections::BTreeSet<String>,
-    /// How long after a login with two factors its session may do sensitive things (disable the
-    /// factor, change email or password, delete the account, admin changes) without a fresh
-    /// code (default 600 s).
+    /// How long after a login with two factors its session may do sensitive things (change the
+    /// email or password, delete the account, admin changes) without a fresh code (default
+    /// 600 s). Disabling the factor and new recovery codes always take a code.
     pub step_up_window: Duration,
 }
 

@@ -20,8 +20,8 @@ pub struct RequestContext {
     pub ip: Option<IpAddr>,
     /// The `User-Agent` header, truncated to 256 bytes.
     pub user_agent: Option<String>,
-    /// A second-factor code sent with the request for step-up (HTTP: the `X-MFA-Code` header),
-    /// for actions whose body has no `mfa_code` field (the admin API).
+    /// A second-factor code sent with the request for step-up (HTTP: the `X-MFA-Code` header):
+    /// what the admin API's changes read, and the fallback of the body's `mfa_code`.
     pub mfa_code: Option<SecretString>,
 }
 

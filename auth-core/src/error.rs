@@ -117,19 +117,20 @@ pub enum AuthError {
     #[error("this would leave no active admin")]
     LastAdmin,
     /// A second-factor code (TOTP or recovery code) was wrong, of the wrong shape, or already
-    /// used (`invalid_mfa_code`, 400). At `POST /login/mfa`, `attempts_left` says how many more
-    /// codes the challenge takes.
+    /// used (`invalid_mfa_code`, 400). With a challenge (`POST /login/mfa`, or confirming with an
+    /// enrollment token), `attempts_left` says how many more codes it takes.
     #[error("the second-factor code is invalid or was already used")]
     InvalidMfaCode {
-        /// Codes the login challenge still takes; `None` outside a login challenge.
+        /// Codes the challenge still takes; `None` without a challenge.
         attempts_left: Option<u32>,
     },
     /// The `mfa_token` is unknown, expired, spent, out of attempts, or its password has changed
     /// since (`invalid_mfa_token`, 401): log in with the password again.
     #[error("the second-factor login token is invalid or expired; log in again")]
     InvalidMfaToken,
-    /// The action needs a second factor: send `mfa_code`, or use a session made with two factors
-    /// within the step-up window (`mfa_required`, 403).
+    /// The action needs a second factor: send a code (`mfa_code` in the body, or the
+    /// `X-MFA-Code` header), or use a session made with two factors within the step-up window
+    /// (`mfa_required`, 403).
     #[error("this action needs a second-factor code (mfa_code)")]
     MfaRequired,
     /// The account already has an active second factor (`mfa_already_enabled`, 409): disable it

@@ -18,8 +18,8 @@ pub fn request_context(config: &AuthConfig, peer: Option<IpAddr>, headers: &Head
     RequestContext::new(ip, user_agent).with_mfa_code(mfa_code)
 }
 
-/// The request header that carries a second-factor code for step-up on routes whose body has no
-/// `mfa_code` field (the admin API): `X-MFA-Code`.
+/// The request header that carries a second-factor code for step-up: `X-MFA-Code`, read by the
+/// admin API's changes and, when the body has no `mfa_code`, by the other step-up routes.
 pub const MFA_CODE_HEADER: &str = "x-mfa-code";
 
 /// The client's IP: `peer`, unless `peer` is a trusted proxy; then the address named by `header`,

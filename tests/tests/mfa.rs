@@ -445,3 +445,22 @@ async fn an_issuer_with_a_colon_refuses_to_start() {
     let err = auth_example_server::build_auth(&config).await.unwrap_err().to_string();
     assert!(err.contains("must not contain ':' (AUTH_MFA_ISSUER)"), "{err}");
 }
+
+#[tokio::test]
+async fn a_pending_enrollment_expires_after_ten_minutes_and_a_new_one_replaces_it() {
+    let s = TestServer::start().await;
+    let t = register(&s, "pend").await;
+    let token = access(&t).to_owned();
+    let enroll = || auth(&s, Method::POST, "/mfa/totp/enroll", &token, Some(json!({"password": PASSWORD})));
+    let first = enroll().await.body["otpauth_uri"].as_str().unwrap().to_owned();
+    assert_eq!(s.get("/api/auth/mfa", &token).await.body["totp_enabled"], false, "pending is not enabled");
+    s.clock.advance(Duration::from_secs(601));
+    let r = auth(&s, Method::POST, "/mfa/totp/confirm", &token, Some(json!({"code": code(&s, &first, 0)}))).await;
+    assert_eq!((r.status, r.code()), (404, "not_found"), "expired: {}", r.body);
+    let second = enroll().await.body["otpauth_uri"].as_str().unwrap().to_owned();
+    assert_ne!(first, second, "a new secret");
+    let r = auth(&s, Method::POST, "/mfa/totp/confirm", &token, Some(json!({"code": code(&s, &first, 0)}))).await;
+    assert_eq!(r.code(), "invalid_mfa_code", "the replaced secret's code");
+    let r = auth(&s, Method::POST, "/mfa/totp/confirm", &token, Some(json!({"code": code(&s, &second, 0)}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -152,6 +152,7 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::CurrentPasswordInvalid`] (403 `invalid_credentials`), `weak_password`,
+    /// `mfa_required` / `invalid_mfa_code` (step-up, for a user with a second factor: `mfa_code`),
     /// `rate_limited`, `overloaded`, `unauthorized`, `store_unavailable`.
     pub async fn change_password(
         &self,

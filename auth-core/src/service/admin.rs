@@ -22,6 +22,10 @@ use super::Auth;
 /// The admin operations of an [`Auth`], acting as one admin (or as the operator): get it with
 /// [`Auth::admin`] or [`Auth::admin_as`].
 ///
+/// Step-up: acting as an admin who has a second factor ([`Auth::admin_as`]), every change (not a
+/// read) first answers `mfa_required`, `invalid_mfa_code` or `rate_limited` unless the request's
+/// code or the session's recent two-factor login passes; these errors are not repeated below.
+///
 /// Guard rails: no change leaves the service without an active admin (the last one cannot be
 /// disabled, demoted or deleted: `last_admin`, 409), checked atomically by the store. Disabling
 /// a user or changing their role ends every session of theirs at once (ASVS 7.4.2): their access
@@ -434,8 +438,8 @@ impl Admin<'_> {
     /// Audited `admin_mfa_reset`; the user gets a notice.
     ///
     /// # Errors
-    /// `not_found` (no such user, no factor, or the second factor is off), `mfa_required`,
-    /// `store_unavailable`.
+    /// `not_found` (no such user, no active factor — a pending enrollment is removed all the
+    /// same — or the second factor is off), the step-up errors, `store_unavailable`.
     pub async fn reset_mfa(&self, id: Uuid) -> Result<(), AuthError> {
         self.stepped_up().await?;
         let user = self.user(id).await?;

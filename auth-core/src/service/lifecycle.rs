@@ -39,7 +39,7 @@ impl Auth {
     /// # Errors
     /// `invalid_request` (`new_email` not an address, or the current one), `invalid_credentials`
     /// (403), `rate_limited` (lockout, `mail_per_ip`, or `email_code_per_address` on the new
-    /// address),
+    /// address), `mfa_required` / `invalid_mfa_code` (step-up, for a user with a second factor),
     /// `not_found` (no mailer), `unauthorized`, `overloaded`, `store_unavailable`.
     pub async fn request_email_change(
         &self,
@@ -153,6 +153,7 @@ impl Auth {
     ///
     /// # Errors
     /// `invalid_credentials` (403), `last_admin` (the only active admin), `rate_limited`,
+    /// `mfa_required` / `invalid_mfa_code` (step-up, for a user with a second factor),
     /// `unauthorized`, `overloaded`, `store_unavailable`.
     pub async fn delete_account(
         &self,

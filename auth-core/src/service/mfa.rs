@@ -125,7 +125,9 @@ impl Auth {
     /// # Errors
     /// `invalid_mfa_token` (401), `invalid_mfa_code` (400, `details.attempts_left`),
     /// `invalid_request` (no code, or both fields), `account_disabled`, `rate_limited`,
-    /// `not_found` (second factor off), `store_unavailable`.
+    /// `invalid_credentials` (the password changed while the session was being created),
+    /// `not_found` (second factor off), `internal` (no configured key opens the sealed secret),
+    /// `store_unavailable`.
     pub async fn login_second_factor(
         &self,
         req: MfaLoginRequest,
@@ -305,12 +307,13 @@ impl Auth {
     /// — for the caller (`claims`, with the current password re-checked) or for the holder of an
     /// enrollment token (`req.mfa_token`, from a login that answered `mfa_enrollment_required`).
     /// Nothing is active until [`confirm_totp`](Self::confirm_totp); a new enrollment replaces a
-    /// pending one. The account name in the URI is the email address, else the username.
+    /// pending one. The account name in the URI is the username, else the email address.
     ///
     /// # Errors
     /// `mfa_already_enabled` (409), `invalid_credentials` (403, wrong password),
-    /// `invalid_mfa_token`, `invalid_request` (no password / token), `rate_limited`, `not_found`
-    /// (second factor off), `store_unavailable`.
+    /// `invalid_mfa_token`, `invalid_request` (an access token without `password`),
+    /// `unauthorized` (neither an access token nor `mfa_token`), `account_disabled`,
+    /// `rate_limited`, `overloaded`, `not_found` (second factor off), `store_unavailable`.
     pub async fn enroll_totp(
         &self,
         claims: Option<&Claims>,
@@ -369,7 +372,10 @@ impl Auth {
     /// # Errors
     /// `invalid_mfa_code` (400; with a token, `details.attempts_left`), `not_found` (nothing
     /// pending, or it expired after [`ENROLLMENT_TTL_SECONDS`]), `invalid_mfa_token`,
-    /// `rate_limited`, `store_unavailable`.
+    /// `unauthorized` (neither an access token nor `mfa_token`), `account_disabled`,
+    /// `invalid_credentials` (the password changed while the login's session was being created),
+    /// `rate_limited`, `internal` (no configured key opens the sealed secret),
+    /// `store_unavailable`.
     pub async fn confirm_totp(
         &self,
         claims: Option<&Claims>,
@@ -505,14 +511,15 @@ impl Auth {
         Ok(())
     }
 
-    /// Removes `user`'s factor for an admin (`DELETE /admin/users/{id}/mfa`); whether there was
-    /// one. The caller audits.
+    /// Removes `user`'s factor for an admin (`DELETE /admin/users/{id}/mfa`), a pending one too;
+    /// whether an active one was removed (then the user gets a notice). The caller audits.
     pub(super) async fn reset_factor(&self, user: &User, ctx: &RequestContext) -> Result<bool, AuthError> {
+        let active = self.active_factor(user.id).await?.is_some();
         let removed = self.mfa()?.delete_totp(user.id).await?;
-        if removed {
+        if active && removed {
             self.mfa_notice(user, SecondFactorChange::ResetByAdmin, ctx);
         }
-        Ok(removed)
+        Ok(active && removed)
     }
 
     fn mfa_notice(&self, user: &User, change: SecondFactorChange, ctx: &RequestContext) {
