@@ -35,6 +35,13 @@ pub enum ConfigError {
     /// or contains `:`, which the `otpauth://` format cannot carry.
     #[error("the second-factor issuer {0:?} must be non-empty and must not contain ':' (AUTH_MFA_ISSUER)")]
     BadMfaIssuer(String),
+    /// `AuthConfig::mfa.required_for_roles` names `user`, the role registration gives: a new
+    /// account's first session would have no second factor.
+    #[error(
+        "AUTH_MFA_REQUIRED_FOR_ROLES cannot name the role registration gives (user): registration would start a \
+         session without a second factor; require it for other roles (e.g. admin)"
+    )]
+    MfaRequiredForNewUsers,
     /// A mailer was given but `AuthConfig::public_url` is not set, so no reset link can be built.
     #[error(
         "a mailer turns on password-reset links, which need AuthConfig::public_url (the app's public base URL, \
@@ -238,7 +245,9 @@ pub struct MfaConfig {
     /// current key the next time it is used); remove one once no factor is sealed with it.
     pub previous_encryption_keys: Vec<MfaKey>,
     /// Roles whose users must have a factor (default none): their password login answers
-    /// `mfa_enrollment_required` with a token that can only enroll one.
+    /// `mfa_enrollment_required` with a token that can only enroll one. Not `user`, the role
+    /// registration gives ([`ConfigError::MfaRequiredForNewUsers`]). Sessions made before a role
+    /// was listed keep working until they end; revoke them to enforce the policy at once.
     pub required_for_roles: std::collections::BTreeSet<String>,
     /// How long after a login with two factors its session may do sensitive things (change the
     /// email or password, delete the account, admin changes) without a fresh code (default
@@ -456,6 +465,9 @@ impl AuthConfig {
         }
         if self.refresh_reuse_grace > MAX {
             return Err(ConfigError::BadDuration("refresh_reuse_grace"));
+        }
+        if self.mfa.required_for_roles.contains(crate::user::Role::user().as_str()) {
+            return Err(ConfigError::MfaRequiredForNewUsers);
         }
         let issuer = self.mfa.issuer.as_deref().unwrap_or(&self.issuer);
         if issuer.contains(':') || issuer.trim().is_empty() {

@@ -151,9 +151,10 @@ pub enum FactorUse {
     TotpStep(i64),
     /// A recovery code, by its keyed hash: accepted once (deleted).
     RecoveryCode(TokenHash),
-    /// The first code of a pending enrollment, matching `step`: activates the factor if it is
-    /// still pending and started at or after `started_after`, records `step` as used and stores
-    /// `recovery_codes` (replacing any), confirmed `at`.
+    /// The first code of a pending enrollment, matching `step` of the secret sealed as
+    /// `sealed_secret`: activates the factor if it is still pending with that very secret (not
+    /// one a concurrent enrollment put in its place) and started at or after `started_after`,
+    /// records `step` as used and stores `recovery_codes` (replacing any), confirmed `at`.
     Confirm {
         /// The matched step.
         step: i64,
@@ -163,6 +164,8 @@ pub enum FactorUse {
         started_after: DateTime<Utc>,
         /// When it is confirmed (`confirmed_at`).
         at: DateTime<Utc>,
+        /// The sealed secret the code was checked against.
+        sealed_secret: Vec<u8>,
     },
 }
 
@@ -254,7 +257,8 @@ pub fn challenge_is_live(challenge: &MfaChallenge, purpose: ChallengePurpose, no
 /// Whether `factor_use` is accepted by `factor` (read under the store's lock): the one decision
 /// every backend's [`MfaStore::use_factor`] carries out. `has_recovery_code` says whether the
 /// presented recovery code is among the stored ones. [`FactorUse::Confirm`] needs a pending
-/// factor started at or after its bound; the others an active one.
+/// factor started at or after its bound, holding the secret the code was checked against; the
+/// others an active one.
 #[must_use]
 pub fn accepts(factor: Option<&TotpFactor>, factor_use: &FactorUse, has_recovery_code: bool) -> bool {
     let Some(factor) = factor else { return false };
@@ -262,7 +266,9 @@ pub fn accepts(factor: Option<&TotpFactor>, factor_use: &FactorUse, has_recovery
         FactorUse::Wrong => false,
         FactorUse::TotpStep(step) => factor.is_active() && step_is_fresh(factor.last_used_step, *step),
         FactorUse::RecoveryCode(_) => factor.is_active() && has_recovery_code,
-        FactorUse::Confirm { started_after, .. } => !factor.is_active() && factor.created_at >= *started_after,
+        FactorUse::Confirm { started_after, sealed_secret, .. } => {
+            !factor.is_active() && factor.created_at >= *started_after && factor.sealed_secret == *sealed_secret
+        }
     }
 }
 
@@ -576,15 +582,23 @@ mod tests {
         let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
         let pending = TotpFactor {
             user_id: Uuid::nil(),
-            sealed_secret: vec![],
+            sealed_secret: vec![1],
             created_at: now,
             confirmed_at: None,
             last_used_step: None,
             recovery_codes_left: 0,
         };
         let active = TotpFactor { confirmed_at: Some(now), last_used_step: Some(5), ..pending.clone() };
-        let confirm = |after| FactorUse::Confirm { step: 7, recovery_codes: vec![], started_after: after, at: now };
+        let confirm = |after| FactorUse::Confirm {
+            step: 7,
+            recovery_codes: vec![],
+            started_after: after,
+            at: now,
+            sealed_secret: vec![1],
+        };
         assert!(accepts(Some(&pending), &confirm(now), false));
+        let replaced = TotpFactor { sealed_secret: vec![2], ..pending.clone() };
+        assert!(!accepts(Some(&replaced), &confirm(now), false), "a concurrent enrollment replaced the secret");
         assert!(!accepts(Some(&pending), &confirm(now + TimeDelta::seconds(1)), false), "enrollment expired");
         assert!(!accepts(Some(&active), &confirm(now), false), "already active");
         assert!(!accepts(Some(&pending), &FactorUse::TotpStep(7), false), "pending cannot log in");

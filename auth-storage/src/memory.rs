@@ -51,7 +51,7 @@ impl Mfa {
             FactorUse::RecoveryCode(code) => {
                 codes.remove(&code);
             }
-            FactorUse::Confirm { step, recovery_codes, started_after: _, at } => {
+            FactorUse::Confirm { step, recovery_codes, at, .. } => {
                 factor.confirmed_at = Some(at);
                 factor.last_used_step = Some(step);
                 *codes = recovery_codes.into_iter().collect();

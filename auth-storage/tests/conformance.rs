@@ -717,6 +717,7 @@ async fn user_with_factor(s: &Arc<dyn Store>, name: &str) -> Uuid {
         recovery_codes: vec![TokenHash::of("a"), TokenHash::of("b")],
         started_after,
         at: now(),
+        sealed_secret: vec![1, 2, 3],
     };
     assert!(!s.use_factor(user.id, confirm(now() + TimeDelta::seconds(1))).await.unwrap(), "expired enrollment");
     assert!(s.use_factor(user.id, confirm(now())).await.unwrap());

@@ -432,6 +432,15 @@ fn bad_second_factor_settings_refuse_to_start_naming_the_variable() {
     let roles = config("AUTH_MFA_REQUIRED_FOR_ROLES", "admin,wizard").unwrap();
     let err = roles.auth_config(vec![7; 32]).unwrap_err().to_string();
     assert!(err.contains("AUTH_MFA_REQUIRED_FOR_ROLES: \"wizard\" is not a role"), "{err}");
+    // Registration gives `user` a session at once: requiring a factor of it would be a bypass.
+    let roles = config("AUTH_MFA_REQUIRED_FOR_ROLES", "user").unwrap();
+    let auth_config = roles.auth_config(vec![7; 32]).unwrap();
+    let err = auth_core::Auth::builder(auth_config)
+        .stores(std::sync::Arc::new(auth_storage::MemoryStore::new()))
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot name the role registration gives (user)"), "{err}");
 }
 
 #[tokio::test]

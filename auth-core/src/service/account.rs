@@ -162,10 +162,11 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let record = self.caller(claims).await?;
         self.recheck_password(&record, &req.current_password, AuditEventType::PasswordChanged, ctx).await?;
-        let code = req.mfa_code.as_ref().or(ctx.mfa_code.as_ref());
-        self.step_up(claims, &record.user, code, "password_change", ctx).await?;
         let inputs = [record.user.username.clone(), record.user.email.clone()].into_iter().flatten().collect();
         self.check_password_policy(&req.new_password, inputs).await?;
+        // Last of the checks: a code is spent only by a change that is otherwise good to go.
+        let code = req.mfa_code.as_ref().or(ctx.mfa_code.as_ref());
+        self.step_up(claims, &record.user, code, "password_change", ctx).await?;
         let hash = self.inner.hasher.hash(req.new_password.expose()).await?;
         let at = self.now();
         let update = UserUpdate::new().password_hash(hash).only_if_password_hash(record.password_hash);

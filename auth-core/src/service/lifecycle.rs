@@ -55,11 +55,12 @@ impl Auth {
             return Err(AuthError::invalid_field("new_email", "is already the account's address"));
         }
         self.recheck_password(&record, &req.password, AuditEventType::EmailChangeRequested, ctx).await?;
-        let code = req.mfa_code.as_ref().or(ctx.mfa_code.as_ref());
-        self.step_up(claims, &record.user, code, "email_change", ctx).await?;
         // Mail to an address of the caller's choosing: the rules of `/email/code`.
         self.limit_ip(RateRuleName::MailPerIp, ctx).await?;
         self.limit(RateRuleName::EmailCodePerAddress, &identifier_key(&new_email), ctx).await?;
+        // Last of the checks: a code is spent only by a request that is otherwise good to go.
+        let code = req.mfa_code.as_ref().or(ctx.mfa_code.as_ref());
+        self.step_up(claims, &record.user, code, "email_change", ctx).await?;
         let user_id = record.user.id;
         let at = self.now();
         let update = UserUpdate::new().pending_email(Some(new_email.clone()));
@@ -163,6 +164,9 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let record = self.caller(claims).await?;
         self.recheck_password(&record, &req.password, AuditEventType::AccountDeleted, ctx).await?;
+        if record.user.is_active_admin() && !self.another_active_admin(record.user.id).await? {
+            return Err(AuthError::LastAdmin);
+        }
         let code = req.mfa_code.as_ref().or(ctx.mfa_code.as_ref());
         self.step_up(claims, &record.user, code, "delete_account", ctx).await?;
         self.erase_account(&record.user, Some(record.user.id)).await
@@ -194,6 +198,11 @@ impl Auth {
             });
         }
         let sessions = self.inner.sessions.delete_user_sessions(id, at).await?;
+        // The second factor before the row: the same lock order as a login redeeming a
+        // challenge (challenge, then factor), which the row's cascade would reverse.
+        if let Some(mfa) = &self.inner.mfa {
+            mfa.delete_totp(id).await?;
+        }
         self.withdraw_recovery_secrets(id, user.email.as_deref()).await?;
         self.clear_account_attempts(&user_bucket(id)).await?;
         if let Some(audit) = &self.inner.audit {

@@ -405,9 +405,13 @@ impl Auth {
         let (secret, _) = self.inner.secret_box.open(user_id, &pending.sealed_secret)?;
         let codes: Vec<String> = (0..RECOVERY_CODE_COUNT).map(|_| mfa::new_recovery_code()).collect();
         let factor_use = match mfa::matching_step(&secret, req.code.expose(), self.inner.clock.now().timestamp()) {
-            Some(step) => {
-                FactorUse::Confirm { step, recovery_codes: self.recovery_hashes(user_id, &codes), started_after, at }
-            }
+            Some(step) => FactorUse::Confirm {
+                step,
+                recovery_codes: self.recovery_hashes(user_id, &codes),
+                started_after,
+                at,
+                sealed_secret: pending.sealed_secret.clone(),
+            },
             None => FactorUse::Wrong,
         };
         let accepted = match &challenge {
