@@ -3,15 +3,20 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use auth_core::Auth;
-use auth_http::{handle, request_context, Canonical, Dialect, Operation, RequestParts};
+use auth_http::{
+    handle, request_context, AllowedOrigins, Canonical, Dialect, Operation, RequestParts, CORS_EXPOSED_HEADERS,
+    CORS_MAX_AGE_SECONDS, CORS_REQUEST_HEADERS,
+};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequestParts, RawPathParams, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::{dialect_errors, to_axum, ApiError};
@@ -48,12 +53,50 @@ pub struct AuthRouter {
     auth: Auth,
     body_limit: usize,
     dialect: Arc<dyn Dialect>,
+    origins: AllowedOrigins,
+}
+
+/// The CORS policy of the API for `origins` (`tower-http`'s [`CorsLayer`]): those exact origins
+/// only, with credentials (cookies, `Authorization`) allowed; the methods of the API; the request
+/// headers it reads ([`CORS_REQUEST_HEADERS`]: `Authorization` whatever the dialect's scheme,
+/// `Content-Type`, `X-MFA-Code`); the headers scripts may read ([`CORS_EXPOSED_HEADERS`]);
+/// preflights cached [`CORS_MAX_AGE_SECONDS`]. An origin outside the list gets no
+/// `Access-Control-Allow-Origin`, so the browser keeps the answer from its script. With an empty
+/// list the layer allows nothing cross-origin.
+///
+/// Put it outermost, once: [`AuthRouter::allowed_origins`] does for the auth routes; a host that
+/// serves its own routes to the same origins wraps its whole app instead.
+///
+/// ```
+/// use auth_http::AllowedOrigins;
+///
+/// let origins = AllowedOrigins::parse("https://app.example.com").unwrap();
+/// let app: axum::Router = axum::Router::new().layer(auth_axum::cors_layer(&origins));
+/// ```
+pub fn cors_layer(origins: &AllowedOrigins) -> CorsLayer {
+    let list: Vec<HeaderValue> = origins.as_slice().iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let names = |names: &[&'static str]| names.iter().map(|n| HeaderName::from_static(n)).collect::<Vec<_>>();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(list))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers(names(CORS_REQUEST_HEADERS))
+        .expose_headers(names(CORS_EXPOSED_HEADERS))
+        .max_age(Duration::from_secs(CORS_MAX_AGE_SECONDS))
 }
 
 impl AuthRouter {
     /// A router serving `auth` in the canonical dialect, with the default 64 KiB body limit.
     pub fn new(auth: Auth) -> Self {
-        Self { auth, body_limit: DEFAULT_BODY_LIMIT, dialect: Arc::new(Canonical) }
+        Self { auth, body_limit: DEFAULT_BODY_LIMIT, dialect: Arc::new(Canonical), origins: AllowedOrigins::default() }
+    }
+
+    /// Browser origins allowed to call these routes with credentials ([`cors_layer`]; default
+    /// none: no CORS headers, same-origin use only). A host whose own routes serve the same
+    /// origins puts [`cors_layer`] around its whole app instead, and leaves this unset.
+    pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
+        self.origins = origins;
+        self
     }
 
     /// Largest accepted request body in bytes; larger ones get 413 `payload_too_large`.
@@ -110,7 +153,7 @@ impl AuthRouter {
             router = router.route(path, method_router);
         }
         let dialect = self.dialect;
-        router
+        let router = router
             .fallback(|| async { ApiError::route_not_found() })
             .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
             .layer(DefaultBodyLimit::max(self.body_limit))
@@ -119,7 +162,13 @@ impl AuthRouter {
             // Outermost, so that rejections, rate-limit answers and fallbacks carry them too.
             .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")))
-            .with_state(state)
+            .with_state(state);
+        if self.origins.is_empty() {
+            router
+        } else {
+            // Outermost: a preflight is answered before routing, rate limits and authentication.
+            router.layer(cors_layer(&self.origins))
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use auth_axum::{dialect_errors, AuthClaims, AuthRouter, CurrentUser, RequireAuth};
+use auth_axum::{cors_layer, dialect_errors, AuthClaims, AuthRouter, CurrentUser, RequireAuth};
 use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, SiteverifyOptions, SiteverifyProvider};
 use auth_core::ipnet::IpNet;
 use auth_core::mail::{LogMailer, SmtpMailer};
@@ -24,6 +24,7 @@ use auth_core::{
     RateLimits, RateRule, SecretStore, SessionStore, SystemClock, UserStore, MIN_JWT_SECRET_BYTES,
 };
 use auth_http::dialects;
+use auth_http::AllowedOrigins;
 use auth_http::{Canonical, Dialect};
 use auth_storage::cache::RevocationFeed;
 use auth_storage::{
@@ -142,6 +143,9 @@ pub struct ServerConfig {
     /// `AUTH_MFA_STEP_UP_WINDOW`: seconds after a two-factor login during which sensitive actions
     /// need no fresh code (default 600).
     pub mfa_step_up_window: Duration,
+    /// `AUTH_ALLOWED_ORIGINS`: comma-separated browser origins (`https://app.example.com`) allowed
+    /// to call the API and the host routes cross-origin, with credentials (default none).
+    pub allowed_origins: AllowedOrigins,
 }
 
 /// A base64 key of `AUTH_MFA_*` variable `name`; the message names the variable, never the key.
@@ -327,6 +331,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("mail_from", &self.mail_from)
             .field("public_url", &self.public_url)
             .field("api_dialect", &self.api_dialect.name())
+            .field("allowed_origins", &self.allowed_origins)
             .finish_non_exhaustive()
     }
 }
@@ -513,6 +518,10 @@ impl ServerConfig {
                 .map(|roles| roles.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect())
                 .unwrap_or_default(),
             mfa_step_up_window: seconds(&lookup, "AUTH_MFA_STEP_UP_WINDOW", 600)?,
+            allowed_origins: lookup("AUTH_ALLOWED_ORIGINS")
+                .map(|list| AllowedOrigins::parse(&list).map_err(|e| anyhow::anyhow!("AUTH_ALLOWED_ORIGINS: {e}")))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 
@@ -666,9 +675,15 @@ pub fn app(auth: Auth) -> Router {
 /// mount (`/api/auth`, `/api/v1/auth` for res-err) with its routes, bodies and errors, and the
 /// host routes accepting its `Authorization` schemes and answering 401/403 in its envelope.
 pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
+    app_with_origins(auth, dialect, &AllowedOrigins::default())
+}
+
+/// [`app_with_dialect`] callable from the browser origins `origins` ([`ServerConfig::allowed_origins`]):
+/// one CORS policy (`auth_axum::cors_layer`) around the whole app, auth API and host routes.
+pub fn app_with_origins(auth: Auth, dialect: Arc<dyn Dialect>, origins: &AllowedOrigins) -> Router {
     // The dialect's clients send their tokens with its schemes (`Customize` for res-err).
     let schemes = dialect.auth_schemes();
-    Router::new()
+    let app = Router::new()
         .route("/api/protected", get(protected))
         .route_layer(RequireAuth::new(auth.clone()).schemes(schemes))
         .merge(
@@ -687,7 +702,12 @@ pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros))
                 .on_failure(()),
-        )
+        );
+    if origins.is_empty() {
+        app
+    } else {
+        app.layer(cors_layer(origins))
+    }
 }
 
 async fn protected(CurrentUser(user): CurrentUser) -> Json<Value> {
