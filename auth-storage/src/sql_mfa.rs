@@ -16,6 +16,9 @@
 /// connection type and its row type.
 macro_rules! sql_mfa_store {
     ($store:ty, $pool:ty, $conn:ty, $row:ty) => {
+        const CHALLENGE_COLUMNS: &str =
+            "token_hash, user_id, purpose, password_fingerprint, verified_at, expires_at, attempts";
+
         const FACTOR_COLUMNS: &str = "t.user_id, t.sealed_secret, t.created_at, t.confirmed_at, t.last_used_step, \
              (SELECT COUNT(*) FROM auth_mfa_recovery_codes r WHERE r.user_id = t.user_id) AS codes_left";
 
@@ -199,11 +202,12 @@ macro_rules! sql_mfa_store {
             let hash = &token_hash.as_bytes()[..];
             let mut tx = pool.begin().await.map_err(db_err)?;
             sqlx::query(LOCK_MFA_CHALLENGE).bind(hash).execute(&mut *tx).await.map_err(db_err)?;
-            let row = sqlx::query("SELECT * FROM auth_mfa_challenges WHERE token_hash = $1")
-                .bind(hash)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            let row =
+                sqlx::query(&format!("SELECT {CHALLENGE_COLUMNS} FROM auth_mfa_challenges WHERE token_hash = $1"))
+                    .bind(hash)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
             let challenge = row.as_ref().map(challenge_from_row).transpose()?;
             let Some(challenge) = challenge.filter(|c| auth_core::mfa::challenge_is_live(c, purpose, now)) else {
                 return Ok(ChallengeOutcome::Dead);
@@ -317,11 +321,12 @@ macro_rules! sql_mfa_store {
                 purpose: auth_core::mfa::ChallengePurpose,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<auth_core::mfa::MfaChallenge>, auth_core::StoreError> {
-                let row = sqlx::query("SELECT * FROM auth_mfa_challenges WHERE token_hash = $1")
-                    .bind(&token_hash.as_bytes()[..])
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                let row =
+                    sqlx::query(&format!("SELECT {CHALLENGE_COLUMNS} FROM auth_mfa_challenges WHERE token_hash = $1"))
+                        .bind(&token_hash.as_bytes()[..])
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?;
                 let challenge = row.as_ref().map(challenge_from_row).transpose()?;
                 Ok(challenge.filter(|c| auth_core::mfa::challenge_is_live(c, purpose, now)))
             }

@@ -147,7 +147,7 @@ impl Auth {
         self.take_mfa_attempt(user_id, ctx).await?;
         let record = self.challenged_user(&challenge).await?;
         let factor = self.active_factor(user_id).await?.ok_or(AuthError::InvalidMfaToken)?;
-        let (factor_use, reseal) = self.factor_use(&factor, code)?;
+        let (factor_use, resealed) = self.factor_use(&factor, code)?;
         let recovery = matches!(factor_use, FactorUse::RecoveryCode(_));
         match store.redeem_challenge(&token_hash, ChallengePurpose::Login, factor_use, at).await? {
             ChallengeOutcome::Redeemed(_) => {}
@@ -163,8 +163,19 @@ impl Auth {
             ChallengeOutcome::Dead => return Err(AuthError::InvalidMfaToken),
         }
         self.clear_mfa_attempts(user_id).await?;
-        self.after_factor_use(&record.user, &factor, recovery, reseal, ctx).await?;
+        self.after_factor_use(&record.user, &factor, recovery, resealed, ctx).await?;
         self.finish_login(record, None, AuthMethod::PasswordAndOtp, ctx).await
+    }
+
+    /// The hash of a live enrollment token and the user it was issued to.
+    async fn enrollment_holder(&self, token: &SecretString) -> Result<(TokenHash, UserRecord), AuthError> {
+        let hash = challenge_hash(token)?;
+        let challenge = self
+            .mfa()?
+            .challenge(&hash, ChallengePurpose::Enroll, self.now())
+            .await?
+            .ok_or(AuthError::InvalidMfaToken)?;
+        Ok((hash, self.challenged_user(&challenge).await?))
     }
 
     /// The user a live challenge was issued to, if it still holds: the account is active and
@@ -181,16 +192,20 @@ impl Auth {
     }
 
     /// What `code` is for `factor`: a recovery code by its shape (its keyed hash), else a TOTP
-    /// code and the step it matches now, else [`FactorUse::Wrong`]; and whether the secret was
-    /// sealed with a previous key.
-    fn factor_use(&self, factor: &TotpFactor, code: &SecretString) -> Result<(FactorUse, bool), AuthError> {
+    /// code and the step it matches now, else [`FactorUse::Wrong`]; and, when a previous key
+    /// opened the secret, the secret sealed again with the current key (to store once the code
+    /// is accepted).
+    fn factor_use(&self, factor: &TotpFactor, code: &SecretString) -> Result<(FactorUse, Option<Vec<u8>>), AuthError> {
         if let Some(canonical) = mfa::normalize_recovery_code(code.expose()) {
-            return Ok((FactorUse::RecoveryCode(self.recovery_code_hash(factor.user_id, &canonical)), false));
+            return Ok((FactorUse::RecoveryCode(self.recovery_code_hash(factor.user_id, &canonical)), None));
         }
-        let (secret, previous_key) = self.inner.secret_box.open(factor.user_id, &factor.sealed_secret)?;
+        let secret_box = &self.inner.secret_box;
+        let (secret, previous_key) = secret_box.open(factor.user_id, &factor.sealed_secret)?;
         let now = self.inner.clock.now().timestamp();
         let factor_use = mfa::matching_step(&secret, code.expose(), now).map_or(FactorUse::Wrong, FactorUse::TotpStep);
-        Ok((factor_use, previous_key))
+        let resealed =
+            (previous_key && factor_use != FactorUse::Wrong).then(|| secret_box.seal(factor.user_id, &secret));
+        Ok((factor_use, resealed))
     }
 
     /// The keyed hash of a canonical recovery code of `user_id` (HMAC-SHA-256 under the codes
@@ -199,14 +214,15 @@ impl Auth {
         self.inner.codes_key.digest(format!("recovery_code:{user_id}:{canonical}").as_bytes())
     }
 
-    /// After an accepted code: audit and mail a spent recovery code; re-seal a secret that a
-    /// previous key opened (best effort: failing to re-seal loses nothing).
+    /// After an accepted code: audit and mail a spent recovery code; store `resealed`, the secret
+    /// sealed with the current key after a previous key opened it (a compare-and-set on the old
+    /// value, best effort: failing to re-seal loses nothing).
     async fn after_factor_use(
         &self,
         user: &User,
         factor: &TotpFactor,
         recovery: bool,
-        reseal: bool,
+        resealed: Option<Vec<u8>>,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         if recovery {
@@ -214,19 +230,11 @@ impl Auth {
             self.audit(AuditEventType::MfaRecoveryCodeUsed, Some(user.id), ctx).detail("left", left).record().await?;
             self.mfa_notice(user, SecondFactorChange::RecoveryCodeUsed, ctx);
         }
-        if reseal {
-            if let Err(err) = self.reseal(factor).await {
+        if let Some(sealed) = resealed {
+            if let Err(err) = self.mfa()?.reseal_totp(factor.user_id, &factor.sealed_secret, sealed).await {
                 tracing::warn!(user_id = %user.id, error = %err, "TOTP secret not re-sealed with the current key");
             }
         }
-        Ok(())
-    }
-
-    /// Re-seals an active factor's secret with the current key (after a key rotation).
-    async fn reseal(&self, factor: &TotpFactor) -> Result<(), AuthError> {
-        let (secret, _) = self.inner.secret_box.open(factor.user_id, &factor.sealed_secret)?;
-        let sealed = self.inner.secret_box.seal(factor.user_id, &secret);
-        self.mfa()?.reseal_totp(factor.user_id, &factor.sealed_secret, sealed).await?;
         Ok(())
     }
 
@@ -242,7 +250,7 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         self.take_mfa_attempt(user.id, ctx).await?;
-        let (factor_use, reseal) = self.factor_use(factor, code)?;
+        let (factor_use, resealed) = self.factor_use(factor, code)?;
         let recovery = matches!(factor_use, FactorUse::RecoveryCode(_));
         if !self.mfa()?.use_factor(user.id, factor_use).await? {
             self.audit(AuditEventType::MfaFailed, Some(user.id), ctx)
@@ -253,7 +261,7 @@ impl Auth {
             return Err(AuthError::InvalidMfaCode { attempts_left: None });
         }
         self.clear_mfa_attempts(user.id).await?;
-        self.after_factor_use(user, factor, recovery, reseal, ctx).await
+        self.after_factor_use(user, factor, recovery, resealed, ctx).await
     }
 
     /// Step-up: a sensitive action of a user who has a second factor needs a code (`mfa_code`),
@@ -292,9 +300,9 @@ impl Auth {
     /// # Errors
     /// `not_found` (second factor off), `unauthorized`, `store_unavailable`.
     pub async fn mfa_status(&self, claims: &Claims) -> Result<MfaStatus, AuthError> {
+        self.mfa()?;
         let record = self.caller(claims).await?;
         let factor = self.active_factor(claims.sub).await?;
-        self.mfa()?;
         Ok(MfaStatus {
             totp_enabled: factor.is_some(),
             totp_confirmed_at: factor.as_ref().and_then(|f| f.confirmed_at),
@@ -331,19 +339,18 @@ impl Auth {
                 self.recheck_password(&record, password, AuditEventType::MfaEnabled, ctx).await?;
                 record.user
             }
-            (None, Some(token)) => {
-                let challenge = store
-                    .challenge(&challenge_hash(token)?, ChallengePurpose::Enroll, self.now())
-                    .await?
-                    .ok_or(AuthError::InvalidMfaToken)?;
-                self.challenged_user(&challenge).await?.user
-            }
+            (None, Some(token)) => self.enrollment_holder(token).await?.1.user,
             (None, None) => return Err(AuthError::Unauthorized),
         };
         let secret = mfa::new_totp_secret();
         let issuer = self.inner.config.mfa.issuer.as_deref().unwrap_or(&self.inner.config.issuer);
         let otpauth_uri = mfa::otpauth_uri(&secret, issuer, user.name()).map_err(AuthError::internal)?;
-        let qr_png = mfa::qr_png_data_uri(&otpauth_uri).map_err(AuthError::internal)?;
+        // Drawing and compressing the PNG is CPU work: off the async executor.
+        let uri = otpauth_uri.clone();
+        let qr_png = tokio::task::spawn_blocking(move || mfa::qr_png_data_uri(&uri))
+            .await
+            .map_err(AuthError::internal)?
+            .map_err(AuthError::internal)?;
         let factor = TotpFactor {
             user_id: user.id,
             sealed_secret: self.inner.secret_box.seal(user.id, &secret),
@@ -387,10 +394,8 @@ impl Auth {
         let (record, challenge) = match (claims, &req.mfa_token) {
             (Some(claims), _) => (self.caller(claims).await?, None),
             (None, Some(token)) => {
-                let hash = challenge_hash(token)?;
-                let challenge =
-                    store.challenge(&hash, ChallengePurpose::Enroll, at).await?.ok_or(AuthError::InvalidMfaToken)?;
-                (self.challenged_user(&challenge).await?, Some(hash))
+                let (hash, record) = self.enrollment_holder(token).await?;
+                (record, Some(hash))
             }
             (None, None) => return Err(AuthError::Unauthorized),
         };
