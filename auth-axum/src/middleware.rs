@@ -7,9 +7,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use auth_core::{Auth, AuthError, Role};
-use auth_http::access_token;
+use auth_http::browser::request_access_token;
 use axum::extract::Request;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
@@ -18,6 +18,11 @@ use crate::extract::AuthClaims;
 
 /// Requires a valid access token (and optionally a role) on every request to the wrapped routes.
 ///
+/// The access token is the `Authorization` header's; without one, and when the service sets the
+/// access-token cookie (`AuthConfig::browser`), the cookie's, and then a request of an unsafe
+/// method must come from the API's own site or an allowed origin (403 `csrf_rejected`; see
+/// `auth_http::browser`).
+///
 /// Per request it verifies the JWT (HS256, `typ` `at+jwt`, `exp`, `nbf`, `iss`, `aud`) and then
 /// that its session is still live in the session store, so logout, password change and disabled
 /// accounts take effect at once. On success it inserts [`AuthClaims`] and the [`Auth`] handle into
@@ -25,7 +30,8 @@ use crate::extract::AuthClaims;
 /// [`OptionalUser`](crate::OptionalUser) extractors.
 ///
 /// Rejections use the API's error body: 401 `unauthorized` (missing or bad token),
-/// `token_expired`, `session_revoked`; 403 `forbidden` (role); 503 `store_unavailable`.
+/// `token_expired`, `session_revoked`; 403 `forbidden` (role), `csrf_rejected`; 503
+/// `store_unavailable`.
 ///
 /// ```
 /// use auth_axum::{RequireAuth, CurrentUser};
@@ -138,9 +144,10 @@ async fn authorize(
     auth: &Auth,
     mode: &Mode,
     schemes: &[&str],
+    method: &Method,
     headers: &HeaderMap,
 ) -> Result<Option<AuthClaims>, AuthError> {
-    let token = match (access_token(headers, schemes)?, mode) {
+    let token = match (request_access_token(auth.config(), method, headers, schemes)?, mode) {
         (Some(token), _) => token,
         (None, Mode::Optional) => return Ok(None),
         (None, Mode::Required(_)) => return Err(AuthError::Unauthorized),
@@ -175,7 +182,7 @@ where
         let mode = self.mode.clone();
         let schemes = self.schemes;
         Box::pin(async move {
-            match authorize(&auth, &mode, schemes, req.headers()).await {
+            match authorize(&auth, &mode, schemes, req.method(), req.headers()).await {
                 Ok(claims) => {
                     if let Some(claims) = claims {
                         req.extensions_mut().insert(claims);

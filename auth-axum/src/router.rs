@@ -39,6 +39,13 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// the app with `into_make_service_with_connect_info::<SocketAddr>()` so sessions record the
 /// client IP.
 ///
+/// Browser settings come from `AuthConfig::browser`: with `allowed_origins` the router answers
+/// CORS for them ([`cors_layer`]); with cookie transport the token routes set and read the
+/// `HttpOnly` token cookies and check the origin of cookie-authenticated requests
+/// (`auth_http::browser`), and `/logout` also takes the refresh-token cookie alone. Nest the
+/// router at `AuthConfig::browser.cookie_path` (default `/api/auth`), the refresh cookie's
+/// `Path`.
+///
 /// ```
 /// use auth_axum::AuthRouter;
 /// use axum::Router;
@@ -53,7 +60,6 @@ pub struct AuthRouter {
     auth: Auth,
     body_limit: usize,
     dialect: Arc<dyn Dialect>,
-    origins: AllowedOrigins,
 }
 
 /// The CORS policy of the API for `origins` (`tower-http`'s [`CorsLayer`]): those exact origins
@@ -64,8 +70,9 @@ pub struct AuthRouter {
 /// `Access-Control-Allow-Origin`, so the browser keeps the answer from its script. With an empty
 /// list the layer allows nothing cross-origin.
 ///
-/// Put it outermost, once: [`AuthRouter::allowed_origins`] does for the auth routes; a host that
-/// serves its own routes to the same origins wraps its whole app instead.
+/// Put it outermost, once: [`AuthRouter`] does for the auth routes when
+/// `AuthConfig::browser.allowed_origins` is not empty; a host that serves its own routes to the
+/// same origins wraps its whole app instead.
 ///
 /// ```
 /// use auth_http::AllowedOrigins;
@@ -88,15 +95,7 @@ pub fn cors_layer(origins: &AllowedOrigins) -> CorsLayer {
 impl AuthRouter {
     /// A router serving `auth` in the canonical dialect, with the default 64 KiB body limit.
     pub fn new(auth: Auth) -> Self {
-        Self { auth, body_limit: DEFAULT_BODY_LIMIT, dialect: Arc::new(Canonical), origins: AllowedOrigins::default() }
-    }
-
-    /// Browser origins allowed to call these routes with credentials ([`cors_layer`]; default
-    /// none: no CORS headers, same-origin use only). A host whose own routes serve the same
-    /// origins puts [`cors_layer`] around its whole app instead, and leaves this unset.
-    pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
-        self.origins = origins;
-        self
+        Self { auth, body_limit: DEFAULT_BODY_LIMIT, dialect: Arc::new(Canonical) }
     }
 
     /// Largest accepted request body in bytes; larger ones get 413 `payload_too_large`.
@@ -117,7 +116,16 @@ impl AuthRouter {
     /// # Panics
     /// If the dialect has a route whose method axum cannot route (not one of the standard
     /// methods), or two routes with one method and path: a programming error, found at startup.
+    /// If the service's token transport uses cookies and the dialect cannot carry them
+    /// ([`Dialect::supports_cookie_transport`]).
     pub fn build<S: Clone + Send + Sync + 'static>(self) -> Router<S> {
+        let cookies = self.auth.config().browser.token_transport.uses_cookies();
+        assert!(
+            !cookies || self.dialect.supports_cookie_transport(),
+            "dialect {} cannot carry tokens in cookies: set the token transport (AUTH_TOKEN_TRANSPORT) to body, or \
+             serve the canonical dialect",
+            self.dialect.name()
+        );
         let state = RouterState { auth: self.auth.clone(), dialect: self.dialect.clone() };
         let mut paths: BTreeMap<&'static str, MethodRouter<RouterState>> = BTreeMap::new();
         for route in self.dialect.routes() {
@@ -127,13 +135,15 @@ impl AuthRouter {
             });
             let mut method_router =
                 on(filter, move |State(state): State<RouterState>, request: Request| serve(state, operation, request));
-            if operation.requires_auth() {
+            // With cookies, logout also works with the refresh-token cookie alone.
+            let cookie_logout = cookies && operation == Operation::Logout;
+            if operation.requires_auth() && !cookie_logout {
                 let mut require = RequireAuth::new(self.auth.clone()).schemes(self.dialect.auth_schemes());
                 if let Some(role) = operation.required_role() {
                     require = require.with_role(role);
                 }
                 method_router = method_router.route_layer(require);
-            } else if operation.accepts_auth() {
+            } else if operation.accepts_auth() || cookie_logout {
                 method_router = method_router
                     .route_layer(OptionalAuth::new(self.auth.clone()).schemes(self.dialect.auth_schemes()));
             }
@@ -163,11 +173,12 @@ impl AuthRouter {
             .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")))
             .with_state(state);
-        if self.origins.is_empty() {
+        let origins = &self.auth.config().browser.allowed_origins;
+        if origins.is_empty() {
             router
         } else {
             // Outermost: a preflight is answered before routing, rate limits and authentication.
-            router.layer(cors_layer(&self.origins))
+            router.layer(cors_layer(origins))
         }
     }
 }

@@ -48,6 +48,10 @@ pub enum ConfigError {
          e.g. https://app.example.com)"
     )]
     MissingPublicUrl,
+    /// `AuthConfig::browser.cookie_path` is not a cookie path: it must start with `/` and hold
+    /// visible ASCII without `;` or `,`.
+    #[error("the cookie path {0:?} must start with '/' and hold no spaces, ';' or ',' (AUTH_COOKIE_PATH)")]
+    BadCookiePath(String),
 }
 
 /// One rate-limit rule: at most `limit` hits per sliding `window`.
@@ -385,6 +389,9 @@ pub struct AuthConfig {
     /// The second factor: authenticator issuer, encryption of secrets at rest, roles that must
     /// enroll, the step-up window.
     pub mfa: MfaConfig,
+    /// Browser clients: token transport (body or `HttpOnly` cookies), cookie attributes, and the
+    /// origins allowed to call with credentials.
+    pub browser: crate::browser::BrowserConfig,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -445,6 +452,7 @@ impl AuthConfig {
             email_change_revokes_sessions: false,
             roles: ["admin", "user"].into_iter().map(str::to_owned).collect(),
             mfa: MfaConfig::default(),
+            browser: crate::browser::BrowserConfig::default(),
         })
     }
 
@@ -472,6 +480,9 @@ impl AuthConfig {
         let issuer = self.mfa.issuer.as_deref().unwrap_or(&self.issuer);
         if issuer.contains(':') || issuer.trim().is_empty() {
             return Err(ConfigError::BadMfaIssuer(issuer.to_owned()));
+        }
+        if !self.browser.cookie_path_is_valid() {
+            return Err(ConfigError::BadCookiePath(self.browser.cookie_path.clone()));
         }
         Ok(())
     }

@@ -137,6 +137,12 @@ pub enum AuthError {
     /// first.
     #[error("a second factor is already enabled")]
     MfaAlreadyEnabled,
+    /// A request authenticated by a cookie, or one that would set the token cookies, did not
+    /// come from the API's own site or an allowed origin (`csrf_rejected`, 403): its
+    /// `Sec-Fetch-Site` is `cross-site` and its `Origin` (else `Referer`) is not allowed, or it
+    /// carries neither header.
+    #[error("this request did not come from an allowed origin")]
+    CsrfRejected,
     /// A rate limit was hit (`rate_limited`, 429).
     #[error("too many requests; retry later")]
     RateLimited {
@@ -193,6 +199,7 @@ impl AuthError {
             Self::InvalidMfaToken => "invalid_mfa_token",
             Self::MfaRequired => "mfa_required",
             Self::MfaAlreadyEnabled => "mfa_already_enabled",
+            Self::CsrfRejected => "csrf_rejected",
             Self::RateLimited { .. } => "rate_limited",
             Self::CaptchaUnavailable(_) => "captcha_unavailable",
             Self::MailUnavailable(_) => "mail_unavailable",

@@ -51,6 +51,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod audit;
+pub mod browser;
 pub mod captcha;
 pub mod clock;
 pub mod config;
@@ -73,6 +74,7 @@ pub mod validate;
 
 pub use async_trait::async_trait;
 pub use audit::{AuditEvent, AuditEventType, AuditOutcome, AuditQuery, AuditStore, Cursor, Page};
+pub use browser::{AllowedOrigins, BrowserConfig, CookieSameSite, TokenTransport};
 pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, CaptchaStatus, NoCaptcha};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{

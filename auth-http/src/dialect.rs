@@ -524,6 +524,14 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
         &["Bearer"]
     }
 
+    /// Whether this contract can carry tokens in `HttpOnly` cookies (`AuthConfig::browser`,
+    /// `TokenTransport::Cookie` / `Both`): its token answers then leave out `refresh_token`
+    /// (default false; [`Canonical`] can). Adapters refuse to build a router for a dialect that
+    /// cannot while cookie transport is on.
+    fn supports_cookie_transport(&self) -> bool {
+        false
+    }
+
     /// Whether registration needs a mailed code (see `AuthConfig::require_email_verification`)
     /// unless configured otherwise; `None`: the core's default (no).
     fn default_require_email_verification(&self) -> Option<bool> {
@@ -573,6 +581,10 @@ pub struct Canonical;
 impl Dialect for Canonical {
     fn name(&self) -> &'static str {
         "canonical"
+    }
+
+    fn supports_cookie_transport(&self) -> bool {
+        true
     }
 
     fn render_error(&self, error: &ErrorBody) -> HttpResponse {

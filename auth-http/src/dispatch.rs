@@ -1,8 +1,9 @@
 //! Running an operation: [`execute`] (typed input → the core's flow → typed reply) and
 //! [`handle`] (request parts → response, through a [`Dialect`]).
 
-use auth_core::{Auth, AuthError, Claims, LoginOutcome, RequestContext};
+use auth_core::{Auth, AuthError, Claims, IssuedTokens, LoginOutcome, RequestContext, SecretString};
 
+use crate::browser;
 use crate::dialect::{Dialect, HttpResponse, Input, Operation, Reply, RequestParts};
 use crate::error::ErrorBody;
 
@@ -118,6 +119,14 @@ pub async fn execute(
 /// Serves one request of `operation`: `dialect` parses it, [`execute`] runs it, `dialect`
 /// renders the reply or the error. An error response carries its [`ErrorBody`] in its
 /// extensions, so that adapters can re-render it (`auth_axum::render_errors_with`).
+///
+/// With cookie transport on (`AuthConfig::browser`, see [`crate::browser`]), register, login,
+/// the second-factor login, confirming an enrollment with its token, and refresh set the token
+/// cookies (and, under `TokenTransport::Cookie`, leave `refresh_token` out of the body) for
+/// requests from a trusted site and refuse foreign ones (403 `csrf_rejected`); `/refresh` with
+/// an empty body or `{}` and `/logout` without an access token use the refresh-token cookie;
+/// logout, revoking the caller's own session, deleting the account and a refresh refused for
+/// its token clear the cookies.
 pub async fn handle(
     auth: &Auth,
     dialect: &dyn Dialect,
@@ -126,22 +135,142 @@ pub async fn handle(
     ctx: &RequestContext,
     claims: Option<&Claims>,
 ) -> HttpResponse {
-    let result = match dialect.parse(operation, request) {
-        Ok(input) if input.operation() == operation => {
-            execute(auth, input, ctx, claims).await.map_err(|err| ErrorBody::from_auth_error(&err))
-        }
-        Ok(input) => Err(ErrorBody::misconfigured(&format!(
+    if auth.config().browser.token_transport.uses_cookies() && touches_cookies(operation) {
+        return handle_with_cookies(auth, dialect, operation, request, ctx, claims).await;
+    }
+    let result = match parse(dialect, operation, request) {
+        Ok(input) => execute(auth, input, ctx, claims).await.map_err(|err| ErrorBody::from_auth_error(&err)),
+        Err(error) => Err(error),
+    };
+    respond(dialect, result)
+}
+
+/// `dialect`'s input of `operation`, checked to be of that operation.
+fn parse(dialect: &dyn Dialect, operation: Operation, request: &RequestParts<'_>) -> Result<Input, ErrorBody> {
+    match dialect.parse(operation, request)? {
+        input if input.operation() == operation => Ok(input),
+        input => Err(ErrorBody::misconfigured(&format!(
             "dialect {} parsed {:?} as the input of {:?}",
             dialect.name(),
             operation,
             input.operation()
         ))),
-        Err(error) => Err(error),
-    };
+    }
+}
+
+fn respond(dialect: &dyn Dialect, result: Result<Reply, ErrorBody>) -> HttpResponse {
     match result {
         Ok(reply) => dialect.render(reply),
         Err(error) => error_response(dialect, error),
     }
+}
+
+/// The operations that set, read or end the token cookies.
+fn touches_cookies(operation: Operation) -> bool {
+    matches!(
+        operation,
+        Operation::Register
+            | Operation::Login
+            | Operation::LoginMfa
+            | Operation::MfaTotpConfirm
+            | Operation::Refresh
+            | Operation::Logout
+            | Operation::RevokeSession
+            | Operation::DeleteAccount
+    )
+}
+
+/// The tokens of a reply that opens a session, when it has them.
+fn issued_tokens(reply: &mut Reply) -> Option<&mut IssuedTokens> {
+    match reply {
+        Reply::Registered(tokens) | Reply::Refreshed(tokens) | Reply::LoggedIn(LoginOutcome::Authenticated(tokens)) => {
+            Some(tokens)
+        }
+        Reply::TotpConfirmed(confirmation) => confirmation.tokens.as_deref_mut(),
+        _ => None,
+    }
+}
+
+/// Whether a body asks for the cookie's refresh token: empty, or an empty JSON object.
+fn is_empty_body(body: &[u8]) -> bool {
+    let body = body.trim_ascii();
+    body.is_empty()
+        || serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body).is_ok_and(|m| m.is_empty())
+}
+
+async fn handle_with_cookies(
+    auth: &Auth,
+    dialect: &dyn Dialect,
+    operation: Operation,
+    request: &RequestParts<'_>,
+    ctx: &RequestContext,
+    claims: Option<&Claims>,
+) -> HttpResponse {
+    let browser = &auth.config().browser;
+    let fail = |err: AuthError| ErrorBody::from_auth_error(&err);
+    // Whether the answer sets the cookies (a trusted site) and whether it deletes them.
+    let mut set_cookies = false;
+    let mut clear = operation == Operation::Logout;
+    let result: Result<Reply, ErrorBody> = async {
+        let opens_session =
+            matches!(operation, Operation::Register | Operation::Login | Operation::LoginMfa | Operation::Refresh)
+                || (operation == Operation::MfaTotpConfirm && claims.is_none());
+        if opens_session {
+            let site = browser::request_site(request.headers, &browser.allowed_origins);
+            set_cookies = browser::may_set_cookies(browser.token_transport, site).map_err(fail)?;
+        }
+        let refresh_cookie = browser::cookie(request.headers, browser::REFRESH_TOKEN_COOKIE);
+        let input = match operation {
+            Operation::Refresh if is_empty_body(request.body) => {
+                let token = refresh_cookie.ok_or(AuthError::InvalidRefreshToken).map_err(fail)?;
+                browser::check_origin(request.headers, &browser.allowed_origins).map_err(fail)?;
+                let refreshed = auth.refresh(&SecretString::from(token), ctx).await;
+                // A refused cookie is dead: delete it so the page stops sending it.
+                clear = refreshed.is_err();
+                return refreshed.map(|tokens| Reply::Refreshed(Box::new(tokens))).map_err(fail);
+            }
+            Operation::Logout if claims.is_none() => {
+                let token = refresh_cookie.ok_or(AuthError::Unauthorized).map_err(fail)?;
+                browser::check_origin(request.headers, &browser.allowed_origins).map_err(fail)?;
+                let Input::Logout(req) = parse(dialect, operation, request)? else {
+                    return Err(ErrorBody::misconfigured("logout parsed as another operation"));
+                };
+                auth.logout_with_refresh_token(&SecretString::from(token), req.all, ctx).await.map_err(fail)?;
+                return Ok(Reply::LoggedOut);
+            }
+            _ => parse(dialect, operation, request)?,
+        };
+        let ends_own_session = match &input {
+            Input::RevokeSession(id) => claims.is_some_and(|c| c.sid == *id),
+            Input::DeleteAccount(_) => true,
+            _ => false,
+        };
+        let reply = execute(auth, input, ctx, claims).await.map_err(fail)?;
+        clear |= ends_own_session;
+        Ok(reply)
+    }
+    .await;
+    let mut cookies = None;
+    let result = result.map(|mut reply| {
+        if let Some(tokens) = issued_tokens(&mut reply).filter(|_| set_cookies) {
+            let refresh_token = if browser.token_transport.refresh_token_in_body() {
+                tokens.refresh_token.clone()
+            } else {
+                std::mem::take(&mut tokens.refresh_token)
+            };
+            cookies =
+                Some((tokens.access_token.clone(), tokens.expires_in, refresh_token, tokens.refresh_expires_in()));
+        }
+        reply
+    });
+    let mut response = respond(dialect, result);
+    if clear {
+        browser::clear_token_cookies(response.headers_mut(), browser);
+    }
+    if let Some((access, expires_in, refresh, refresh_expires_in)) = cookies {
+        browser::set_token_cookies(response.headers_mut(), browser, &access, expires_in, &refresh, refresh_expires_in);
+    }
+    response
 }
 
 /// `dialect`'s rendering of `error`, with the headers the error implies whatever the envelope

@@ -127,7 +127,8 @@ pub fn status_of(err: &AuthError) -> StatusCode {
         AuthError::CurrentPasswordInvalid
         | AuthError::AccountDisabled
         | AuthError::Forbidden
-        | AuthError::MfaRequired => StatusCode::FORBIDDEN,
+        | AuthError::MfaRequired
+        | AuthError::CsrfRejected => StatusCode::FORBIDDEN,
         AuthError::NotFound => StatusCode::NOT_FOUND,
         AuthError::UsernameTaken | AuthError::EmailTaken | AuthError::LastAdmin | AuthError::MfaAlreadyEnabled => {
             StatusCode::CONFLICT

@@ -43,6 +43,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+pub mod browser;
 mod client;
 mod cors;
 mod dialect;

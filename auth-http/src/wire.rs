@@ -20,8 +20,10 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
-    /// The opaque refresh token (256 bits, base64url).
-    pub refresh_token: String,
+    /// The opaque refresh token (256 bits, base64url); `None` (the field left out) when it
+    /// travels only in its `HttpOnly` cookie (`TokenTransport::Cookie`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Seconds until the session's absolute expiry (the refresh token dies earlier if the
     /// session goes unused for the idle timeout).
     pub refresh_expires_in: u64,
@@ -36,7 +38,7 @@ impl From<IssuedTokens> for TokenResponse {
             access_token: tokens.access_token,
             token_type: "Bearer",
             expires_in: tokens.expires_in,
-            refresh_token: tokens.refresh_token,
+            refresh_token: Some(tokens.refresh_token).filter(|t| !t.is_empty()),
             user: tokens.user,
         }
     }

@@ -8,7 +8,7 @@ pub use auth_test_support::{recording, siteverify, smtp};
 use std::sync::Arc;
 
 use auth_core::{Auth, ManualClock};
-use auth_example_server::{app_with_origins, build_auth_with_clock, serve, ServerConfig};
+use auth_example_server::{app_with_dialect, build_auth_with_clock, serve, ServerConfig};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -66,13 +66,9 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind(config.bind).await.expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(
-            listener,
-            app_with_origins(auth.clone(), config.api_dialect.clone(), &config.allowed_origins),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(serve(listener, app_with_dialect(auth.clone(), config.api_dialect.clone()), async {
+            let _ = stopped.await;
+        }));
         Self {
             base: format!("http://{addr}"),
             auth,

@@ -330,6 +330,26 @@ impl Auth {
             .await
     }
 
+    /// `POST /logout` authenticated by the refresh token alone (a browser whose page holds no
+    /// access token, with the refresh token in its cookie): the token is put through the
+    /// refresh step ([`refresh`](Self::refresh), which finds its session and applies reuse
+    /// detection), then that session (or with `all` every session of the user) is revoked as
+    /// by [`logout`](Self::logout). The access token the refresh step made is never handed out.
+    ///
+    /// # Errors
+    /// As [`refresh`](Self::refresh): `invalid_refresh_token` (unknown, expired, revoked),
+    /// `refresh_token_reused` (the session is already revoked then), `store_unavailable`.
+    pub async fn logout_with_refresh_token(
+        &self,
+        refresh_token: &SecretString,
+        all: bool,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let issued = self.refresh(refresh_token, ctx).await?;
+        let claims = self.inner.jwt.verify_ignoring_times(&issued.access_token)?;
+        self.logout(&claims, all, ctx).await
+    }
+
     /// `GET /sessions`: the caller's live sessions, newest first (the current one is the one
     /// whose id is `claims.sid`).
     ///

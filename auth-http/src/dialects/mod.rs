@@ -107,6 +107,7 @@ pub(crate) fn lowercase_sentence(code: &str) -> Option<&'static str> {
         "invalid_mfa_token" => "two-factor login expired, log in again",
         "mfa_required" => "two-factor code required",
         "mfa_already_enabled" => "two-factor login already enabled",
+        "csrf_rejected" => "request origin not allowed",
         "mail_unavailable" => "mail service unavailable",
         "overloaded" | "store_unavailable" => "service unavailable",
         "internal" => "internal error",

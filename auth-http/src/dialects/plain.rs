@@ -134,6 +134,7 @@ fn sentence(code: &str) -> Option<&'static str> {
         "invalid_mfa_token" => "Two-factor login expired, log in again",
         "mfa_required" => "Two-factor code required",
         "mfa_already_enabled" => "Two-factor login already enabled",
+        "csrf_rejected" => "Request origin not allowed",
         "overloaded" | "store_unavailable" => "Service unavailable",
         "mail_unavailable" => "Failed to send mail",
         "internal" => "Internal server error",

@@ -23,6 +23,7 @@ use auth_core::{
     AuditStore, Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, Clock, MfaKey, MfaStore, RateLimiter,
     RateLimits, RateRule, SecretStore, SessionStore, SystemClock, UserStore, MIN_JWT_SECRET_BYTES,
 };
+use auth_core::{CookieSameSite, TokenTransport};
 use auth_http::dialects;
 use auth_http::AllowedOrigins;
 use auth_http::{Canonical, Dialect};
@@ -146,6 +147,15 @@ pub struct ServerConfig {
     /// `AUTH_ALLOWED_ORIGINS`: comma-separated browser origins (`https://app.example.com`) allowed
     /// to call the API and the host routes cross-origin, with credentials (default none).
     pub allowed_origins: AllowedOrigins,
+    /// `AUTH_TOKEN_TRANSPORT`: `body` (default), `cookie` (the refresh token only in an
+    /// `HttpOnly; Secure` cookie scoped to the auth mount) or `both`. Cookies need the canonical
+    /// dialect.
+    pub token_transport: TokenTransport,
+    /// `AUTH_COOKIE_SAME_SITE`: `lax` (default), `strict` or `none` (an app on another site).
+    pub cookie_same_site: CookieSameSite,
+    /// `AUTH_ACCESS_TOKEN_COOKIE`: also set the access token as an `HttpOnly` cookie that the
+    /// host routes accept without an `Authorization` header (default false).
+    pub access_token_cookie: bool,
 }
 
 /// A base64 key of `AUTH_MFA_*` variable `name`; the message names the variable, never the key.
@@ -332,6 +342,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("public_url", &self.public_url)
             .field("api_dialect", &self.api_dialect.name())
             .field("allowed_origins", &self.allowed_origins)
+            .field("token_transport", &self.token_transport)
             .finish_non_exhaustive()
     }
 }
@@ -426,6 +437,17 @@ impl ServerConfig {
                 format!("AUTH_API_DIALECT must be one of {}, got {name:?}", dialects::NAMES.join(", "))
             })?,
         };
+        let token_transport = lookup("AUTH_TOKEN_TRANSPORT")
+            .map(|v| v.parse::<TokenTransport>().map_err(|e| anyhow::anyhow!("AUTH_TOKEN_TRANSPORT: {e}")))
+            .transpose()?
+            .unwrap_or_default();
+        if token_transport.uses_cookies() && !api_dialect.supports_cookie_transport() {
+            bail!(
+                "AUTH_TOKEN_TRANSPORT={} needs AUTH_API_DIALECT=canonical: the {} contract has no cookie transport",
+                lookup("AUTH_TOKEN_TRANSPORT").unwrap_or_default().trim(),
+                api_dialect.name()
+            );
+        }
         let refresh_rotation = on_off(&lookup, "AUTH_REFRESH_ROTATION")?
             .unwrap_or_else(|| api_dialect.default_refresh_rotation().unwrap_or(true));
         if refresh_rotation && api_dialect.requires_refresh_rotation_off() {
@@ -522,6 +544,12 @@ impl ServerConfig {
                 .map(|list| AllowedOrigins::parse(&list).map_err(|e| anyhow::anyhow!("AUTH_ALLOWED_ORIGINS: {e}")))
                 .transpose()?
                 .unwrap_or_default(),
+            token_transport,
+            cookie_same_site: lookup("AUTH_COOKIE_SAME_SITE")
+                .map(|v| v.parse::<CookieSameSite>().map_err(|e| anyhow::anyhow!("AUTH_COOKIE_SAME_SITE: {e}")))
+                .transpose()?
+                .unwrap_or_default(),
+            access_token_cookie: flag(&lookup, "AUTH_ACCESS_TOKEN_COOKIE")?,
         })
     }
 
@@ -574,6 +602,11 @@ impl ServerConfig {
             config.mfa.required_for_roles.insert(role.clone());
         }
         config.mfa.step_up_window = self.mfa_step_up_window;
+        config.browser.token_transport = self.token_transport;
+        config.browser.cookie_same_site = self.cookie_same_site;
+        config.browser.access_token_cookie = self.access_token_cookie;
+        config.browser.cookie_path = self.api_dialect.mount().to_owned();
+        config.browser.allowed_origins.clone_from(&self.allowed_origins);
         Ok(config)
     }
 }
@@ -673,16 +706,15 @@ pub fn app(auth: Auth) -> Router {
 
 /// [`app`] speaking `dialect` ([`ServerConfig::api_dialect`]): the auth API at the dialect's
 /// mount (`/api/auth`, `/api/v1/auth` for res-err) with its routes, bodies and errors, and the
-/// host routes accepting its `Authorization` schemes and answering 401/403 in its envelope.
+/// host routes accepting its `Authorization` schemes (and the access-token cookie when the
+/// configuration sets it) and answering 401/403 in its envelope. With
+/// `AuthConfig::browser.allowed_origins` ([`ServerConfig::allowed_origins`]) one CORS policy
+/// (`auth_axum::cors_layer`) wraps the whole app, auth API and host routes.
 pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
-    app_with_origins(auth, dialect, &AllowedOrigins::default())
-}
-
-/// [`app_with_dialect`] callable from the browser origins `origins` ([`ServerConfig::allowed_origins`]):
-/// one CORS policy (`auth_axum::cors_layer`) around the whole app, auth API and host routes.
-pub fn app_with_origins(auth: Auth, dialect: Arc<dyn Dialect>, origins: &AllowedOrigins) -> Router {
     // The dialect's clients send their tokens with its schemes (`Customize` for res-err).
     let schemes = dialect.auth_schemes();
+    let origins = auth.config().browser.allowed_origins.clone();
+    let page = auth.config().browser.token_transport.uses_cookies();
     let app = Router::new()
         .route("/api/protected", get(protected))
         .route_layer(RequireAuth::new(auth.clone()).schemes(schemes))
@@ -691,6 +723,7 @@ pub fn app_with_origins(auth: Auth, dialect: Arc<dyn Dialect>, origins: &Allowed
                 .route("/api/admin/ping", get(admin_ping))
                 .route_layer(RequireAuth::new(auth.clone()).with_role("admin").schemes(schemes)),
         )
+        .route("/", get(move || login_page(page)))
         .nest(dialect.mount(), AuthRouter::new(auth).dialect(dialect.clone()).build())
         .layer(dialect_errors(dialect))
         .layer(
@@ -706,8 +739,58 @@ pub fn app_with_origins(auth: Auth, dialect: Arc<dyn Dialect>, origins: &Allowed
     if origins.is_empty() {
         app
     } else {
-        app.layer(cors_layer(origins))
+        app.layer(cors_layer(&origins))
     }
+}
+
+/// The login page (`static/index.html`): plain HTML and one inline script, no build step and
+/// nothing from another origin. It needs cookie transport (its script never sees the refresh
+/// token); without it `/` says so.
+const LOGIN_PAGE: &str = include_str!("../static/index.html");
+
+/// `Content-Security-Policy` of the login page: nothing but its own inline script and style
+/// (by SHA-256, CSP Level 2), `data:` images (the captcha and QR codes) and calls to its own
+/// origin; no framing, no form posts elsewhere.
+fn login_page_csp() -> &'static str {
+    static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let inline = |open: &str, close: &str| {
+            let start = LOGIN_PAGE.find(open).and_then(|i| LOGIN_PAGE[i..].find('>').map(|j| i + j + 1));
+            let body = start.and_then(|s| LOGIN_PAGE[s..].find(close).map(|e| &LOGIN_PAGE[s..s + e])).unwrap_or("");
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body.as_bytes()))
+        };
+        format!(
+            "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            inline("<script", "</script>"),
+            inline("<style", "</style>")
+        )
+    });
+    &CSP
+}
+
+async fn login_page(cookies: bool) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse as _;
+    if !cookies {
+        return (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "The login page needs cookie transport: start the server with AUTH_TOKEN_TRANSPORT=cookie.\n",
+        )
+            .into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, login_page_csp()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        LOGIN_PAGE,
+    )
+        .into_response()
 }
 
 async fn protected(CurrentUser(user): CurrentUser) -> Json<Value> {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use auth_core::SecretString;
 use auth_example_server::{
-    app_with_origins, build_auth, serve, shutdown_signal, users_command, ServerConfig, USERS_USAGE,
+    app_with_dialect, build_auth, serve, shutdown_signal, users_command, ServerConfig, USERS_USAGE,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -88,12 +88,7 @@ async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let database = config.database_url.split(':').next().unwrap_or_default();
     let tokens = if config.redis_url.is_some() { "redis" } else { database };
     tracing::info!(address = %listener.local_addr()?, database, tokens, "auth example server listening");
-    serve(
-        listener,
-        app_with_origins(auth.clone(), config.api_dialect.clone(), &config.allowed_origins),
-        shutdown_signal(),
-    )
-    .await?;
+    serve(listener, app_with_dialect(auth.clone(), config.api_dialect.clone()), shutdown_signal()).await?;
     // Audit events of the last requests are written before the process ends.
     auth.flush_audit().await;
     tracing::info!("stopped");
