@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit tests, the store conformance suite (memory, SQLite,
 # PostgreSQL, Redis), end-to-end tests over real HTTP (with a real SMTP server and a local
-# siteverify server started by the tests), the example binaries' tests and the doc tests.
+# siteverify server started by the tests), the example binaries' tests (the login page in
+# headless Chromium included) and the doc tests.
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 #
@@ -39,15 +40,24 @@ if [ -z "${AUTH_TEST_POSTGRES_URL:-}" ]; then
     echo "scripts/test.sh: PostgreSQL at $AUTH_TEST_POSTGRES_URL"
 fi
 
+# Installs Debian packages when running as root with apt-get (the package lists are updated once).
+apt_updated=
+apt_install() {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "scripts/test.sh: installing $*" >&2
+        [ -n "$apt_updated" ] || { apt-get update -qq >/dev/null && apt_updated=1; }
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        return 1
+    fi
+}
+
 if [ -z "${AUTH_TEST_REDIS_URL:-}" ]; then
     if ! command -v redis-server >/dev/null 2>&1; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-            echo "scripts/test.sh: installing Redis" >&2
-            apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-        else
+        apt_install redis-server || {
             echo "scripts/test.sh: redis-server is not installed (apt-get install redis-server)" >&2
             exit 1
-        fi
+        }
     fi
     port=$(free_port)
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
@@ -58,6 +68,17 @@ if [ -z "${AUTH_TEST_REDIS_URL:-}" ]; then
     done
     export AUTH_TEST_REDIS_URL="redis://127.0.0.1:$port/"
     echo "scripts/test.sh: Redis at $AUTH_TEST_REDIS_URL"
+fi
+
+# The login page's browser test (examples/server/tests/browser.rs): Debian's Chromium and
+# ChromeDriver, driven by Selenium from PyPI. Without them that test fails under CI.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    apt_install chromium chromium-driver || echo "scripts/test.sh: chromium / chromium-driver are not installed" >&2
+fi
+if ! python3 -c 'import selenium' >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing selenium (PyPI)" >&2
+    python3 -m pip install -q --disable-pip-version-check selenium >/dev/null 2>&1 ||
+        echo "scripts/test.sh: could not install selenium (pip install selenium)" >&2
 fi
 
 locked=()
