@@ -708,14 +708,14 @@ pub fn app(auth: Auth) -> Router {
 /// mount (`/api/auth`, `/api/v1/auth` for res-err) with its routes, bodies and errors, and the
 /// host routes accepting its `Authorization` schemes (and the access-token cookie when the
 /// configuration sets it) and answering 401/403 in its envelope. With
-/// `AuthConfig::browser.allowed_origins` ([`ServerConfig::allowed_origins`]) one CORS policy
-/// (`auth_axum::cors_layer`) wraps the whole app, auth API and host routes.
+/// `AuthConfig::browser.allowed_origins` ([`ServerConfig::allowed_origins`]) the host routes
+/// and the auth API answer one CORS policy (`auth_axum::cors_layer`).
 pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
     // The dialect's clients send their tokens with its schemes (`Customize` for res-err).
     let schemes = dialect.auth_schemes();
     let origins = auth.config().browser.allowed_origins.clone();
     let page = auth.config().browser.token_transport.uses_cookies();
-    let app = Router::new()
+    let mut host = Router::new()
         .route("/api/protected", get(protected))
         .route_layer(RequireAuth::new(auth.clone()).schemes(schemes))
         .merge(
@@ -723,8 +723,12 @@ pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
                 .route("/api/admin/ping", get(admin_ping))
                 .route_layer(RequireAuth::new(auth.clone()).with_role("admin").schemes(schemes)),
         )
-        .route("/", get(move || login_page(page)))
-        .nest(dialect.mount(), AuthRouter::new(auth).dialect(dialect.clone()).build())
+        .route("/", get(move || login_page(page)));
+    if !origins.is_empty() {
+        // The auth router has its own (AuthRouter reads the same origins).
+        host = host.layer(cors_layer(&origins));
+    }
+    host.nest(dialect.mount(), AuthRouter::new(auth).dialect(dialect.clone()).build())
         .layer(dialect_errors(dialect))
         .layer(
             // Method, path (never the query string), status and latency; no headers or bodies.
@@ -735,12 +739,7 @@ pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros))
                 .on_failure(()),
-        );
-    if origins.is_empty() {
-        app
-    } else {
-        app.layer(cors_layer(&origins))
-    }
+        )
 }
 
 /// The login page (`static/index.html`): plain HTML and one inline script, no build step and
