@@ -225,8 +225,9 @@ async fn handle_with_cookies(
                 let token = refresh_cookie.ok_or(AuthError::InvalidRefreshToken).map_err(fail)?;
                 browser::check_origin(request.headers, &browser.allowed_origins).map_err(fail)?;
                 let refreshed = auth.refresh(&SecretString::from(token), ctx).await;
-                // A refused cookie is dead: delete it so the page stops sending it.
-                clear = refreshed.is_err();
+                // A refused cookie is dead: delete it so the page stops sending it. A failing
+                // store (503) says nothing about the cookie, which is kept for the retry.
+                clear = matches!(refreshed, Err(AuthError::InvalidRefreshToken | AuthError::RefreshTokenReused));
                 return refreshed.map(|tokens| Reply::Refreshed(Box::new(tokens))).map_err(fail);
             }
             Operation::Logout if claims.is_none() => {
@@ -263,6 +264,8 @@ async fn handle_with_cookies(
         }
         reply
     });
+    // A logout that failed on the server's side (5xx) keeps the cookies, so that it can be retried.
+    clear &= result.as_ref().err().is_none_or(|err| !err.status.is_server_error());
     let mut response = respond(dialect, result);
     if clear {
         browser::clear_token_cookies(response.headers_mut(), browser);

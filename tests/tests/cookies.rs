@@ -259,3 +259,38 @@ fn cookie_transport_with_a_seed_dialect_or_a_bad_value_refuses_to_start() {
     let err = config(&[("AUTH_COOKIE_SAME_SITE", "sometimes")]).unwrap_err().to_string();
     assert!(err.starts_with("AUTH_COOKIE_SAME_SITE: "), "{err}");
 }
+
+#[tokio::test]
+async fn a_failing_database_keeps_the_cookie_for_the_retry() {
+    // Cookie transport over a SQLite store whose pool is closed under it: refresh and logout
+    // answer 503 and delete nothing, since the cookie is still good once the store is back.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let store = std::sync::Arc::new(auth_storage::SqliteStore::connect(&url).await.unwrap());
+    let mut config = auth_core::AuthConfig::new(auth_e2e_tests::JWT_SECRET).unwrap();
+    config.browser.token_transport = auth_core::TokenTransport::Cookie;
+    let auth = auth_core::Auth::builder(config).stores(store.clone()).build().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(auth_example_server::serve(listener, auth_example_server::app(auth), std::future::pending()));
+    let client = reqwest::Client::new();
+    let post = |path: &str, cookie: Option<&str>| {
+        let mut req = client.post(format!("{base}/api/auth{path}")).header("Sec-Fetch-Site", "same-origin");
+        req = match cookie {
+            Some(cookie) => req.header("Cookie", format!("{REFRESH}={cookie}")),
+            None => req.json(&json!({"username": "quinn", "password": PASSWORD})),
+        };
+        Resp::from_future(req.send())
+    };
+    let registered = post("/register", None).await;
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let cookie = cookie_value(&registered.headers, REFRESH);
+
+    store.pool().close().await;
+
+    for path in ["/refresh", "/logout"] {
+        let r = post(path, Some(&cookie)).await;
+        assert_eq!((r.status, r.code()), (503, "store_unavailable"), "{path}");
+        assert!(set_cookie(&r.headers, REFRESH).is_none(), "{path} keeps the cookie: {:?}", r.headers);
+    }
+}
