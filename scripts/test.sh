@@ -2,7 +2,8 @@
 # Runs every test of the workspace: unit tests, the store conformance suite (memory, SQLite,
 # PostgreSQL, Redis), end-to-end tests over real HTTP (with a real SMTP server and a local
 # siteverify server started by the tests), the example binaries' tests (the login page in
-# headless Chromium included) and the doc tests.
+# headless Chromium included) and the doc tests; then scripts/api-check.sh validates the OpenAPI
+# document and fuzzes the example server against it (openapi-spec-validator, schemathesis).
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 #
@@ -85,3 +86,6 @@ locked=()
 [ -f Cargo.lock ] && locked=(--locked)
 
 cargo test --workspace --all-features "${locked[@]}" "$@"
+
+# The OpenAPI document validated and the running example server fuzzed against it.
+"$root/scripts/api-check.sh" "${CARGO_TARGET_DIR:-$root/target}/debug/auth-example-server"

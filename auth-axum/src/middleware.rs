@@ -83,8 +83,8 @@ impl RequireAuth {
     }
 }
 
-/// Authenticates the request if it carries `Authorization`, and lets it through anonymously if
-/// it does not. A token that is sent but invalid is still rejected (401), so clients learn that
+/// Authenticates the request if it carries an access token (`Authorization`, or the access-token
+/// cookie as for [`RequireAuth`]), and lets it through anonymously if it does not. A token that is sent but invalid is still rejected (401), so clients learn that
 /// their session died. Pair with [`OptionalUser`](crate::OptionalUser).
 #[derive(Debug, Clone)]
 #[must_use]

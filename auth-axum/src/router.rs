@@ -39,6 +39,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// the app with `into_make_service_with_connect_info::<SocketAddr>()` so sessions record the
 /// client IP.
 ///
+/// With feature `openapi` and the canonical dialect, `GET /openapi.json` serves the API's
+/// OpenAPI 3.1 document (`auth_http::openapi`), its server URL being
+/// `AuthConfig::browser.cookie_path` (the mount, default `/api/auth`).
+///
 /// Browser settings come from `AuthConfig::browser`: with `allowed_origins` the router answers
 /// CORS for them ([`cors_layer`]); with cookie transport the token routes set and read the
 /// `HttpOnly` token cookies and check the origin of cookie-authenticated requests
@@ -161,6 +165,21 @@ impl AuthRouter {
         let mut router = Router::new();
         for (path, method_router) in paths {
             router = router.route(path, method_router);
+        }
+        #[cfg(feature = "openapi")]
+        if self.dialect.name() == Canonical.name() {
+            // Built once; the document describes the canonical dialect only.
+            let json = axum::body::Bytes::from(auth_http::openapi::canonical_openapi_json(
+                &self.auth.config().browser.cookie_path,
+            ));
+            let json_type = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+            router = router.route(
+                "/openapi.json",
+                axum::routing::get(move || {
+                    let json = json.clone();
+                    async move { (json_type.clone(), json) }
+                }),
+            );
         }
         let dialect = self.dialect;
         let router = router

@@ -213,3 +213,12 @@ async fn canonical_and_res_err_over_one_auth_while_clients_migrate() {
     let (status, body) = call(&app, Method::GET, "/api/auth/me", None, Some(&token)).await;
     assert_eq!((status, body["email"].as_str()), (StatusCode::OK, Some("mia@example.com")));
 }
+
+#[test]
+#[should_panic(expected = "dialect envelope cannot carry tokens in cookies")]
+fn cookie_transport_with_a_dialect_that_cannot_carry_cookies_fails_at_startup() {
+    let mut config = AuthConfig::new(b"a secret of at least thirty-two bytes!".to_vec()).unwrap();
+    config.browser.token_transport = auth_core::TokenTransport::Cookie;
+    let auth = Auth::builder(config).stores(Arc::new(MemoryStore::new())).build().unwrap();
+    let _: Router = AuthRouter::new(auth).dialect(Arc::new(Envelope)).build();
+}

@@ -20,6 +20,7 @@ use crate::error::StoreError;
 
 /// What happened, stored and filtered by its `snake_case` name (`login_failed`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AuditEventType {
@@ -167,6 +168,7 @@ impl fmt::Display for AuditEventType {
 
 /// Whether the audited action succeeded (`success`) or was refused (`failure`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditOutcome {
     /// It happened.
@@ -194,6 +196,7 @@ impl AuditOutcome {
 
 /// One entry of the audit log, as stored and as the API returns it (times RFC 3339 UTC).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// UUID v7: time-ordered, the keyset of [`AuditQuery`] pages.
     pub id: Uuid,

@@ -63,6 +63,7 @@ impl CaptchaAction {
 /// The captcha fields of a request: `captcha_id` + `captcha` for the image provider,
 /// `captcha_token` for Turnstile, reCAPTCHA and hCaptcha. `Debug` redacts the answers.
 #[derive(Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct CaptchaProof {
     /// Image captcha id from `GET /captcha`.

@@ -50,7 +50,9 @@ pub enum ConfigError {
     MissingPublicUrl,
     /// `AuthConfig::browser.cookie_path` is not a cookie path: it must start with `/` and hold
     /// visible ASCII without `;` or `,`.
-    #[error("the cookie path {0:?} must start with '/' and hold no spaces, ';' or ',' (AUTH_COOKIE_PATH)")]
+    #[error(
+        "the cookie path {0:?} (AuthConfig::browser.cookie_path) must start with '/' and hold no spaces, ';' or ','"
+    )]
     BadCookiePath(String),
 }
 
@@ -505,6 +507,18 @@ mod tests {
         for bad in ["5", "5/0", "0/60", "five/60", "5/60s"] {
             assert!(RateRule::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_cookie_path_that_is_no_path_is_refused() {
+        for bad in ["api/auth", "/api auth", "/api;x", "/a,b", ""] {
+            let mut cfg = AuthConfig::new(vec![0u8; 32]).unwrap();
+            cfg.browser.cookie_path = bad.to_owned();
+            assert!(matches!(cfg.validate(), Err(ConfigError::BadCookiePath(p)) if p == bad), "{bad:?}");
+        }
+        let mut cfg = AuthConfig::new(vec![0u8; 32]).unwrap();
+        cfg.browser.cookie_path = "/auth/v1".to_owned();
+        assert!(cfg.validate().is_ok());
     }
 
     #[test]

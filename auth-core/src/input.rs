@@ -12,6 +12,7 @@ use crate::user::Theme;
 
 /// `POST /register`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
     /// 3–50 characters of letters, digits, `_`, `-`, `.`.
     #[serde(default)]
@@ -32,6 +33,7 @@ pub struct RegisterRequest {
 /// `POST /login`: by `username`, or by `email` (a `username` containing `@` is taken as an
 /// email address).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// The username.
     #[serde(default)]
@@ -48,6 +50,7 @@ pub struct LoginRequest {
 
 /// `POST /refresh`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     /// The current refresh token.
     pub refresh_token: SecretString,
@@ -61,6 +64,7 @@ pub struct RefreshRequest {
 
 /// `POST /logout` (body optional).
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogoutRequest {
     /// Log out every session of the user, not just this one.
     #[serde(default)]
@@ -69,6 +73,7 @@ pub struct LogoutRequest {
 
 /// `PUT /me/preferences`: the fields to change.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreferencesUpdate {
     /// `light`, `dark` or `system`.
     #[serde(default)]
@@ -80,6 +85,7 @@ pub struct PreferencesUpdate {
 
 /// `POST /password/change`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangePasswordRequest {
     /// The password the user has now.
     pub current_password: SecretString,
@@ -93,6 +99,7 @@ pub struct ChangePasswordRequest {
 
 /// What an email code is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EmailCodePurpose {
     /// Registration with a verified address.
@@ -117,6 +124,7 @@ impl EmailCodePurpose {
 
 /// `POST /email/code`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailCodeRequest {
     /// The address to mail the code to.
     pub email: String,
@@ -129,6 +137,7 @@ pub struct EmailCodeRequest {
 
 /// `POST /email/verify`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyEmailRequest {
     /// The mailed code (purpose `verify_email`).
     pub code: SecretString,
@@ -136,6 +145,7 @@ pub struct VerifyEmailRequest {
 
 /// `POST /password/forgot`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForgotPasswordRequest {
     /// The account's email address.
     pub email: String,
@@ -152,6 +162,7 @@ pub struct ForgotPasswordRequest {
 /// `POST /password/reset`: `token` (from the mailed link), or `email` + `code` (purpose
 /// `reset_password`), and the new password.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResetPasswordRequest {
     /// The token of the reset link.
     #[serde(default)]
@@ -168,6 +179,7 @@ pub struct ResetPasswordRequest {
 
 /// `POST /me/email`: start changing the account's address.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailChangeRequest {
     /// The new address; a code goes there.
     pub new_email: String,
@@ -180,6 +192,7 @@ pub struct EmailChangeRequest {
 
 /// `POST /me/email/confirm`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailChangeConfirmRequest {
     /// The code mailed to the new address.
     pub code: SecretString,
@@ -187,6 +200,7 @@ pub struct EmailChangeConfirmRequest {
 
 /// `DELETE /me`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeleteAccountRequest {
     /// The current password, re-checked (a wrong one counts toward the lockout).
     pub password: SecretString,
@@ -198,6 +212,7 @@ pub struct DeleteAccountRequest {
 /// `POST /mfa/totp/enroll`: with an access token, the current password; with the enrollment
 /// token a login answered `mfa_enrollment_required` with, that token.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TotpEnrollRequest {
     /// The current password (with an access token), re-checked.
     #[serde(default)]
@@ -209,6 +224,7 @@ pub struct TotpEnrollRequest {
 
 /// `POST /mfa/totp/confirm`: the first code of the new factor.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TotpConfirmRequest {
     /// A code from the authenticator app.
     pub code: SecretString,
@@ -219,6 +235,7 @@ pub struct TotpConfirmRequest {
 
 /// `POST /mfa/recovery-codes` and `DELETE /mfa/totp`: the password and a second-factor code.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MfaConfirmRequest {
     /// The current password, re-checked.
     pub password: SecretString,
@@ -228,6 +245,7 @@ pub struct MfaConfirmRequest {
 
 /// `POST /login/mfa`: the challenge of a password login and one second factor.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MfaLoginRequest {
     /// The `mfa_token` the password login answered.
     pub mfa_token: SecretString,
@@ -242,6 +260,7 @@ pub struct MfaLoginRequest {
 /// `GET /admin/users` query parameters, as text: the service validates each (a bad one is
 /// `invalid_request` naming it).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct ListUsersRequest {
     /// Username or email prefix, matched case-insensitively.
     #[serde(default)]
@@ -262,6 +281,7 @@ pub struct ListUsersRequest {
 
 /// `GET /admin/audit` (and, without `user_id`, `GET /me/audit`) query parameters, as text.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct ListAuditRequest {
     /// Only events about this user (a UUID).
     #[serde(default)]
@@ -286,6 +306,7 @@ pub struct ListAuditRequest {
 /// `POST /admin/users`: an account made by an admin. Without `password`, a set-password link
 /// (a reset link) is mailed to `email`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminCreateUserRequest {
     /// Username (at least one of `username` and `email`).
     #[serde(default)]
@@ -306,6 +327,7 @@ pub struct AdminCreateUserRequest {
 
 /// `PATCH /admin/users/{id}`: the fields to change.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminUpdateUserRequest {
     /// New role; ends every session of the user.
     #[serde(default)]

@@ -11,6 +11,7 @@ use uuid::Uuid;
 ///
 /// Serialized as the API's **User** object; times are RFC 3339 UTC with whole seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Stable id (UUID v7: time-ordered).
     pub id: Uuid,
@@ -323,6 +324,7 @@ impl fmt::Debug for UserUpdate {
 
 /// A role name. `admin` and `user` are built in; hosts may use any other non-empty name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct Role(String);
 
@@ -357,6 +359,7 @@ impl fmt::Display for Role {
 
 /// Whether a user may log in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UserStatus {
     /// May log in.
@@ -388,6 +391,7 @@ impl UserStatus {
 
 /// UI theme preference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Theme {
     /// Light theme (the default).
@@ -401,6 +405,7 @@ pub enum Theme {
 
 /// A user's UI preferences: `{"theme":"light","language":"en"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Preferences {
     /// `light`, `dark` or `system`.
     pub theme: Theme,

@@ -1,10 +1,13 @@
 //! Browser clients: the token cookies (`TokenTransport::Cookie` / `Both`) and the cross-site
 //! request forgery defence of cookie-authenticated requests.
 //!
-//! - The refresh token travels in [`REFRESH_TOKEN_COOKIE`] (`HttpOnly; Secure; SameSite=Lax`,
-//!   `Path` = the auth mount), the access token optionally in [`ACCESS_TOKEN_COOKIE`] (`Path=/`).
-//!   Both names carry the `__Secure-` prefix, so a browser takes them only with `Secure` from a
-//!   secure context (`https`, or `http://localhost` / `127.0.0.1`).
+//! - The refresh token travels in [`REFRESH_TOKEN_COOKIE`] (`HttpOnly; Secure`, `SameSite` as
+//!   configured, `Lax` by default, `Path` = the auth mount), the access token optionally in
+//!   [`ACCESS_TOKEN_COOKIE`] (the same, `Path=/`). The `__Secure-` prefix makes a browser take
+//!   the refresh cookie only with `Secure` from a secure context (`https`, or
+//!   `http://localhost` / `127.0.0.1`); the access cookie's `__Host-` prefix also refuses it
+//!   with a `Domain`, so a sibling subdomain cannot plant one (the refresh cookie cannot have
+//!   it: `__Host-` requires `Path=/`).
 //! - [`request_site`] / [`check_origin`]: the origin check of the OWASP CSRF cheat sheet (Fetch
 //!   Metadata, then `Origin`, then `Referer`). A request that a cookie authenticates, or that
 //!   would set the cookies, must come from the API's own site or an allowed origin. No
@@ -22,8 +25,9 @@ use crate::client::access_token;
 /// Name of the refresh-token cookie.
 pub const REFRESH_TOKEN_COOKIE: &str = "__Secure-auth-refresh";
 
-/// Name of the access-token cookie (only with `BrowserConfig::access_token_cookie`).
-pub const ACCESS_TOKEN_COOKIE: &str = "__Secure-auth-access";
+/// Name of the access-token cookie (only with `BrowserConfig::access_token_cookie`): `__Host-`,
+/// as its `Path` is `/` (RFC 6265bis §4.1.3.2).
+pub const ACCESS_TOKEN_COOKIE: &str = "__Host-auth-access";
 
 /// Where a request comes from, as far as the browser says ([`request_site`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,7 +253,7 @@ mod tests {
 
     #[test]
     fn cookies_are_read_from_every_cookie_header() {
-        let h = headers(&[("cookie", "a=1; __Secure-auth-refresh=tok_1"), ("cookie", "__Secure-auth-access=at")]);
+        let h = headers(&[("cookie", "a=1; __Secure-auth-refresh=tok_1"), ("cookie", "__Host-auth-access=at")]);
         assert_eq!(cookie(&h, REFRESH_TOKEN_COOKIE), Some("tok_1"));
         assert_eq!(cookie(&h, ACCESS_TOKEN_COOKIE), Some("at"));
         assert_eq!(cookie(&h, "missing"), None);
@@ -269,7 +273,7 @@ mod tests {
         {
             assert!(set[0].contains(part), "{} lacks {part}", set[0]);
         }
-        for part in ["__Secure-auth-access=at", "HttpOnly", "Secure", "Path=/", "Max-Age=900"] {
+        for part in ["__Host-auth-access=at", "HttpOnly", "Secure", "Path=/", "Max-Age=900"] {
             assert!(set[1].contains(part), "{} lacks {part}", set[1]);
         }
         let mut cleared = HeaderMap::new();
@@ -284,7 +288,7 @@ mod tests {
         let mut config = AuthConfig::new(vec![7; 32]).unwrap();
         config.browser.token_transport = TokenTransport::Cookie;
         config.browser.access_token_cookie = true;
-        let from_elsewhere = headers(&[("cookie", "__Secure-auth-access=at"), ("origin", "https://evil.example")]);
+        let from_elsewhere = headers(&[("cookie", "__Host-auth-access=at"), ("origin", "https://evil.example")]);
         assert_eq!(request_access_token(&config, &Method::GET, &from_elsewhere, &["Bearer"]).unwrap(), Some("at"));
         assert!(matches!(
             request_access_token(&config, &Method::POST, &from_elsewhere, &["Bearer"]),

@@ -125,8 +125,8 @@ pub async fn execute(
 /// cookies (and, under `TokenTransport::Cookie`, leave `refresh_token` out of the body) for
 /// requests from a trusted site and refuse foreign ones (403 `csrf_rejected`); `/refresh` with
 /// an empty body or `{}` and `/logout` without an access token use the refresh-token cookie;
-/// logout, revoking the caller's own session, deleting the account and a refresh refused for
-/// its token clear the cookies.
+/// logout from a trusted site, revoking the caller's own session, deleting the account and a
+/// refresh refused for its token clear the cookies.
 pub async fn handle(
     auth: &Auth,
     dialect: &dyn Dialect,
@@ -210,7 +210,10 @@ async fn handle_with_cookies(
     let fail = |err: AuthError| ErrorBody::from_auth_error(&err);
     // Whether the answer sets the cookies (a trusted site) and whether it deletes them.
     let mut set_cookies = false;
-    let mut clear = operation == Operation::Logout;
+    // Only a trusted site may have its logout delete the cookies: a foreign page posting to
+    // `/logout` (refused, or without the `SameSite` cookie) must not sign the browser out.
+    let mut clear = operation == Operation::Logout
+        && browser::request_site(request.headers, &browser.allowed_origins) == browser::RequestSite::Trusted;
     let result: Result<Reply, ErrorBody> = async {
         let opens_session =
             matches!(operation, Operation::Register | Operation::Login | Operation::LoginMfa | Operation::Refresh)

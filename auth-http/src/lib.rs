@@ -50,6 +50,9 @@ mod dialect;
 pub mod dialects;
 mod dispatch;
 mod error;
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub mod openapi;
 pub mod wire;
 
 pub use body::{is_json, json_body, optional_json_body, parse_json};

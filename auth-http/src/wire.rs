@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 /// The **Tokens** answer of register, login and refresh. `Debug` redacts the tokens.
 #[derive(Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// A JWT access token (`typ: at+jwt`).
     pub access_token: String,
@@ -60,6 +61,7 @@ impl fmt::Debug for TokenResponse {
 /// `{"mfa_required":true,"mfa_token":"…","methods":[…],"expires_in":300}`. `Debug` redacts the
 /// token.
 #[derive(Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecondFactorResponse {
     /// Always `true`.
     pub mfa_required: bool,
@@ -96,6 +98,7 @@ impl fmt::Debug for SecondFactorResponse {
 /// `{"mfa_enrollment_required":true,"mfa_token":"…","methods":["totp"],"expires_in":600}`; the
 /// token can only enroll (`POST /mfa/totp/enroll`, `/confirm`). `Debug` redacts the token.
 #[derive(Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollmentRequiredResponse {
     /// Always `true`.
     pub mfa_enrollment_required: bool,
@@ -127,6 +130,7 @@ impl fmt::Debug for EnrollmentRequiredResponse {
 /// `POST /mfa/totp/enroll`: `{"secret","otpauth_uri","qr_png","expires_in"}`. `Debug` redacts the
 /// secret.
 #[derive(Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TotpEnrollmentResponse {
     /// Base32 secret, for typing into an app.
     pub secret: String,
@@ -153,6 +157,7 @@ impl fmt::Debug for TotpEnrollmentResponse {
 /// `POST /mfa/totp/confirm` and `POST /mfa/recovery-codes`: `{"recovery_codes":[…]}`, with the
 /// **Tokens** fields beside them when a required enrollment finished a login. `Debug` redacts.
 #[derive(Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecoveryCodesResponse {
     /// Ten single-use codes, shown once.
     pub recovery_codes: Vec<String>,
@@ -178,6 +183,7 @@ impl fmt::Debug for RecoveryCodesResponse {
 
 /// `GET /mfa`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MfaStatusResponse {
     /// Whether a TOTP factor is active.
     pub totp_enabled: bool,
@@ -202,6 +208,7 @@ impl From<MfaStatus> for MfaStatusResponse {
 
 /// One entry of `GET /sessions`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     /// Session id (the `sid` of its access tokens).
     pub id: Uuid,
@@ -241,6 +248,7 @@ impl SessionInfo {
 
 /// `GET /sessions`: `{"sessions":[…]}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionsResponse {
     /// The caller's live sessions, newest first.
     pub sessions: Vec<SessionInfo>,
@@ -248,6 +256,7 @@ pub struct SessionsResponse {
 
 /// The answer of `PUT /me/preferences`: `{"preferences":{…}}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreferencesResponse {
     /// The preferences after the update.
     pub preferences: Preferences,
@@ -255,6 +264,7 @@ pub struct PreferencesResponse {
 
 /// `GET /captcha/status`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CaptchaStatusResponse {
     /// Whether a captcha provider is enabled.
     pub captcha_enabled: bool,
@@ -282,6 +292,7 @@ impl From<CaptchaStatus> for CaptchaStatusResponse {
 
 /// `GET /captcha`: a challenge, or `{"enabled":false,"captcha_id":"","image":""}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CaptchaResponse {
     /// Whether an image captcha is in use.
     pub enabled: bool,
@@ -306,6 +317,7 @@ impl From<Option<CaptchaChallenge>> for CaptchaResponse {
 /// `{"sent":true}`: the answer of `POST /email/code` and `POST /password/forgot`, whether or not
 /// the address is known.
 #[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SentResponse {
     /// Always `true`.
     pub sent: bool,
@@ -313,6 +325,7 @@ pub struct SentResponse {
 
 /// `GET /admin/users`: `{"users":[…],"next_cursor":…}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserPageResponse {
     /// The users of this page, in creation order.
     pub users: Vec<auth_core::User>,
@@ -322,6 +335,7 @@ pub struct UserPageResponse {
 
 /// `GET /admin/audit`, `GET /me/audit`: `{"events":[…],"next_cursor":…}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPageResponse {
     /// The events of this page, newest first.
     pub events: Vec<auth_core::AuditEvent>,
@@ -331,6 +345,7 @@ pub struct AuditPageResponse {
 
 /// `DELETE /admin/users/{id}/sessions`: `{"revoked":n}`.
 #[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokedResponse {
     /// How many sessions ended.
     pub revoked: u64,
@@ -338,6 +353,7 @@ pub struct RevokedResponse {
 
 /// `GET /me/export`: `{"exported_at","user","sessions","audit_events"}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountExportResponse {
     /// When the export was made.
     pub exported_at: DateTime<Utc>,

@@ -545,3 +545,22 @@ async fn every_auth_response_forbids_caching_tokens_and_errors_alike() {
     assert_eq!(r.code(), "method_not_allowed");
     no_store(&r, "method_not_allowed");
 }
+
+#[tokio::test]
+async fn the_openapi_document_and_its_docs_ui_are_served() {
+    let s = TestServer::start().await;
+    let doc = s.request(reqwest::Method::GET, "/api/auth/openapi.json").send().await.unwrap();
+    assert_eq!(doc.status(), 200);
+    assert_eq!(doc.headers()["content-type"], "application/json");
+    let doc: Value = doc.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["servers"][0]["url"], "/api/auth");
+    assert!(doc["paths"]["/login"]["post"]["responses"]["200"].is_object(), "{}", doc["paths"]["/login"]);
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let ui = s.request(reqwest::Method::GET, "/docs/").send().await.unwrap();
+    assert_eq!(ui.status(), 200);
+    let html = ui.text().await.unwrap();
+    assert!(html.contains("swagger-ui-bundle.js") && !html.contains("https://"), "assets are served locally");
+    let config = s.request(reqwest::Method::GET, "/docs/swagger-initializer.js").send().await.unwrap();
+    assert!(config.text().await.unwrap().contains("/api/auth/openapi.json"));
+}

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 const APP: &str = "https://app.example.com";
 const REFRESH: &str = "__Secure-auth-refresh";
-const ACCESS: &str = "__Secure-auth-access";
+const ACCESS: &str = "__Host-auth-access";
 
 /// Browser headers of a request: `Sec-Fetch-Site` and `Origin`.
 #[derive(Clone, Copy)]
@@ -116,9 +116,13 @@ async fn logout_takes_the_refresh_cookie_alone_and_deletes_it() {
     let cookie = cookie_value(&r.headers, REFRESH);
     let access_token = access(&r.body).to_owned();
 
-    // From another site: refused, and the session lives on.
+    // From another site: refused, the session lives on and the browser keeps its cookie.
     let evil = send(&s, Method::POST, "/api/auth/logout", From::Evil, &[(REFRESH, &cookie)], None).await;
     assert_eq!((evil.status, evil.code()), (403, "csrf_rejected"));
+    assert!(set_cookie(&evil.headers, REFRESH).is_none(), "{:?}", evil.headers);
+    let lax = send(&s, Method::POST, "/api/auth/logout", From::Evil, &[], None).await;
+    assert_eq!(lax.status, 401, "a cross-site POST without the SameSite cookie");
+    assert!(set_cookie(&lax.headers, REFRESH).is_none(), "{:?}", lax.headers);
     assert_eq!(s.get("/api/auth/me", &access_token).await.status, 200);
 
     let out = send(&s, Method::POST, "/api/auth/logout", From::SameOrigin, &[(REFRESH, &cookie)], None).await;

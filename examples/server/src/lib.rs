@@ -698,8 +698,10 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
     Ok(builder.build()?)
 }
 
-/// The app: the auth router at `/api/auth`, `GET /api/protected` for any logged-in user and
-/// `GET /api/admin/ping` for admins, with one log line per request.
+/// The app: the auth router at `/api/auth` (with its OpenAPI document at
+/// `/api/auth/openapi.json`), `GET /api/protected` for any logged-in user, `GET /api/admin/ping`
+/// for admins, the login page at `/` and the API docs UI at `/docs`, with one log line per
+/// request.
 pub fn app(auth: Auth) -> Router {
     app_with_dialect(auth, Arc::new(Canonical))
 }
@@ -727,6 +729,13 @@ pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
     if !origins.is_empty() {
         // The auth router has its own (AuthRouter reads the same origins).
         host = host.layer(cors_layer(&origins));
+    }
+    if dialect.name() == Canonical.name() {
+        // A docs UI for the document the auth router serves (Swagger UI, its assets vendored in
+        // the crate: nothing is loaded from elsewhere).
+        let openapi_url = format!("{}/openapi.json", dialect.mount());
+        let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new([openapi_url]));
+        host = host.merge(docs);
     }
     host.nest(dialect.mount(), AuthRouter::new(auth).dialect(dialect.clone()).build())
         .layer(dialect_errors(dialect))
@@ -784,7 +793,8 @@ async fn login_page(cookies: bool) -> axum::response::Response {
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_SECURITY_POLICY, login_page_csp()),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
+            // Not `no-referrer`: that makes same-origin POSTs send `Origin: null`.
+            (header::REFERRER_POLICY, "same-origin"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         LOGIN_PAGE,
