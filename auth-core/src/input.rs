@@ -13,6 +13,7 @@ use crate::user::Theme;
 /// `POST /register`.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"username": "ada", "email": "ada@example.com", "password": "correct horse battery staple"})))]
 pub struct RegisterRequest {
     /// 3–50 characters of letters, digits, `_`, `-`, `.`.
     #[serde(default)]
@@ -34,6 +35,7 @@ pub struct RegisterRequest {
 /// email address).
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"username": "ada", "password": "correct horse battery staple"})))]
 pub struct LoginRequest {
     /// The username.
     #[serde(default)]

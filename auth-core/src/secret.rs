@@ -160,6 +160,22 @@ impl fmt::Debug for HmacKey {
     }
 }
 
+/// A secret is a plain string on the wire.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for SecretString {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                utoipa::openapi::schema::KnownFormat::Password,
+            )))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for SecretString {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,19 +224,3 @@ mod tests {
         assert_eq!(a, HmacKey::derive(b"master", "a").sign(b"x"));
     }
 }
-
-/// A secret is a plain string on the wire.
-#[cfg(feature = "openapi")]
-impl utoipa::PartialSchema for SecretString {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
-                utoipa::openapi::schema::KnownFormat::Password,
-            )))
-            .into()
-    }
-}
-
-#[cfg(feature = "openapi")]
-impl utoipa::ToSchema for SecretString {}

@@ -14,6 +14,15 @@ use uuid::Uuid;
 /// The **Tokens** answer of register, login and refresh. `Debug` redacts the tokens.
 #[derive(Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "access_token": "eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
+    "token_type": "Bearer", "expires_in": 3600,
+    "refresh_token": "p2mJ6yG3xv0sJ8cW1mYt3Qe3fVYV5kKq2m8rXw4nZ0A", "refresh_expires_in": 2_592_000,
+    "user": {"id": "01939a2b-7c1d-7e4f-9a0b-1c2d3e4f5a6b", "username": "ada", "email": "ada@example.com",
+        "email_verified": false, "role": "user", "status": "active", "metadata": {},
+        "preferences": {"theme": "light", "language": "en"}, "created_at": "2026-12-04T10:00:00Z",
+        "updated_at": "2026-12-04T10:00:00Z", "last_login_at": "2026-12-04T10:00:00Z"}
+})))]
 pub struct TokenResponse {
     /// A JWT access token (`typ: at+jwt`).
     pub access_token: String,
