@@ -93,19 +93,28 @@ pub fn check_origin(headers: &HeaderMap, origins: &AllowedOrigins) -> Result<(),
     }
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers (the first one, as browsers
-/// put the most specific path first); `None` without it.
+/// The value of cookie `name` in the request's `Cookie` headers; `None` without it, and `None`
+/// (with a warning in the log) when the request carries it more than once. Only one cookie of
+/// each name is ever set, so a second one was planted, e.g. by a sibling subdomain with a
+/// `Domain` and a longer `Path` (cookie tossing): neither is used, so that a planted session is
+/// never taken for the user's, and neither is deleted by a refusal, so that the user's own
+/// cookie survives the planted one.
 #[must_use]
 pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
+    let mut values = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .and_then(|c| c.value_raw())
-        .filter(|v| !v.is_empty())
+        .filter(|c| c.name() == name)
+        .map(|c| c.value_raw());
+    let first = values.next()??;
+    if values.next().is_some() {
+        tracing::warn!(cookie = name, "a request carries the cookie twice (cookie tossing?); neither is used");
+        return None;
+    }
+    Some(first).filter(|v| !v.is_empty())
 }
 
 /// The access token of a request: `Authorization` with one of `schemes` first; else, when the
@@ -258,6 +267,8 @@ mod tests {
         assert_eq!(cookie(&h, ACCESS_TOKEN_COOKIE), Some("at"));
         assert_eq!(cookie(&h, "missing"), None);
         assert_eq!(cookie(&headers(&[("cookie", "__Secure-auth-refresh=")]), REFRESH_TOKEN_COOKIE), None);
+        let tossed = headers(&[("cookie", "__Secure-auth-refresh=planted; __Secure-auth-refresh=own")]);
+        assert_eq!(cookie(&tossed, REFRESH_TOKEN_COOKIE), None, "a planted duplicate: neither is used");
     }
 
     #[test]

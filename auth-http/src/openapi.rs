@@ -19,7 +19,7 @@ use auth_core::{
 use http::Method;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+use utoipa::openapi::schema::{AllOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
@@ -33,8 +33,8 @@ use crate::browser::{ACCESS_TOKEN_COOKIE, REFRESH_TOKEN_COOKIE};
 use crate::dialect::{Operation, CANONICAL_ROUTES};
 use crate::wire::{
     AccountExportResponse, AuditPageResponse, CaptchaResponse, CaptchaStatusResponse, EnrollmentRequiredResponse,
-    MfaStatusResponse, PreferencesResponse, RecoveryCodesResponse, RevokedResponse, SecondFactorResponse, SentResponse,
-    SessionsResponse, TokenResponse, TotpEnrollmentResponse, UserPageResponse,
+    MfaStatusResponse, PreferencesResponse, RevokedResponse, SecondFactorResponse, SentResponse, SessionsResponse,
+    TokenResponse, TotpEnrollmentResponse, UserPageResponse,
 };
 
 /// The error body of every non-2xx answer: `{"error":{"code","message","details"?}}`.
@@ -59,6 +59,24 @@ struct ErrorObject {
     /// Present for some codes only.
     #[schema(value_type = Option<Object>)]
     details: Option<serde_json::Value>,
+}
+
+/// `{"recovery_codes":[…]}`: the answer of `POST /mfa/recovery-codes` and of confirming an
+/// enrollment with an access token (`RecoveryCodesResponse` without its tokens).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct RecoveryCodes {
+    /// Ten single-use codes `XXXXX-XXXXX`, shown once.
+    recovery_codes: Vec<String>,
+}
+
+/// The answer of `POST /mfa/totp/confirm`: the recovery codes, with the Tokens fields beside
+/// them when an enrollment token finished a login.
+fn totp_confirmed() -> RefOr<Schema> {
+    let with_tokens = AllOfBuilder::new().item(schema::<RecoveryCodes>()).item(schema::<TokenResponse>());
+    RefOr::T(Schema::OneOf(
+        OneOfBuilder::new().item(schema::<RecoveryCodes>()).item(RefOr::T(Schema::AllOf(with_tokens.build()))).build(),
+    ))
 }
 
 /// The component schemas: every type reachable from the API's requests and responses.
@@ -88,7 +106,7 @@ struct ErrorObject {
     SecondFactorResponse,
     EnrollmentRequiredResponse,
     TotpEnrollmentResponse,
-    RecoveryCodesResponse,
+    RecoveryCodes,
     MfaStatusResponse,
     SessionsResponse,
     PreferencesResponse,
@@ -301,14 +319,14 @@ fn describe(operation: Operation) -> Doc {
         O::MfaTotpConfirm => Doc::new(
             "second factor",
             "Confirm the enrollment with a code",
-            (OK, "Recovery codes (and tokens after an enforced enrollment)", Some(schema::<RecoveryCodesResponse>())),
+            (OK, "Recovery codes (and tokens after an enforced enrollment)", Some(totp_confirmed())),
         )
         .body(schema::<TotpConfirmRequest>())
         .errors(&[401, 403, 404]),
         O::MfaRecoveryCodes => Doc::new(
             "second factor",
             "New recovery codes",
-            (OK, "Ten codes, shown once", Some(schema::<RecoveryCodesResponse>())),
+            (OK, "Ten codes, shown once", Some(schema::<RecoveryCodes>())),
         )
         .body(schema::<MfaConfirmRequest>())
         .errors(&[403, 404]),
@@ -500,6 +518,20 @@ mod tests {
         }
         let count: usize = doc["paths"].as_object().unwrap().values().map(|item| item.as_object().unwrap().len()).sum();
         assert_eq!(count, CANONICAL_ROUTES.len(), "no route the router does not serve");
+    }
+
+    #[test]
+    fn recovery_codes_alone_satisfy_their_schema_and_tokens_are_optional_beside_them() {
+        let doc: serde_json::Value = serde_json::from_str(&canonical_openapi_json("/api/auth")).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["RecoveryCodes"]["required"], serde_json::json!(["recovery_codes"]));
+        let ok = |path: &str| {
+            doc["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"].clone()
+        };
+        assert_eq!(ok("/mfa/recovery-codes")["$ref"], "#/components/schemas/RecoveryCodes");
+        let confirm = ok("/mfa/totp/confirm");
+        assert_eq!(confirm["oneOf"][0]["$ref"], "#/components/schemas/RecoveryCodes", "{confirm}");
+        assert_eq!(confirm["oneOf"][1]["allOf"][1]["$ref"], "#/components/schemas/TokenResponse", "{confirm}");
     }
 
     #[test]

@@ -166,7 +166,8 @@ impl fmt::Debug for TotpEnrollmentResponse {
 /// `POST /mfa/totp/confirm` and `POST /mfa/recovery-codes`: `{"recovery_codes":[…]}`, with the
 /// **Tokens** fields beside them when a required enrollment finished a login. `Debug` redacts.
 #[derive(Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Its OpenAPI schema is written in `openapi.rs`: utoipa cannot express an optional flattened
+// struct (it would make the token fields required).
 pub struct RecoveryCodesResponse {
     /// Ten single-use codes, shown once.
     pub recovery_codes: Vec<String>,

@@ -258,6 +258,17 @@ def main() -> int:
             a.visible_view("view-signed-out")
             print(f"  error shown: {error_text()!r}")
             shot()
+
+            step("api-docs")
+            # The Swagger UI of the OpenAPI document renders under its Content-Security-Policy:
+            # its vendored scripts ran and fetched /api/auth/openapi.json.
+            a.d.get(f"{args.base_url}/docs/")
+            a.wait(
+                "the API title in the docs UI",
+                lambda: any("canonical HTTP API" in e.text for e in a.d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title")),
+            )
+            a.wait("the login operation listed", lambda: len(a.d.find_elements(By.CSS_SELECTOR, "#operations-session-Login")) == 1)
+            shot()
         except Exception as e:  # noqa: BLE001 - every failure gets a screenshot and the page source
             print(f"FAILED at step {current}: {type(e).__name__}: {e}", file=sys.stderr)
             for i, driver in enumerate(drivers):

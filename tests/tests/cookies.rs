@@ -298,3 +298,23 @@ async fn a_failing_database_keeps_the_cookie_for_the_retry() {
         assert!(set_cookie(&r.headers, REFRESH).is_none(), "{path} keeps the cookie: {:?}", r.headers);
     }
 }
+
+#[tokio::test]
+async fn a_planted_duplicate_refresh_cookie_is_never_used_and_the_users_own_survives() {
+    // Cookie tossing: a sibling subdomain sets a second `__Secure-auth-refresh` with a longer
+    // path, which the browser sends first.
+    let s = cookie_server(&[]).await;
+    let attacker = send(&s, Method::POST, "/api/auth/register", From::SameOrigin, &[], credentials("mallory")).await;
+    let planted = cookie_value(&attacker.headers, REFRESH);
+    let victim = send(&s, Method::POST, "/api/auth/register", From::SameOrigin, &[], credentials("vic")).await;
+    let own = cookie_value(&victim.headers, REFRESH);
+    for cookies in
+        [[(REFRESH, planted.as_str()), (REFRESH, own.as_str())], [(REFRESH, own.as_str()), (REFRESH, "junk")]]
+    {
+        let r = send(&s, Method::POST, "/api/auth/refresh", From::SameOrigin, &cookies, None).await;
+        assert_eq!((r.status, r.code()), (401, "invalid_refresh_token"), "{}", r.body);
+        assert!(set_cookie(&r.headers, REFRESH).is_none(), "the user's cookie is not deleted: {:?}", r.headers);
+    }
+    let r = send(&s, Method::POST, "/api/auth/refresh", From::SameOrigin, &[(REFRESH, &own)], None).await;
+    assert_eq!((r.status, r.body["user"]["username"].as_str()), (200, Some("vic")), "{}", r.body);
+}

@@ -32,9 +32,11 @@ use auth_storage::{
     CachedSessionStore, MemoryStore, PostgresStore, RedisOptions, RedisStore, SessionCacheOptions, SqliteStore,
 };
 use axum::extract::Request;
+use axum::http::{header, HeaderValue};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
@@ -735,6 +737,16 @@ pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
         // the crate: nothing is loaded from elsewhere).
         let openapi_url = format!("{}/openapi.json", dialect.mount());
         let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new([openapi_url]));
+        // Its scripts and styles are its own files (React sets inline style attributes); it
+        // shares the origin of the login page, so it gets a policy too.
+        let csp = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+        let docs = Router::from(docs)
+            .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ));
         host = host.merge(docs);
     }
     host.nest(dialect.mount(), AuthRouter::new(auth).dialect(dialect.clone()).build())
@@ -779,7 +791,6 @@ fn login_page_csp() -> &'static str {
 }
 
 async fn login_page(cookies: bool) -> axum::response::Response {
-    use axum::http::header;
     use axum::response::IntoResponse as _;
     if !cookies {
         return (

@@ -74,5 +74,5 @@ async fn the_login_page_keeps_a_browser_signed_in_with_an_http_only_refresh_cook
         .unwrap()
         .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "png")))
         .count();
-    assert!(taken >= 12, "expected a screenshot per step, found {taken}");
+    assert!(taken >= 13, "expected a screenshot per step, found {taken}");
 }
