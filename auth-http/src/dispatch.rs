@@ -209,24 +209,25 @@ async fn handle_with_cookies(
     let browser = &auth.config().browser;
     let fail = |err: AuthError| ErrorBody::from_auth_error(&err);
     // Whether the answer sets the cookies (a trusted site) and whether it deletes them.
+    let site = browser::request_site(request.headers, &browser.allowed_origins);
     let mut set_cookies = false;
     // Only a trusted site may have its logout delete the cookies: a foreign page posting to
     // `/logout` (refused, or without the `SameSite` cookie) must not sign the browser out.
-    let mut clear = operation == Operation::Logout
-        && browser::request_site(request.headers, &browser.allowed_origins) == browser::RequestSite::Trusted;
+    let mut clear = operation == Operation::Logout && site == browser::RequestSite::Trusted;
+    // The origin check of a request a cookie authenticates (`browser::check_origin`'s rule).
+    let trusted = || if site == browser::RequestSite::Trusted { Ok(()) } else { Err(AuthError::CsrfRejected) };
     let result: Result<Reply, ErrorBody> = async {
         let opens_session =
             matches!(operation, Operation::Register | Operation::Login | Operation::LoginMfa | Operation::Refresh)
                 || (operation == Operation::MfaTotpConfirm && claims.is_none());
         if opens_session {
-            let site = browser::request_site(request.headers, &browser.allowed_origins);
             set_cookies = browser::may_set_cookies(browser.token_transport, site).map_err(fail)?;
         }
         let refresh_cookie = browser::cookie(request.headers, browser::REFRESH_TOKEN_COOKIE);
         let input = match operation {
             Operation::Refresh if is_empty_body(request.body) => {
                 let token = refresh_cookie.ok_or(AuthError::InvalidRefreshToken).map_err(fail)?;
-                browser::check_origin(request.headers, &browser.allowed_origins).map_err(fail)?;
+                trusted().map_err(fail)?;
                 let refreshed = auth.refresh(&SecretString::from(token), ctx).await;
                 // A refused cookie is dead: delete it so the page stops sending it. A failing
                 // store (503) says nothing about the cookie, which is kept for the retry.
@@ -235,7 +236,7 @@ async fn handle_with_cookies(
             }
             Operation::Logout if claims.is_none() => {
                 let token = refresh_cookie.ok_or(AuthError::Unauthorized).map_err(fail)?;
-                browser::check_origin(request.headers, &browser.allowed_origins).map_err(fail)?;
+                trusted().map_err(fail)?;
                 let Input::Logout(req) = parse(dialect, operation, request)? else {
                     return Err(ErrorBody::misconfigured("logout parsed as another operation"));
                 };
