@@ -43,17 +43,32 @@ admin_password="api-check-admin-password-93"
 echo "$admin_password" | "$bin" create-admin --username apicheck >/dev/null
 "$bin" >"$work/server.log" 2>&1 &
 server=$!
-for _ in $(seq 100); do
-    curl -sf "$base/api/auth/captcha/status" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+# HTTP with Python's standard library (no curl needed): GET url [file], or POST url json.
+http() {
+    python3 - "$@" <<'PY'
+import json, sys, time, urllib.request
+method, url, *rest = sys.argv[1:]
+if method == "wait":
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            sys.exit(0)
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("the server did not answer " + url)
+if method == "get":
+    open(rest[0], "wb").write(urllib.request.urlopen(url, timeout=10).read())
+else:
+    req = urllib.request.Request(url, data=rest[0].encode(), headers={"Content-Type": "application/json"})
+    print(json.load(urllib.request.urlopen(req, timeout=30))["access_token"])
+PY
+}
+http wait "$base/api/auth/captcha/status"
 
-curl -sf "$base/api/auth/openapi.json" -o "$work/openapi.json"
+http get "$base/api/auth/openapi.json" "$work/openapi.json"
 openapi-spec-validator "$work/openapi.json"
 
-token=$(curl -sf "$base/api/auth/login" -H 'Content-Type: application/json' \
-    -d "{\"username\":\"apicheck\",\"password\":\"$admin_password\"}" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+token=$(http post "$base/api/auth/login" "{\"username\":\"apicheck\",\"password\":\"$admin_password\"}")
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 run() {
