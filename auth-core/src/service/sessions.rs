@@ -316,15 +316,28 @@ impl Auth {
     /// # Errors
     /// `store_unavailable`.
     pub async fn logout(&self, claims: &Claims, all: bool, ctx: &RequestContext) -> Result<(), AuthError> {
+        self.end_session(claims.sub, claims.sid, all, ctx).await
+    }
+
+    /// Revokes session `session_id` of `user_id` (or with `all` every session of the user), then
+    /// the `logged_out` event and audit: the one logout of [`logout`](Self::logout) and
+    /// [`logout_with_refresh_token`](Self::logout_with_refresh_token).
+    async fn end_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        all: bool,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
         let at = self.now();
         if all {
-            self.inner.sessions.revoke_user_sessions(claims.sub, None, at).await?;
+            self.inner.sessions.revoke_user_sessions(user_id, None, at).await?;
         } else {
-            self.inner.sessions.revoke_session(claims.sid, at).await?;
+            self.inner.sessions.revoke_session(session_id, at).await?;
         }
-        self.inner.events.logged_out(claims.sub, claims.sid, all);
-        self.audit(AuditEventType::LoggedOut, Some(claims.sub), ctx)
-            .detail("session_id", claims.sid.to_string())
+        self.inner.events.logged_out(user_id, session_id, all);
+        self.audit(AuditEventType::LoggedOut, Some(user_id), ctx)
+            .detail("session_id", session_id.to_string())
             .detail("all", all)
             .record()
             .await
@@ -346,8 +359,7 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let issued = self.refresh(refresh_token, ctx).await?;
-        let claims = self.inner.jwt.verify_ignoring_times(&issued.access_token)?;
-        self.logout(&claims, all, ctx).await
+        self.end_session(issued.user.id, issued.session.id, all, ctx).await
     }
 
     /// `GET /sessions`: the caller's live sessions, newest first (the current one is the one
