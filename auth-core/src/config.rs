@@ -54,6 +54,12 @@ pub enum ConfigError {
         "the cookie path {0:?} (AuthConfig::browser.cookie_path) must start with '/' and hold no spaces, ';' or ','"
     )]
     BadCookiePath(String),
+    /// The introspection client's id or secret is not usable.
+    #[error("introspection client (AUTH_INTROSPECTION_CLIENT_ID / AUTH_INTROSPECTION_SECRET): {0}")]
+    BadIntrospectionClient(&'static str),
+    /// [`AuthConfig::jwks_max_age`] is zero or over a day.
+    #[error("jwks_max_age must be between 1 second and 1 day")]
+    BadJwksMaxAge,
 }
 
 /// One rate-limit rule: at most `limit` hits per sliding `window`.
@@ -394,6 +400,67 @@ pub struct AuthConfig {
     /// Browser clients: token transport (body or `HttpOnly` cookies), cookie attributes, and the
     /// origins allowed to call with credentials.
     pub browser: crate::browser::BrowserConfig,
+    /// The keys access tokens are signed and verified with (default `None`: HS256 with the
+    /// secret given to [`AuthConfig::new`], which then stays the master key of the HMAC keys
+    /// either way). Set an `EdDSA`, `ES256` or `RS256` [`KeySet`](crate::keys::KeySet) so that
+    /// other services verify tokens with the published public keys (`GET
+    /// /.well-known/jwks.json`) and never hold a key that can mint them; see `docs/KEYS.md`.
+    pub signing_keys: Option<crate::keys::KeySet>,
+    /// `Cache-Control: max-age` of the JWK Set (default 600 s). During a rotation, wait this long
+    /// after adding a key as verify-only before it signs, so every cache has it.
+    pub jwks_max_age: Duration,
+    /// The one client allowed to call token introspection (`POST /introspect`, RFC 7662) with
+    /// HTTP Basic authentication (default `None`: the route answers `not_found`).
+    pub introspection: Option<IntrospectionClient>,
+}
+
+/// The credentials of the service that may call token introspection (RFC 7662 §2.1: the
+/// protected resource authenticates, here with HTTP Basic, RFC 7617).
+#[derive(Clone)]
+pub struct IntrospectionClient {
+    client_id: String,
+    secret: crate::secret::SecretString,
+}
+
+impl fmt::Debug for IntrospectionClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionClient")
+            .field("client_id", &self.client_id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl IntrospectionClient {
+    /// A client id (non-empty, no `:`, which Basic authentication cannot carry in the id) and a
+    /// secret of at least [`MIN_JWT_SECRET_BYTES`] bytes.
+    ///
+    /// # Errors
+    /// [`ConfigError::BadIntrospectionClient`] naming what is wrong.
+    pub fn new(client_id: impl Into<String>, secret: impl Into<String>) -> Result<Self, ConfigError> {
+        let (client_id, secret) = (client_id.into(), secret.into());
+        if client_id.trim().is_empty() || client_id.contains(':') || client_id.chars().any(char::is_control) {
+            return Err(ConfigError::BadIntrospectionClient("the client id must be non-empty and hold no ':'"));
+        }
+        if secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::BadIntrospectionClient("the secret must be at least 32 bytes"));
+        }
+        Ok(Self { client_id, secret: secret.into() })
+    }
+
+    /// The client id.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Whether `client_id` and `secret` are this client's, compared in constant time.
+    #[must_use]
+    pub fn authenticates(&self, client_id: &str, secret: &str) -> bool {
+        let id_ok = crate::secret::bytes_eq(client_id.as_bytes(), self.client_id.as_bytes());
+        let secret_ok = crate::secret::bytes_eq(secret.as_bytes(), self.secret.expose().as_bytes());
+        id_ok & secret_ok
+    }
 }
 
 impl fmt::Debug for AuthConfig {
@@ -409,6 +476,8 @@ impl fmt::Debug for AuthConfig {
             .field("refresh_rotation", &self.refresh_rotation)
             .field("password_policy", &self.password_policy)
             .field("argon2", &self.argon2)
+            .field("signing_keys", &self.signing_keys)
+            .field("introspection", &self.introspection)
             .finish_non_exhaustive()
     }
 }
@@ -455,6 +524,9 @@ impl AuthConfig {
             roles: ["admin", "user"].into_iter().map(str::to_owned).collect(),
             mfa: MfaConfig::default(),
             browser: crate::browser::BrowserConfig::default(),
+            signing_keys: None,
+            jwks_max_age: Duration::from_secs(600),
+            introspection: None,
         })
     }
 
@@ -482,6 +554,9 @@ impl AuthConfig {
         let issuer = self.mfa.issuer.as_deref().unwrap_or(&self.issuer);
         if issuer.contains(':') || issuer.trim().is_empty() {
             return Err(ConfigError::BadMfaIssuer(issuer.to_owned()));
+        }
+        if self.jwks_max_age.is_zero() || self.jwks_max_age > Duration::from_secs(24 * 3600) {
+            return Err(ConfigError::BadJwksMaxAge);
         }
         if !self.browser.cookie_path_is_valid() {
             return Err(ConfigError::BadCookiePath(self.browser.cookie_path.clone()));

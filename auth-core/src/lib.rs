@@ -59,6 +59,7 @@ pub mod context;
 pub mod error;
 pub mod events;
 pub mod input;
+pub mod keys;
 mod limit;
 pub mod mail;
 pub mod mfa;
@@ -78,7 +79,7 @@ pub use browser::{AllowedOrigins, BrowserConfig, CookieSameSite, TokenTransport}
 pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, CaptchaStatus, NoCaptcha};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AuthConfig, ConfigError, MfaConfig, RateLimits, RateRule, RateRuleName, RegistrationPolicy, MIN_JWT_SECRET_BYTES,
+    AuthConfig, ConfigError, IntrospectionClient, MfaConfig, RateLimits, RateRule, RateRuleName, RegistrationPolicy, MIN_JWT_SECRET_BYTES,
 };
 pub use context::{ClientIpHeader, RequestContext};
 pub use error::{AuthError, BoxError, FieldError, StoreError, WeakPasswordReason};

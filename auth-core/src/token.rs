@@ -1,16 +1,16 @@
-//! Access tokens: JWTs per RFC 9068 / RFC 8725, HS256, header `typ: at+jwt`.
+//! Access tokens: JWTs per RFC 9068 / RFC 8725, header `typ: at+jwt` and the signing key's
+//! `kid`, signed with the service's [`KeySet`](crate::keys::KeySet) (HS256 by default).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher as _, RandomState};
 use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::AuthError;
+use crate::keys::{check_times, KeySet, Signer, TokenVerifier};
 use crate::user::Role;
 
 /// The `typ` header of access tokens (RFC 9068 §2.1).
@@ -45,38 +45,21 @@ pub struct Claims {
     pub amr: Vec<String>,
 }
 
-/// Signs and verifies access tokens.
-#[derive(Clone)]
+/// Signs access tokens with a key set's signer and verifies them against all of its keys.
 pub(crate) struct JwtCodec {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    header: Header,
-    validation: Validation,
+    signer: Signer,
+    verifier: TokenVerifier,
     issuer: String,
     audience: String,
-    leeway: i64,
 }
 
 impl JwtCodec {
-    pub(crate) fn new(secret: &[u8], issuer: &str, audience: &str, leeway_seconds: u64) -> Self {
-        let mut header = Header::new(Algorithm::HS256);
-        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
-        // Only HS256 is accepted: `alg: none` and algorithm confusion are refused by the library.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        // `exp` and `nbf` are checked in `verify` against the service's clock, not the system's.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
+    pub(crate) fn new(keys: &KeySet, issuer: &str, audience: &str, leeway_seconds: u64) -> Self {
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            header,
-            validation,
+            signer: Signer::new(keys),
+            verifier: TokenVerifier::new(keys.keys(), issuer, audience, leeway_seconds),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
-            leeway: i64::try_from(leeway_seconds).unwrap_or(i64::MAX),
         }
     }
 
@@ -103,52 +86,18 @@ impl JwtCodec {
             jti: Uuid::new_v4(),
             amr: amr.iter().map(|m| (*m).to_owned()).collect(),
         };
-        let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding).map_err(AuthError::internal)?;
+        let token = self.signer.sign(&claims)?;
         Ok((token, claims))
     }
 
-    /// Verifies signature, algorithm, `typ`, `iss` and `aud`, and `exp` and `nbf` against `now`
-    /// (Unix seconds) with the leeway.
-    ///
-    /// Errors: [`AuthError::TokenExpired`] past `exp` (plus leeway), [`AuthError::Unauthorized`]
-    /// for anything else.
+    /// See [`TokenVerifier::verify`].
     pub(crate) fn verify(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
-        let claims = self.verify_ignoring_times(token)?;
-        check_times(&claims, now, self.leeway)?;
-        Ok(claims)
+        self.verifier.verify(token, now)
     }
 
-    /// [`verify`](Self::verify) without the `exp` and `nbf` checks: for a token a client
-    /// presents as evidence of the session it is refreshing, which has usually expired.
-    ///
-    /// Errors: [`AuthError::Unauthorized`].
+    /// See [`TokenVerifier::verify_ignoring_times`].
     pub(crate) fn verify_ignoring_times(&self, token: &str) -> Result<Claims, AuthError> {
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::TokenExpired,
-                _ => AuthError::Unauthorized,
-            })?;
-        // RFC 9068 §4: reject tokens whose typ is not at+jwt (a refresh token, an ID token, …).
-        let typ_ok =
-            data.header.typ.as_deref().is_some_and(|t| {
-                t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
-            });
-        if !typ_ok {
-            return Err(AuthError::Unauthorized);
-        }
-        Ok(data.claims)
-    }
-}
-
-/// `exp` and `nbf` of verified claims at `now` (Unix seconds), with `leeway` seconds of clock
-/// skew: past `exp` is [`AuthError::TokenExpired`], before `nbf` [`AuthError::Unauthorized`].
-fn check_times(claims: &Claims, now: i64, leeway: i64) -> Result<(), AuthError> {
-    if now > claims.exp.saturating_add(leeway) {
-        Err(AuthError::TokenExpired)
-    } else if claims.nbf > now.saturating_add(leeway) {
-        Err(AuthError::Unauthorized)
-    } else {
-        Ok(())
+        self.verifier.verify_ignoring_times(token)
     }
 }
 
@@ -216,13 +165,25 @@ impl VerifiedTokens {
 mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
     use super::*;
+    use crate::keys::JwtKey;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn codec() -> JwtCodec {
-        JwtCodec::new(SECRET, "iss", "aud", 0)
+        codec_with(SECRET, "aud")
+    }
+
+    fn codec_with(secret: &[u8], audience: &str) -> JwtCodec {
+        JwtCodec::new(&KeySet::new(JwtKey::hs256(secret).unwrap()).unwrap(), "iss", audience, 0)
+    }
+
+    fn hs256_header() -> Header {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(JwtKey::hs256(SECRET).unwrap().kid().to_owned());
+        header
     }
 
     fn b64(v: &serde_json::Value) -> String {
@@ -237,6 +198,7 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header["typ"], "at+jwt");
         assert_eq!(header["alg"], "HS256");
+        assert_eq!(header["kid"], JwtKey::hs256(SECRET).unwrap().kid());
         assert_eq!(codec().verify(&token, Utc::now().timestamp()).unwrap(), claims);
     }
 
@@ -246,7 +208,7 @@ mod tests {
             codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::admin(), &["pwd"], Utc::now(), 60).unwrap();
         let token = format!(
             "{}.{}.",
-            b64(&serde_json::json!({"alg":"none","typ":"at+jwt"})),
+            b64(&serde_json::json!({"alg":"none","typ":"at+jwt","kid":JwtKey::hs256(SECRET).unwrap().kid()})),
             b64(&serde_json::to_value(&claims).unwrap())
         );
         assert!(matches!(codec().verify(&token, Utc::now().timestamp()), Err(AuthError::Unauthorized)));
@@ -256,7 +218,7 @@ mod tests {
     fn another_key_or_a_tampered_payload_is_refused() {
         let (token, mut claims) =
             codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], Utc::now(), 60).unwrap();
-        let other = JwtCodec::new(b"another-secret-another-secret-xx", "iss", "aud", 0);
+        let other = codec_with(b"another-secret-another-secret-xx", "aud");
         assert!(matches!(other.verify(&token, Utc::now().timestamp()), Err(AuthError::Unauthorized)));
         claims.role = Role::admin();
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
@@ -303,17 +265,17 @@ mod tests {
         };
         let key = EncodingKey::from_secret(SECRET);
         let plain_jwt =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(Utc::now().timestamp().into()), &key).unwrap();
+            jsonwebtoken::encode(&hs256_header(), &claims(Utc::now().timestamp().into()), &key).unwrap();
         assert!(
             matches!(codec().verify(&plain_jwt, Utc::now().timestamp()), Err(AuthError::Unauthorized)),
             "typ JWT must be refused"
         );
-        let mut header = Header::new(Algorithm::HS256);
+        let mut header = hs256_header();
         header.typ = Some("at+jwt".into());
         // CVE-2026-25537: a string nbf must not skip the nbf check.
         let string_nbf = jsonwebtoken::encode(&header, &claims("99999999999".into()), &key).unwrap();
         assert!(matches!(codec().verify(&string_nbf, Utc::now().timestamp()), Err(AuthError::Unauthorized)));
-        let other_aud = JwtCodec::new(SECRET, "iss", "other", 0);
+        let other_aud = codec_with(SECRET, "other");
         let (token, _) =
             codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], Utc::now(), 60).unwrap();
         assert!(matches!(other_aud.verify(&token, Utc::now().timestamp()), Err(AuthError::Unauthorized)));

@@ -33,7 +33,9 @@ use crate::mfa::{MfaKey, MfaStore, SecretBox};
 use crate::password::PasswordHasher;
 use crate::secret::HmacKey;
 use crate::store::{RateLimiter, SecretStore, SessionStore, UserStore};
+use crate::keys::{JwtKey, KeySet};
 use crate::token::{JwtCodec, VerifiedTokens};
+use jsonwebtoken::jwk::JwkSet;
 
 /// The authentication service. Cheap to clone (an `Arc` inside); build it with
 /// [`Auth::builder`].
@@ -63,6 +65,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: AuthConfig,
     jwt: JwtCodec,
+    /// The public keys of the signing key set.
+    jwks: JwkSet,
     verified: VerifiedTokens,
     successor_key: HmacKey,
     /// Keys the hashes of mailed codes, so a leaked store does not give them away to brute force.
@@ -214,7 +218,14 @@ impl AuthBuilder {
         };
         let hasher = PasswordHasher::new(config.argon2, config.max_concurrent_hashes, config.max_queued_hashes)
             .map_err(|e| ConfigError::Argon2(e.to_string()))?;
-        let jwt = JwtCodec::new(&config.jwt_secret, &config.issuer, &config.audience, config.clock_leeway.as_secs());
+        let keys = match &config.signing_keys {
+            Some(keys) => keys.clone(),
+            // `AuthConfig::new` checked the secret's length.
+            None => KeySet::new(JwtKey::hs256(&config.jwt_secret).map_err(|_| ConfigError::JwtSecretTooShort(0))?)
+                .map_err(|_| ConfigError::JwtSecretTooShort(0))?,
+        };
+        let jwt = JwtCodec::new(&keys, &config.issuer, &config.audience, config.clock_leeway.as_secs());
+        let jwks = keys.jwks();
         let successor_key = HmacKey::derive(&config.jwt_secret, "auth-core/refresh-token-successor/v1");
         let codes_key = HmacKey::derive(&config.jwt_secret, "auth-core/email-code/v1");
         let verified = VerifiedTokens::new(config.verified_token_cache, config.clock_leeway.as_secs());
@@ -246,6 +257,7 @@ impl AuthBuilder {
                 clock: self.clock,
                 config,
                 jwt,
+                jwks,
                 verified,
                 successor_key,
                 codes_key,
@@ -288,6 +300,13 @@ impl Auth {
     #[must_use]
     pub fn config(&self) -> &AuthConfig {
         &self.inner.config
+    }
+
+    /// The public keys access tokens are signed with, as a JWK Set (RFC 7517): what `GET
+    /// /.well-known/jwks.json` serves. Empty with HS256, whose keys are never published.
+    #[must_use]
+    pub fn jwks(&self) -> &JwkSet {
+        &self.inner.jwks
     }
 
     /// The user store.

@@ -430,6 +430,21 @@ impl Auth {
         }
     }
 
+    /// Token introspection (RFC 7662 §2.2): the claims of `access_token` when it verifies now
+    /// and its session is live (as [`authenticate`](Self::authenticate) decides), `None` when
+    /// it is not active for any reason (bad, expired, revoked, another kind of token).
+    ///
+    /// # Errors
+    /// A server error ([`AuthError::is_server_error`], e.g. `StoreUnavailable`) when the
+    /// session cannot be looked up: "not active" is only said when known.
+    pub async fn introspect(&self, access_token: &str) -> Result<Option<Claims>, AuthError> {
+        match self.authenticate(access_token).await {
+            Ok(claims) => Ok(Some(claims)),
+            Err(err) if err.is_server_error() => Err(err),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Stores a new session of `user_id`, authenticated by `method`, started at `at`, with a
     /// fresh refresh token.
     pub(super) async fn create_session(
