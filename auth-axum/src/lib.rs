@@ -48,4 +48,4 @@ pub use auth_http::{client_ip, status_of, Canonical, Dialect, ErrorBody};
 pub use error::{dialect_errors, render_errors_with, ApiError, ErrorRenderer};
 pub use extract::{AuthClaims, ClientContext, CurrentUser, JsonBody, OptionalJsonBody, OptionalUser};
 pub use middleware::{AuthMiddleware, OptionalAuth, RequireAuth};
-pub use router::{auth_router, cors_layer, AuthRouter, DEFAULT_BODY_LIMIT};
+pub use router::{auth_router, cors_layer, jwks_router, AuthRouter, DEFAULT_BODY_LIMIT};

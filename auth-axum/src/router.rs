@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::Auth;
+use auth_http::keys::{introspection_response, jwks_response, INTROSPECTION_PATH, JWKS_PATH};
 use auth_http::{
     handle, request_context, AllowedOrigins, Canonical, Dialect, Operation, RequestParts, CORS_EXPOSED_HEADERS,
     CORS_MAX_AGE_SECONDS, CORS_REQUEST_HEADERS,
@@ -38,6 +39,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// their own share the per-IP "every other route" rule, applied before authentication. Serve
 /// the app with `into_make_service_with_connect_info::<SocketAddr>()` so sessions record the
 /// client IP.
+///
+/// Whatever the dialect, `GET /.well-known/jwks.json` serves the public signing keys
+/// ([`jwks_router`]) and, with `AuthConfig::introspection`, `POST /introspect` answers RFC 7662
+/// token introspection (`auth_http::keys`).
 ///
 /// With feature `openapi` and the canonical dialect, `GET /openapi.json` serves the API's
 /// OpenAPI 3.1 document (`auth_http::openapi`), its server URL being
@@ -181,6 +186,18 @@ impl AuthRouter {
                 }),
             );
         }
+        if self.auth.config().introspection.is_some() {
+            // RFC 7662: its own request and answer formats, whatever the dialect.
+            let introspect = axum::routing::post(|State(state): State<RouterState>, request: Request| async move {
+                let (parts, body) = request.into_parts();
+                match read_body(Request::from_parts(parts.clone(), body), &()).await {
+                    Ok(body) => to_axum(introspection_response(&state.auth, &parts.headers, &body).await),
+                    Err(err) => err.into_response(),
+                }
+            })
+            .route_layer(middleware::from_fn_with_state(self.auth.clone(), limit_other_routes));
+            router = router.route(INTROSPECTION_PATH, introspect);
+        }
         let dialect = self.dialect;
         let router = router
             .fallback(|| async { ApiError::route_not_found() })
@@ -192,6 +209,8 @@ impl AuthRouter {
             .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")))
             .with_state(state);
+        // Outside the `no-store` layers: the key set is public and meant to be cached.
+        let router = router.merge(jwks_router(self.auth.clone()));
         let origins = &self.auth.config().browser.allowed_origins;
         if origins.is_empty() {
             router
@@ -200,6 +219,14 @@ impl AuthRouter {
             router.layer(cors_layer(origins))
         }
     }
+}
+
+/// `GET /.well-known/jwks.json`: the service's public signing keys (`auth_http::keys`), with
+/// `Cache-Control: public, max-age=<AuthConfig::jwks_max_age>`. [`AuthRouter`] serves it under
+/// its mount; a host also serves it at its root (the RFC 8615 well-known location) with
+/// `Router::new().merge(jwks_router(auth))`.
+pub fn jwks_router<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
+    Router::new().route(JWKS_PATH, axum::routing::get(move || std::future::ready(to_axum(jwks_response(&auth)))))
 }
 
 /// [`AuthRouter::new(auth).build()`](AuthRouter::build).

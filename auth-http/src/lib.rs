@@ -9,6 +9,8 @@
 //!   of `docs/API.md`; other dialects serve other services' contracts over the same flows.
 //! - [`execute`] runs an [`Input`] on the [`Auth`](auth_core::Auth) service; [`handle`] is
 //!   parse → execute → render for one request.
+//! - [`keys`]: the JWK Set and token introspection (RFC 7517, RFC 7662), the same for every
+//!   dialect.
 //! - [`ErrorBody`] and [`status_of`]: every error as status, stable code, message and details.
 //! - [`request_context`] / [`client_ip`]: the client's address, read safely behind trusted
 //!   proxies; [`json_body`]: JSON bodies with the API's 400/415 errors.
@@ -50,6 +52,7 @@ mod dialect;
 pub mod dialects;
 mod dispatch;
 mod error;
+pub mod keys;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
