@@ -11,6 +11,9 @@
 //!   rejections.
 //! - [`RequireAuth`] (with [`RequireAuth::with_role`]) and [`OptionalAuth`]: tower layers that
 //!   verify `Authorization: Bearer` access tokens and their session on every request.
+//! - `JwksAuth` (feature `jwks`): the layer for *other* services of a system, which verify
+//!   access tokens with the auth server's published keys (`GET /.well-known/jwks.json`) and
+//!   hold no secret and no store.
 //! - Extractors: [`AuthClaims`] (free), [`CurrentUser`] (one user lookup), [`OptionalUser`],
 //!   [`ClientContext`].
 //! - [`AuthRouter::dialect`]: serve another wire contract ([`Dialect`], from `auth-http`, which
@@ -41,11 +44,16 @@
 
 mod error;
 mod extract;
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+mod jwks;
 mod middleware;
 mod router;
 
 pub use auth_http::{client_ip, status_of, Canonical, Dialect, ErrorBody};
 pub use error::{dialect_errors, render_errors_with, ApiError, ErrorRenderer};
 pub use extract::{AuthClaims, ClientContext, CurrentUser, JsonBody, OptionalJsonBody, OptionalUser};
+#[cfg(feature = "jwks")]
+pub use jwks::{JwksAuth, JwksAuthService, JwksError, JwksRejection};
 pub use middleware::{AuthMiddleware, OptionalAuth, RequireAuth};
 pub use router::{auth_router, cors_layer, jwks_router, AuthRouter, DEFAULT_BODY_LIMIT};

@@ -1,0 +1,323 @@
+//! [`JwksAuth`]: protects a resource server's routes with the access tokens of an auth server
+//! it only knows by its published JWK Set — no secret, no store, no [`Auth`](auth_core::Auth).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use auth_core::keys::{JwkSet, JwtKey, TokenVerifier};
+use auth_core::{AuthError, Claims, Clock, SystemClock};
+use auth_http::{bearer_token, ErrorBody};
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use tower::{Layer, Service};
+
+use crate::error::ApiError;
+use crate::extract::AuthClaims;
+
+/// Largest JWK Set accepted, in bytes (64 KiB: hundreds of keys).
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+/// A tower layer that requires an access token signed by a key of a remote JWK Set: for the
+/// services of a system that trust an auth server built with this library (or any issuer of
+/// RFC 9068 tokens with `kid`) without holding a key that can mint tokens.
+///
+/// Per request it reads `Authorization: Bearer`, picks the key by the token's `kid`, and checks
+/// the signature with that key's own algorithm (`EdDSA`, `ES256` or `RS256`, from the JWK's
+/// `alg`: never the token's choice), `typ: at+jwt`, `iss`, `aud`, `exp` and `nbf` (with
+/// [`leeway`](Self::leeway)), as the auth server does ([`TokenVerifier`]). On success it inserts
+/// [`AuthClaims`] for the handler.
+///
+/// Keys: fetched on first use (or [`refresh`](Self::refresh) at startup), kept
+/// [`max_age`](Self::max_age) (default 600 s, the auth server's `Cache-Control`), fetched again
+/// at once for a token whose `kid` is unknown (a rotation) but at most once per
+/// [`min_refetch_interval`](Self::min_refetch_interval) (default 30 s), so tokens with made-up
+/// `kid`s cannot turn the layer into a flood of requests to the auth server. When a refetch
+/// fails, the keys it has stay in use.
+///
+/// What it cannot know: revocation. A token whose session was ended (logout, password change,
+/// disabled account) stays valid here until its `exp`. Keep access tokens short-lived, or ask
+/// the auth server with token introspection (`POST /introspect`, RFC 7662) where that matters.
+///
+/// Rejections use the API's error body: 401 `unauthorized` (missing, unknown `kid`, bad),
+/// `token_expired`; 503 `keys_unavailable` when no key could ever be fetched.
+/// [`CurrentUser`](crate::CurrentUser) needs the auth service and does not work behind it; use
+/// [`AuthClaims`].
+///
+/// ```
+/// use auth_axum::{AuthClaims, JwksAuth};
+/// use axum::{routing::get, Router};
+///
+/// let jwks = JwksAuth::new("https://auth.example.com/.well-known/jwks.json", "auth", "api");
+/// let app: Router = Router::new()
+///     .route("/orders", get(|AuthClaims(claims): AuthClaims| async move { claims.sub.to_string() }))
+///     .route_layer(jwks);
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct JwksAuth {
+    url: Arc<str>,
+    issuer: Arc<str>,
+    audience: Arc<str>,
+    leeway: Duration,
+    max_age: Duration,
+    min_refetch_interval: Duration,
+    clock: Arc<dyn Clock>,
+    /// What clones share: the keys and the fetcher.
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    http: reqwest::Client,
+    keys: RwLock<Keys>,
+    /// One fetch at a time; the others wait for its result.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Keys {
+    verifier: Option<TokenVerifier>,
+    fetched_at: Option<DateTime<Utc>>,
+    last_attempt: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for JwksAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwksAuth")
+            .field("url", &self.url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a JWK Set could not be fetched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// The request failed, timed out, or the answer was not 200.
+    #[error("fetching the JWK Set failed: {0}")]
+    Fetch(String),
+    /// The answer is not a JWK Set, is over 64 KiB, or holds no usable key.
+    #[error("the JWK Set is unusable: {0}")]
+    Invalid(String),
+}
+
+impl JwksAuth {
+    /// A layer accepting tokens with `iss` = `issuer` and `aud` = `audience` (the auth server's
+    /// `AuthConfig::issuer` / `audience`, default `auth` / `api`) signed by a key of the JWK Set
+    /// at `jwks_url` (`https://auth.example.com/.well-known/jwks.json`).
+    pub fn new(jwks_url: impl Into<String>, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            url: jwks_url.into().into(),
+            issuer: issuer.into().into(),
+            audience: audience.into().into(),
+            leeway: Duration::from_secs(30),
+            max_age: Duration::from_secs(600),
+            min_refetch_interval: Duration::from_secs(30),
+            clock: Arc::new(SystemClock),
+            shared: Arc::new(Shared {
+                http,
+                keys: RwLock::new(Keys::default()),
+                fetching: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Clock skew tolerated on `exp` and `nbf` (default 30 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// How long fetched keys are used before they are fetched again (default 600 s).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// The shortest time between two fetches caused by unknown `kid`s (default 30 s).
+    pub fn min_refetch_interval(mut self, interval: Duration) -> Self {
+        self.min_refetch_interval = interval;
+        self
+    }
+
+    /// The clock for `exp`/`nbf` and the fetch schedule (default the system's; tests move a
+    /// [`ManualClock`](auth_core::ManualClock)).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Fetches the JWK Set now (at startup, to fail early or warm the cache).
+    ///
+    /// # Errors
+    /// [`JwksError`] when the fetch fails or the set holds no usable key; the keys held before
+    /// stay in use.
+    pub async fn refresh(&self) -> Result<(), JwksError> {
+        let _one = self.shared.fetching.lock().await;
+        self.fetch().await
+    }
+
+    async fn fetch(&self) -> Result<(), JwksError> {
+        let now = self.clock.now();
+        if let Ok(mut keys) = self.shared.keys.write() {
+            keys.last_attempt = Some(now);
+        }
+        let response = self.shared.http.get(&*self.url).send().await.map_err(|e| JwksError::Fetch(e.to_string()))?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(JwksError::Fetch(format!("{} answered {}", self.url, response.status())));
+        }
+        if response.content_length().is_some_and(|n| n > MAX_JWKS_BYTES as u64) {
+            return Err(JwksError::Invalid("over 64 KiB".into()));
+        }
+        let body = response.bytes().await.map_err(|e| JwksError::Fetch(e.to_string()))?;
+        if body.len() > MAX_JWKS_BYTES {
+            return Err(JwksError::Invalid("over 64 KiB".into()));
+        }
+        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| JwksError::Invalid(e.to_string()))?;
+        let mut usable = Vec::new();
+        for jwk in &set.keys {
+            match JwtKey::from_jwk(jwk) {
+                Ok(key) => usable.push(key),
+                // An auth server may publish keys for other uses; they are not ours to trust.
+                Err(err) => tracing::warn!(url = %self.url, error = %err, "skipping a key of the JWK Set"),
+            }
+        }
+        let verifier = TokenVerifier::new(&usable, &self.issuer, &self.audience, self.leeway.as_secs());
+        if let Ok(mut keys) = self.shared.keys.write() {
+            keys.verifier = Some(verifier);
+            keys.fetched_at = Some(now);
+        }
+        if usable.is_empty() {
+            return Err(JwksError::Invalid("no EdDSA, ES256 or RS256 key with kid and alg".into()));
+        }
+        Ok(())
+    }
+
+    /// Verifies `token` against the remote keys, fetching them when needed (see the type's
+    /// docs). Usable without the layer, e.g. in another framework.
+    ///
+    /// # Errors
+    /// [`AuthError::Unauthorized`] / [`AuthError::TokenExpired`] as [`TokenVerifier::verify`];
+    /// [`JwksRejection::KeysUnavailable`] when no key was ever fetched.
+    pub async fn verify(&self, token: &str) -> Result<Claims, JwksRejection> {
+        let kid = TokenVerifier::kid_of(token).ok_or(JwksRejection::Token(AuthError::Unauthorized))?;
+        let now = self.clock.now();
+        if let Some(verifier) = self.usable_keys(&kid, now) {
+            return verifier.verify(token, now.timestamp()).map_err(JwksRejection::Token);
+        }
+        {
+            let _one = self.shared.fetching.lock().await;
+            // Another request may have fetched while this one waited.
+            if self.usable_keys(&kid, now).is_none() && self.may_fetch(now) {
+                if let Err(err) = self.fetch().await {
+                    tracing::warn!(url = %self.url, error = %err, "the JWK Set could not be fetched");
+                }
+            }
+        }
+        let verifier = self.shared.keys.read().ok().and_then(|keys| keys.verifier.clone());
+        match verifier {
+            Some(verifier) => verifier.verify(token, now.timestamp()).map_err(JwksRejection::Token),
+            None => Err(JwksRejection::KeysUnavailable),
+        }
+    }
+
+    /// The held keys, when they know `kid` and are not older than `max_age`.
+    fn usable_keys(&self, kid: &str, now: DateTime<Utc>) -> Option<TokenVerifier> {
+        let keys = self.shared.keys.read().ok()?;
+        let fresh = keys.fetched_at.is_some_and(|at| now - at <= delta(self.max_age));
+        let verifier = keys.verifier.as_ref()?;
+        (fresh && verifier.knows(kid)).then(|| verifier.clone())
+    }
+
+    /// Whether the last fetch attempt is at least `min_refetch_interval` ago.
+    fn may_fetch(&self, now: DateTime<Utc>) -> bool {
+        self.shared.keys.read().ok().is_some_and(|keys| {
+            keys.last_attempt.is_none_or(|at| now - at >= delta(self.min_refetch_interval))
+        })
+    }
+}
+
+fn delta(d: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+/// Why [`JwksAuth::verify`] refused a token.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JwksRejection {
+    /// The token is not acceptable (401).
+    Token(AuthError),
+    /// No key could be fetched yet (503 `keys_unavailable`).
+    KeysUnavailable,
+}
+
+impl IntoResponse for JwksRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Token(err) => ApiError::from(err).into_response(),
+            Self::KeysUnavailable => ApiError::from(ErrorBody::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "keys_unavailable",
+                "the auth server's signing keys cannot be fetched",
+            ))
+            .into_response(),
+        }
+    }
+}
+
+impl<S> Layer<S> for JwksAuth {
+    type Service = JwksAuthService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        JwksAuthService { inner, jwks: self.clone() }
+    }
+}
+
+/// The service of [`JwksAuth`].
+#[derive(Debug, Clone)]
+pub struct JwksAuthService<S> {
+    inner: S,
+    jwks: JwksAuth,
+}
+
+impl<S> Service<Request> for JwksAuthService<S>
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let jwks = self.jwks.clone();
+        Box::pin(async move {
+            let Some(token) = bearer_token(req.headers()).ok().flatten().map(str::to_owned) else {
+                return Ok(ApiError::from(AuthError::Unauthorized).into_response());
+            };
+            match jwks.verify(&token).await {
+                Ok(claims) => {
+                    req.extensions_mut().insert(AuthClaims(claims));
+                    inner.call(req).await
+                }
+                Err(rejection) => Ok(rejection.into_response()),
+            }
+        })
+    }
+}
