@@ -17,6 +17,13 @@ use tokio::task::JoinHandle;
 
 /// The JWT secret of test servers (tests forge tokens with it).
 pub const JWT_SECRET: &str = "e2e-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+/// The `kid` of the HS256 key made from [`JWT_SECRET`]: forged tokens name it, so that what
+/// refuses them is what the test is about, not a missing or unknown `kid`.
+#[must_use]
+pub fn hs256_kid() -> String {
+    auth_core::keys::JwtKey::hs256(JWT_SECRET.as_bytes()).expect("a long enough secret").kid().to_owned()
+}
+
 /// A password that passes the default policy.
 pub const PASSWORD: &str = "violet-Kettle-93-orbit";
 
@@ -56,6 +63,8 @@ impl TestServer {
             ("AUTH_DATABASE_URL".into(), db),
             ("AUTH_BIND".into(), "127.0.0.1:0".into()),
             ("AUTH_RATE_LIMITS".into(), "off".into()),
+            // Generated signing keys go with the database, never into the working directory.
+            ("AUTH_DATA_DIR".into(), dir.path().display().to_string()),
         ];
         all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let config =

@@ -2,7 +2,7 @@
 //! server on a SQLite file.
 
 use auth_core::UserStatus;
-use auth_e2e_tests::{access, refresh, TestServer, JWT_SECRET, PASSWORD};
+use auth_e2e_tests::{access, hs256_kid, refresh, TestServer, JWT_SECRET, PASSWORD};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reqwest::Method;
@@ -373,7 +373,7 @@ async fn tampered_unsigned_expired_and_misused_tokens_are_refused() {
     for key in ["sub", "sid", "iat", "nbf", "exp", "iss", "aud", "jti"] {
         assert!(!claims[key].is_null(), "claim {key}");
     }
-    let header = json!({"alg": "HS256", "typ": "at+jwt"});
+    let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": hs256_kid()});
     // Same session, role raised to admin, signed with another key.
     let mut admin = claims.clone();
     admin["role"] = json!("admin");
@@ -382,7 +382,7 @@ async fn tampered_unsigned_expired_and_misused_tokens_are_refused() {
         let parts: Vec<&str> = real.split('.').collect();
         format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(serde_json::to_vec(&admin).unwrap()), parts[2])
     };
-    let none = forge(&json!({"alg": "none", "typ": "at+jwt"}), &admin, None);
+    let none = forge(&json!({"alg": "none", "typ": "at+jwt", "kid": hs256_kid()}), &admin, None);
     let wrong_key = forge(&header, &admin, Some(b"another-secret-another-secret-0123456789"));
     for token in [tampered.as_str(), none.as_str(), wrong_key.as_str(), refresh(&t), "garbage", "a.b.c"] {
         let r = s.get("/api/admin/ping", token).await;
@@ -400,7 +400,7 @@ async fn tampered_unsigned_expired_and_misused_tokens_are_refused() {
     assert_eq!(r.headers["www-authenticate"], "Bearer error=\"invalid_token\"");
     // Correctly signed with typ JWT (not an access token) is refused too.
     let r = s
-        .get("/api/auth/me", &forge(&json!({"alg": "HS256", "typ": "JWT"}), &claims, Some(JWT_SECRET.as_bytes())))
+        .get("/api/auth/me", &forge(&json!({"alg": "HS256", "typ": "JWT", "kid": hs256_kid()}), &claims, Some(JWT_SECRET.as_bytes())))
         .await;
     assert_eq!(r.code(), "unauthorized");
     // The genuine token still works.

@@ -7,7 +7,7 @@
 //! each refusal is down to the one thing under test.
 
 use auth_e2e_tests::smtp::{Delivery, SmtpSink};
-use auth_e2e_tests::{access, refresh, TestServer, JWT_SECRET, PASSWORD};
+use auth_e2e_tests::{access, hs256_kid, refresh, TestServer, JWT_SECRET, PASSWORD};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey};
@@ -40,7 +40,7 @@ fn sign(header: &Value, claims: &Value, alg: Algorithm, key: &EncodingKey) -> St
 
 /// A JWT signed with the server's own secret (HMAC `alg`) and header `{"alg", "typ"}`.
 fn with_secret(alg: Algorithm, alg_name: &str, typ: Option<&str>, claims: &Value) -> String {
-    let mut header = json!({"alg": alg_name});
+    let mut header = json!({"alg": alg_name, "kid": hs256_kid()});
     if let Some(typ) = typ {
         header["typ"] = json!(typ);
     }
@@ -55,7 +55,7 @@ fn hs256(claims: &Value) -> String {
 /// An unsecured JWT (RFC 7519 §6): `alg` as given, an empty signature, with or without the
 /// trailing dot.
 fn unsigned(alg: &str, claims: &Value, trailing_dot: bool) -> String {
-    let token = format!("{}.{}", b64(&json!({"alg": alg, "typ": "at+jwt"})), b64(claims));
+    let token = format!("{}.{}", b64(&json!({"alg": alg, "typ": "at+jwt", "kid": hs256_kid()})), b64(claims));
     if trailing_dot {
         format!("{token}.")
     } else {
@@ -136,7 +136,7 @@ async fn asvs_9_1_2_hs384_and_hs512_signed_with_the_servers_own_secret_are_refus
         assert_refused(&s, &token, name).await;
     }
     // The right signature under a header naming another HMAC algorithm is refused as well.
-    let message = format!("{}.{}", b64(&json!({"alg": "HS512", "typ": "at+jwt"})), b64(&claims));
+    let message = format!("{}.{}", b64(&json!({"alg": "HS512", "typ": "at+jwt", "kid": hs256_kid()})), b64(&claims));
     let key = EncodingKey::from_secret(JWT_SECRET.as_bytes());
     let hs256_signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).expect("sign");
     assert_refused(&s, &format!("{message}.{hs256_signature}"), "header HS512, HS256 signature").await;
@@ -146,11 +146,11 @@ async fn asvs_9_1_2_hs384_and_hs512_signed_with_the_servers_own_secret_are_refus
 async fn asvs_9_1_2_an_eddsa_signed_token_is_refused_even_with_its_public_key_embedded() {
     let (s, claims) = setup().await;
     let key = ed25519_key();
-    let token = sign(&json!({"alg": "EdDSA", "typ": "at+jwt"}), &claims, Algorithm::EdDSA, &key);
+    let token = sign(&json!({"alg": "EdDSA", "typ": "at+jwt", "kid": hs256_kid()}), &claims, Algorithm::EdDSA, &key);
     assert_refused(&s, &token, "EdDSA").await;
     // RFC 8725 §3.1 / CVE-2018-0114 style: the verification key offered in the header itself.
     let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": ED25519_PUBLIC_X});
-    let token = sign(&json!({"alg": "EdDSA", "typ": "at+jwt", "jwk": jwk}), &claims, Algorithm::EdDSA, &key);
+    let token = sign(&json!({"alg": "EdDSA", "typ": "at+jwt", "kid": hs256_kid(), "jwk": jwk}), &claims, Algorithm::EdDSA, &key);
     assert_refused(&s, &token, "EdDSA with an embedded jwk").await;
 }
 

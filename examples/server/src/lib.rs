@@ -11,11 +11,12 @@ pub use users::{users_command, USERS_USAGE};
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use auth_axum::{cors_layer, dialect_errors, AuthClaims, AuthRouter, CurrentUser, RequireAuth};
+use auth_axum::{cors_layer, dialect_errors, jwks_router, AuthClaims, AuthRouter, CurrentUser, RequireAuth};
 use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, SiteverifyOptions, SiteverifyProvider};
 use auth_core::ipnet::IpNet;
 use auth_core::mail::{LogMailer, SmtpMailer};
@@ -23,7 +24,8 @@ use auth_core::{
     AuditStore, Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, Clock, MfaKey, MfaStore, RateLimiter,
     RateLimits, RateRule, SecretStore, SessionStore, SystemClock, UserStore, MIN_JWT_SECRET_BYTES,
 };
-use auth_core::{CookieSameSite, TokenTransport};
+use auth_core::keys::{JwtAlgorithm, JwtKey, KeyError, KeySet};
+use auth_core::{CookieSameSite, IntrospectionClient, TokenTransport};
 use auth_http::dialects;
 use auth_http::AllowedOrigins;
 use auth_http::{Canonical, Dialect};
@@ -158,6 +160,77 @@ pub struct ServerConfig {
     /// `AUTH_ACCESS_TOKEN_COOKIE`: also set the access token as an `HttpOnly` cookie that the
     /// host routes accept without an `Authorization` header (default false).
     pub access_token_cookie: bool,
+    /// `AUTH_JWT_ALGORITHM`: `HS256` (default: `AUTH_JWT_SECRET` signs), `EdDSA`, `ES256` or
+    /// `RS256` (a private key signs; other services verify with `/.well-known/jwks.json`).
+    pub jwt_algorithm: JwtAlgorithm,
+    /// `AUTH_JWT_PRIVATE_KEY_FILE`: the PKCS#8 PEM private key that signs (asymmetric algorithms
+    /// only). Unset: `<AUTH_DATA_DIR>/jwt-<algorithm>.pem`, generated on first start.
+    pub jwt_private_key_file: Option<PathBuf>,
+    /// `AUTH_JWT_PREVIOUS_KEY_FILES`: comma-separated PEM files (private or public keys, any of
+    /// the asymmetric algorithms) whose tokens are still accepted: the previous signer during a
+    /// rotation, or the next one before it signs (`docs/KEYS.md`).
+    pub jwt_previous_key_files: Vec<PathBuf>,
+    /// `AUTH_DATA_DIR`: where generated keys are kept (default the current directory).
+    pub data_dir: PathBuf,
+    /// `AUTH_INTROSPECTION_CLIENT_ID` and `AUTH_INTROSPECTION_SECRET` (both or neither): the
+    /// service allowed to call `POST /api/auth/introspect` (RFC 7662) with HTTP Basic.
+    pub introspection: Option<IntrospectionClient>,
+}
+
+/// The signing key kept in `dir` (`jwt-<algorithm>.pem`), generated and written (mode 0600)
+/// on first start.
+fn generated_key(dir: &Path, algorithm: JwtAlgorithm) -> anyhow::Result<JwtKey> {
+    let path = dir.join(format!("jwt-{}.pem", algorithm.name().to_ascii_lowercase()));
+    match std::fs::read(&path) {
+        Ok(pem) => {
+            return JwtKey::from_pem(algorithm, &pem).map_err(|e| {
+                anyhow::anyhow!("{} (the key generated in AUTH_DATA_DIR): {e}; delete it to generate another", path.display())
+            });
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => bail!("{} (the key generated in AUTH_DATA_DIR) cannot be read: {err}", path.display()),
+    }
+    let (key, pem) = JwtKey::generate(algorithm)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&path).and_then(|mut file| {
+        use std::io::Write as _;
+        file.write_all(pem.expose().as_bytes())?;
+        file.sync_all()
+    });
+    if let Err(err) = written {
+        // Another process may have written one meanwhile: use that one.
+        if err.kind() == std::io::ErrorKind::AlreadyExists {
+            return generated_key(dir, algorithm);
+        }
+        bail!("cannot write the generated signing key to {} (AUTH_DATA_DIR): {err}", path.display());
+    }
+    tracing::warn!(
+        path = %path.display(),
+        kid = key.kid(),
+        "AUTH_JWT_PRIVATE_KEY_FILE is not set: generated a {algorithm} signing key in AUTH_DATA_DIR; keep it secret and \
+         give the same file to every instance",
+    );
+    Ok(key)
+}
+
+/// A verify-only key of any asymmetric algorithm (a previous key may be of another algorithm
+/// than the signer's, during a change of algorithm).
+fn any_asymmetric_key(pem: &[u8]) -> Result<JwtKey, KeyError> {
+    let mut first_error = None;
+    for algorithm in [JwtAlgorithm::EdDsa, JwtAlgorithm::Es256, JwtAlgorithm::Rs256] {
+        match JwtKey::from_pem(algorithm, pem) {
+            Ok(key) => return Ok(key),
+            // The most telling error: one that is not "not this key type".
+            Err(KeyError::BadPem(_)) => {}
+            Err(err) => first_error = first_error.or(Some(err)),
+        }
+    }
+    Err(first_error.unwrap_or_else(|| {
+        KeyError::Unusable(JwtAlgorithm::EdDsa, "not a PEM EdDSA, ES256 or RS256 key (PKCS#8 or SPKI)".into())
+    }))
 }
 
 /// A base64 key of `AUTH_MFA_*` variable `name`; the message names the variable, never the key.
@@ -450,6 +523,20 @@ impl ServerConfig {
                 api_dialect.name()
             );
         }
+        let jwt_algorithm = lookup("AUTH_JWT_ALGORITHM")
+            .map(|v| v.parse::<JwtAlgorithm>().map_err(|e| anyhow::anyhow!("AUTH_JWT_ALGORITHM: {e}")))
+            .transpose()?
+            .unwrap_or_default();
+        let jwt_private_key_file = lookup("AUTH_JWT_PRIVATE_KEY_FILE").map(PathBuf::from);
+        let jwt_previous_key_files: Vec<PathBuf> = lookup("AUTH_JWT_PREVIOUS_KEY_FILES")
+            .map(|list| list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect())
+            .unwrap_or_default();
+        if jwt_algorithm.is_symmetric() && (jwt_private_key_file.is_some() || !jwt_previous_key_files.is_empty()) {
+            bail!(
+                "AUTH_JWT_PRIVATE_KEY_FILE and AUTH_JWT_PREVIOUS_KEY_FILES need AUTH_JWT_ALGORITHM=EdDSA, ES256 or RS256 \
+                 (HS256, the default, signs with AUTH_JWT_SECRET)"
+            );
+        }
         let refresh_rotation = on_off(&lookup, "AUTH_REFRESH_ROTATION")?
             .unwrap_or_else(|| api_dialect.default_refresh_rotation().unwrap_or(true));
         if refresh_rotation && api_dialect.requires_refresh_rotation_off() {
@@ -552,7 +639,59 @@ impl ServerConfig {
                 .transpose()?
                 .unwrap_or_default(),
             access_token_cookie: flag(&lookup, "AUTH_ACCESS_TOKEN_COOKIE")?,
+            jwt_algorithm,
+            jwt_private_key_file,
+            jwt_previous_key_files,
+            data_dir: lookup("AUTH_DATA_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from),
+            introspection: match (lookup("AUTH_INTROSPECTION_CLIENT_ID"), lookup("AUTH_INTROSPECTION_SECRET")) {
+                (None, None) => None,
+                (Some(id), Some(secret)) => Some(IntrospectionClient::new(id, secret)?),
+                _ => bail!("AUTH_INTROSPECTION_CLIENT_ID and AUTH_INTROSPECTION_SECRET go together: set both or neither"),
+            },
         })
+    }
+
+    /// The access-token key set of `AUTH_JWT_ALGORITHM`: `None` for HS256 (the JWT secret
+    /// signs); else the private key of `AUTH_JWT_PRIVATE_KEY_FILE`, or the one kept in
+    /// `AUTH_DATA_DIR` (generated on first start, with a warning), plus the verify-only keys of
+    /// `AUTH_JWT_PREVIOUS_KEY_FILES`.
+    ///
+    /// # Errors
+    /// A key file that cannot be read or is not a usable key, named with its variable and path;
+    /// a data directory where the key cannot be written.
+    pub fn signing_keys(&self) -> anyhow::Result<Option<KeySet>> {
+        let algorithm = self.jwt_algorithm;
+        if algorithm.is_symmetric() {
+            return Ok(None);
+        }
+        let signer = match &self.jwt_private_key_file {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("AUTH_JWT_PRIVATE_KEY_FILE {}: cannot be read", path.display()))?;
+                let key = JwtKey::from_pem(algorithm, &pem)
+                    .map_err(|e| anyhow::anyhow!("AUTH_JWT_PRIVATE_KEY_FILE {}: {e}", path.display()))?;
+                if !key.can_sign() {
+                    bail!(
+                        "AUTH_JWT_PRIVATE_KEY_FILE {}: holds a public key; the signing key must be a PKCS#8 private key \
+                         (list public keys in AUTH_JWT_PREVIOUS_KEY_FILES)",
+                        path.display()
+                    );
+                }
+                key
+            }
+            None => generated_key(&self.data_dir, algorithm)?,
+        };
+        let mut set = KeySet::new(signer)?;
+        for path in &self.jwt_previous_key_files {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("AUTH_JWT_PREVIOUS_KEY_FILES {}: cannot be read", path.display()))?;
+            set = set
+                .with_verify_only(any_asymmetric_key(&pem).map_err(|e| {
+                    anyhow::anyhow!("AUTH_JWT_PREVIOUS_KEY_FILES {}: {e}", path.display())
+                })?)
+                .map_err(|e| anyhow::anyhow!("AUTH_JWT_PREVIOUS_KEY_FILES {}: {e}", path.display()))?;
+        }
+        Ok(Some(set))
     }
 
     /// The JWT secret, or without `AUTH_JWT_SECRET` a random 256-bit one: tokens then die when
@@ -609,6 +748,8 @@ impl ServerConfig {
         config.browser.access_token_cookie = self.access_token_cookie;
         config.browser.cookie_path = self.api_dialect.mount().to_owned();
         config.browser.allowed_origins.clone_from(&self.allowed_origins);
+        config.signing_keys = self.signing_keys()?;
+        config.introspection.clone_from(&self.introspection);
         Ok(config)
     }
 }
@@ -727,7 +868,9 @@ pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
                 .route("/api/admin/ping", get(admin_ping))
                 .route_layer(RequireAuth::new(auth.clone()).with_role("admin").schemes(schemes)),
         )
-        .route("/", get(move || login_page(page)));
+        .route("/", get(move || login_page(page)))
+        // The well-known location (RFC 8615) at the site root; the auth router has it too.
+        .merge(jwks_router(auth.clone()));
     if !origins.is_empty() {
         // The auth router has its own (AuthRouter reads the same origins).
         host = host.layer(cors_layer(&origins));

@@ -71,8 +71,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: ServerConfig) -> anyhow::Result<()> {
-    if config.jwt_secret.is_none() {
+    if config.jwt_secret.is_none() && config.jwt_algorithm.is_symmetric() {
         tracing::warn!("AUTH_JWT_SECRET is not set: using a random secret; every token dies when the server restarts");
+    } else if config.jwt_secret.is_none() {
+        tracing::warn!(
+            "AUTH_JWT_SECRET is not set: using a random master secret; mailed codes, captcha answers and (without \
+             AUTH_MFA_ENCRYPTION_KEY) second factors die when the server restarts"
+        );
     }
     if config.smtp_url.is_none() {
         tracing::warn!(
