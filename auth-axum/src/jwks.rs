@@ -81,8 +81,12 @@ struct Shared {
 #[derive(Default)]
 struct Keys {
     verifier: Option<TokenVerifier>,
+    /// When the held keys were fetched.
     fetched_at: Option<DateTime<Utc>>,
+    /// When a fetch was last tried, whatever its outcome.
     last_attempt: Option<DateTime<Utc>>,
+    /// When a token's unknown `kid` last caused a fetch.
+    last_kid_fetch: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for JwksAuth {
@@ -219,7 +223,7 @@ impl JwksAuth {
         {
             let _one = self.shared.fetching.lock().await;
             // Another request may have fetched while this one waited.
-            if self.usable_keys(&kid, now).is_none() && self.may_fetch(now) {
+            if self.should_fetch(&kid, now) {
                 if let Err(err) = self.fetch().await {
                     tracing::warn!(url = %self.url, error = %err, "the JWK Set could not be fetched");
                 }
@@ -235,16 +239,33 @@ impl JwksAuth {
     /// The held keys, when they know `kid` and are not older than `max_age`.
     fn usable_keys(&self, kid: &str, now: DateTime<Utc>) -> Option<TokenVerifier> {
         let keys = self.shared.keys.read().ok()?;
-        let fresh = keys.fetched_at.is_some_and(|at| now - at <= delta(self.max_age));
         let verifier = keys.verifier.as_ref()?;
-        (fresh && verifier.knows(kid)).then(|| verifier.clone())
+        (keys.is_fresh(now, self.max_age) && verifier.knows(kid)).then(|| verifier.clone())
     }
 
-    /// Whether the last fetch attempt is at least `min_refetch_interval` ago.
-    fn may_fetch(&self, now: DateTime<Utc>) -> bool {
-        self.shared.keys.read().ok().is_some_and(|keys| {
-            keys.last_attempt.is_none_or(|at| now - at >= delta(self.min_refetch_interval))
-        })
+    /// Whether to fetch now for a token naming `kid`: for a `kid` the held keys lack, unless
+    /// such a fetch happened less than `min_refetch_interval` ago (the first load does not
+    /// count); for held keys past `max_age`, unless any fetch was tried less than
+    /// `min_refetch_interval` ago (so an auth server that is down is asked once per interval).
+    /// Records the attempt.
+    fn should_fetch(&self, kid: &str, now: DateTime<Utc>) -> bool {
+        let Ok(mut keys) = self.shared.keys.write() else { return false };
+        let interval = delta(self.min_refetch_interval);
+        let waited = |at: Option<DateTime<Utc>>| at.is_none_or(|at| now - at >= interval);
+        let held = keys.verifier.as_ref();
+        let unknown = !held.is_some_and(|v| v.knows(kid));
+        let for_kid = unknown && waited(keys.last_kid_fetch);
+        let for_age = !keys.is_fresh(now, self.max_age) && waited(keys.last_attempt);
+        if for_kid && held.is_some() {
+            keys.last_kid_fetch = Some(now);
+        }
+        for_kid || for_age
+    }
+}
+
+impl Keys {
+    fn is_fresh(&self, now: DateTime<Utc>, max_age: Duration) -> bool {
+        self.fetched_at.is_some_and(|at| now - at <= delta(max_age))
     }
 }
 
