@@ -39,6 +39,10 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 base="http://127.0.0.1:$port"
 export AUTH_DATABASE_URL="sqlite://$work/auth.db" AUTH_BIND="127.0.0.1:$port" AUTH_RATE_LIMITS=off
 export AUTH_JWT_SECRET="api-check-secret-0123456789-abcdefghijklmnop" AUTH_LOG=warn
+# EdDSA access tokens (the key generated into the work directory) and token introspection on,
+# so that the JWK Set and /introspect are fuzzed with everything else.
+export AUTH_JWT_ALGORITHM=EdDSA AUTH_DATA_DIR="$work"
+export AUTH_INTROSPECTION_CLIENT_ID=api-check AUTH_INTROSPECTION_SECRET="api-check-introspection-0123456789-abcdef"
 admin_password="api-check-admin-password-93"
 echo "$admin_password" | "$bin" create-admin --username apicheck >/dev/null
 "$bin" >"$work/server.log" 2>&1 &

@@ -70,6 +70,132 @@ struct RecoveryCodes {
     recovery_codes: Vec<String>,
 }
 
+/// A JWK Set (RFC 7517 §5): the public keys access tokens are signed with, `GET
+/// /.well-known/jwks.json`. Empty under HS256.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct JwkSetResponse {
+    keys: Vec<PublicJwk>,
+}
+
+/// One public signing key (RFC 7517 §4; RFC 8037 `OKP` for EdDSA, RFC 7518 §6 `EC` and `RSA`).
+#[derive(ToSchema, serde::Serialize)]
+#[allow(dead_code)]
+struct PublicJwk {
+    /// `OKP` (Ed25519), `EC` (P-256) or `RSA`.
+    kty: String,
+    /// The key id tokens name in their `kid` header (the RFC 7638 thumbprint by default).
+    kid: String,
+    /// `EdDSA`, `ES256` or `RS256`: the only algorithm accepted with this key.
+    alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    key_use: String,
+    /// `Ed25519` or `P-256`.
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    /// RSA modulus and exponent.
+    n: Option<String>,
+    e: Option<String>,
+}
+
+/// A token-introspection request (RFC 7662 §2.1), form-encoded.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct IntrospectionRequest {
+    /// The access token to check.
+    token: String,
+    /// Ignored: only access tokens can be active.
+    token_type_hint: Option<String>,
+}
+
+/// A token-introspection answer (RFC 7662 §2.2): `{"active":false}`, or `active: true` with the
+/// token's claims.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct IntrospectionResponse {
+    active: bool,
+    /// `Bearer`.
+    token_type: Option<String>,
+    sub: Option<uuid::Uuid>,
+    /// The session id.
+    sid: Option<uuid::Uuid>,
+    role: Option<String>,
+    iat: Option<i64>,
+    nbf: Option<i64>,
+    exp: Option<i64>,
+    iss: Option<String>,
+    aud: Option<String>,
+    jti: Option<uuid::Uuid>,
+    amr: Option<Vec<String>>,
+}
+
+/// An OAuth error (RFC 6749 §5.2), the body of token introspection's errors: `invalid_client`,
+/// `invalid_request`, `temporarily_unavailable`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct OAuthError {
+    error: String,
+    error_description: Option<String>,
+}
+
+/// `GET /.well-known/jwks.json` and `POST /introspect`: the same in every dialect, in their
+/// standards' formats.
+fn key_paths(mut paths: PathsBuilder) -> PathsBuilder {
+    let json = |schema| ContentBuilder::new().schema(Some(schema)).build();
+    let jwks = OperationBuilder::new()
+        .operation_id(Some("Jwks"))
+        .summary(Some("The public keys access tokens are signed with (JWK Set, RFC 7517); cacheable"))
+        .tag("keys")
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("The key set; `Cache-Control: public, max-age=…`")
+                .content("application/json", json(schema::<JwkSetResponse>()))
+                .build(),
+        );
+    paths = paths.path(crate::keys::JWKS_PATH, PathItem::new(HttpMethod::Get, jwks.build()));
+    let mut introspect = OperationBuilder::new()
+        .operation_id(Some("Introspect"))
+        .summary(Some("Token introspection (RFC 7662) for a service with the introspection client's credentials"))
+        .tag("keys")
+        .security(SecurityRequirement::new("introspectionClient", Vec::<String>::new()))
+        .request_body(Some(
+            RequestBodyBuilder::new()
+                .content(
+                    "application/x-www-form-urlencoded",
+                    ContentBuilder::new().schema(Some(schema::<IntrospectionRequest>())).build(),
+                )
+                .required(Some(Required::True))
+                .build(),
+        ))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("Whether the token is active, with its claims when it is")
+                .content("application/json", json(schema::<IntrospectionResponse>()))
+                .build(),
+        );
+    for status in [400u16, 401, 415, 503] {
+        introspect = introspect.response(
+            status.to_string(),
+            ResponseBuilder::new()
+                .description(description(status))
+                .content("application/json", json(schema::<OAuthError>()))
+                .build(),
+        );
+    }
+    for status in [404u16, 413, 429] {
+        let text = if status == 404 { "Token introspection is not configured" } else { description(status) };
+        introspect = introspect.response(
+            status.to_string(),
+            ResponseBuilder::new().description(text).content("application/json", json(schema::<ErrorResponse>())).build(),
+        );
+    }
+    paths.path(crate::keys::INTROSPECTION_PATH, PathItem::new(HttpMethod::Post, introspect.build()))
+}
+
 /// The answer of `POST /mfa/totp/confirm`: the recovery codes, with the Tokens fields beside
 /// them when an enrollment token finished a login.
 fn totp_confirmed() -> RefOr<Schema> {
@@ -119,6 +245,11 @@ fn totp_confirmed() -> RefOr<Schema> {
     AccountExportResponse,
     User,
     AuditEvent,
+    JwkSetResponse,
+    PublicJwk,
+    IntrospectionRequest,
+    IntrospectionResponse,
+    OAuthError,
 )))]
 struct Components;
 
@@ -461,7 +592,12 @@ pub fn canonical_openapi(mount: &str) -> OpenApi {
         }
         paths = paths.path(route.path, PathItem::new(http_method(&route.method), op.build()));
     }
+    let paths = key_paths(paths);
     let mut components = Components::openapi().components.unwrap_or_default();
+    components.add_security_scheme(
+        "introspectionClient",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+    );
     components.add_security_scheme(
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
@@ -517,7 +653,9 @@ mod tests {
             assert!(op["responses"].as_object().unwrap().len() >= 3, "{} {}", route.method, route.path);
         }
         let count: usize = doc["paths"].as_object().unwrap().values().map(|item| item.as_object().unwrap().len()).sum();
-        assert_eq!(count, CANONICAL_ROUTES.len(), "no route the router does not serve");
+        assert_eq!(count, CANONICAL_ROUTES.len() + 2, "no route the router does not serve (and the two key routes)");
+        assert!(doc["paths"]["/.well-known/jwks.json"]["get"].is_object());
+        assert!(doc["paths"]["/introspect"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
     }
 
     #[test]
