@@ -2,7 +2,8 @@
 # Runs every test of the workspace: unit tests, the store conformance suite (memory, SQLite,
 # PostgreSQL, Redis), end-to-end tests over real HTTP (with a real SMTP server and a local
 # siteverify server started by the tests), the example binaries' tests (the login page in
-# headless Chromium included) and the doc tests; then scripts/api-check.sh validates the OpenAPI
+# headless Chromium included, and the access tokens of every AUTH_JWT_ALGORITHM checked against
+# PyJWT in both directions) and the doc tests; then scripts/api-check.sh validates the OpenAPI
 # document and fuzzes the example server against it (openapi-spec-validator, schemathesis).
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
@@ -80,6 +81,14 @@ if ! python3 -c 'import selenium' >/dev/null 2>&1; then
     echo "scripts/test.sh: installing selenium (PyPI)" >&2
     python3 -m pip install -q --disable-pip-version-check selenium >/dev/null 2>&1 ||
         echo "scripts/test.sh: could not install selenium (pip install selenium)" >&2
+fi
+# The access tokens checked by an independent JWT library (examples/server/tests/pyjwt.rs runs
+# tests/jwt/pyjwt_interop.py): PyJWT with cryptography, from PyPI. Without them that test fails
+# under CI.
+if ! python3 -c 'import jwt, cryptography' >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing pyjwt[crypto] (PyPI)" >&2
+    python3 -m pip install -q --disable-pip-version-check 'pyjwt[crypto]' >/dev/null 2>&1 ||
+        echo "scripts/test.sh: could not install pyjwt[crypto] (pip install 'pyjwt[crypto]')" >&2
 fi
 
 locked=()

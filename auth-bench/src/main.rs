@@ -12,6 +12,11 @@
 //! too; with `AUTH_BENCH_POSTGRES_URL`, a route whose sessions are in PostgreSQL, checked through a
 //! `CachedSessionStore` and without one.
 //!
+//! Access tokens: `protected_rps` uses HS256; `protected_eddsa_rps` and `protected_es256_rps`
+//! the same route with EdDSA and ES256 tokens, and `protected_eddsa_uncached_rps` EdDSA with the
+//! verified-token cache off (what the cache saves a client that repeats its token). After the
+//! rounds, `verify_us_*` is the cost of verifying one token per algorithm, in this process.
+//!
 //! After the rounds, three known-vs-unknown account pairs (login, `/password/reset`,
 //! `/email/code`) are timed sequentially. The server mails through [`SmtpMailer`] to a minimal
 //! SMTP sink on loopback that this process runs on a thread of its own, so mail to a known
@@ -25,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use auth_axum::{auth_router, RequireAuth};
+use auth_core::keys::{JwtAlgorithm, JwtKey, KeySet, TokenVerifier};
 use auth_core::mail::SmtpMailer;
 use auth_core::{Auth, AuthConfig, Mailer, RateLimits, RegisterRequest, RequestContext};
 use auth_storage::{CachedSessionStore, MemoryStore, PostgresStore, RedisOptions, RedisStore};
@@ -143,7 +149,24 @@ fn auth_over(
     secrets: Arc<dyn auth_core::SecretStore>,
     mailer: Option<Arc<dyn Mailer>>,
 ) -> anyhow::Result<Auth> {
+    auth_signing(users, sessions, secrets, mailer, None, true)
+}
+
+/// [`auth_over`] signing with `keys` (`None`: HS256 with [`SECRET`]), with or without the
+/// verified-token cache.
+fn auth_signing(
+    users: Arc<MemoryStore>,
+    sessions: Arc<dyn auth_core::SessionStore>,
+    secrets: Arc<dyn auth_core::SecretStore>,
+    mailer: Option<Arc<dyn Mailer>>,
+    keys: Option<KeySet>,
+    verified_token_cache: bool,
+) -> anyhow::Result<Auth> {
     let mut config = AuthConfig::new(SECRET.to_vec())?;
+    config.signing_keys = keys;
+    if !verified_token_cache {
+        config.verified_token_cache = 0;
+    }
     // No limits: the per-IP rules (`other_per_ip` for `/password/reset`, `mail_per_ip` and
     // `email_code_per_address` for `/email/code`) would stop the enumeration pairs.
     config.rate_limits = RateLimits::off();
@@ -179,6 +202,17 @@ async fn serve() -> anyhow::Result<()> {
         .route("/bare", get(ok))
         .merge(Router::new().route("/protected", get(ok)).route_layer(RequireAuth::new(memory.clone())))
         .nest("/api/auth", auth_router(memory));
+    // Asymmetric access tokens on the same memory store: EdDSA and ES256 with the verified-token
+    // cache (the default), and EdDSA without it (every request verifies the signature).
+    for (name, algorithm, cache) in
+        [("eddsa", JwtAlgorithm::EdDsa, true), ("es256", JwtAlgorithm::Es256, true), ("eddsa-uncached", JwtAlgorithm::EdDsa, false)]
+    {
+        let keys = KeySet::new(JwtKey::generate(algorithm)?.0)?;
+        let auth = auth_signing(users.clone(), users.clone(), users.clone(), None, Some(keys), cache)?;
+        app = app
+            .merge(Router::new().route(&format!("/protected-{name}"), get(ok)).route_layer(RequireAuth::new(auth.clone())))
+            .nest(&format!("/api/auth-{name}"), auth_router(auth));
+    }
     if let Ok(url) = std::env::var("AUTH_BENCH_REDIS_URL") {
         let mut options = RedisOptions::default();
         options.prefix = format!("bench:{}:", uuid::Uuid::new_v4().simple());
@@ -524,6 +558,18 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
         }
     };
     chains.insert("refresh_rps", new_chains("/api/auth/login").await?);
+    // The asymmetric variants, next to `bare_rps` and `protected_rps`.
+    for (index, (name, path, login)) in [
+        ("protected_eddsa_rps", "/protected-eddsa", "/api/auth-eddsa/login"),
+        ("protected_es256_rps", "/protected-es256", "/api/auth-es256/login"),
+        ("protected_eddsa_uncached_rps", "/protected-eddsa-uncached", "/api/auth-eddsa-uncached/login"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (tokens, _) = post_json(addr, login, &login_body).await?;
+        variants.insert(2 + index, (name, Load::Get { path, header: Some(bearer(&tokens)) }));
+    }
     if redis {
         let (redis_tokens, _) = post_json(addr, "/api/auth-redis/login", &login_body).await?;
         // Next to `bare_rps` and `protected_rps`, so the figures of a ratio are measured back to back.
@@ -620,6 +666,9 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     let protected_redis_ratio = ratio("protected_redis_rps", "bare_rps");
     let protected_postgres_ratio = ratio("protected_postgres_rps", "bare_rps");
     let protected_postgres_uncached_ratio = ratio("protected_postgres_uncached_rps", "bare_rps");
+    let protected_eddsa_ratio = ratio("protected_eddsa_rps", "bare_rps");
+    let protected_es256_ratio = ratio("protected_es256_rps", "bare_rps");
+    let protected_eddsa_uncached_ratio = ratio("protected_eddsa_uncached_rps", "bare_rps");
     let mut m = |name: &str| samples.get_mut(name).map(|v| median(v));
     let bare = m("bare_rps").unwrap_or(f64::NAN);
     let protected = m("protected_rps").unwrap_or(f64::NAN);
@@ -631,11 +680,25 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     let refresh_redis = m("refresh_redis_rps");
     let protected_postgres = m("protected_postgres_rps");
     let protected_postgres_uncached = m("protected_postgres_uncached_rps");
+    let protected_eddsa = m("protected_eddsa_rps").unwrap_or(f64::NAN);
+    let protected_es256 = m("protected_es256_rps").unwrap_or(f64::NAN);
+    let protected_eddsa_uncached = m("protected_eddsa_uncached_rps").unwrap_or(f64::NAN);
     let p99 = median(&mut p99s);
+    let verify_us = verify_costs(duration)?;
     let mut results = json!({
         "bare_rps": bare.round(),
         "protected_rps": protected.round(),
         "protected_ratio": round3(protected_ratio),
+        "protected_eddsa_rps": protected_eddsa.round(),
+        "protected_eddsa_ratio": round3(protected_eddsa_ratio),
+        "protected_es256_rps": protected_es256.round(),
+        "protected_es256_ratio": round3(protected_es256_ratio),
+        "protected_eddsa_uncached_rps": protected_eddsa_uncached.round(),
+        "protected_eddsa_uncached_ratio": round3(protected_eddsa_uncached_ratio),
+        "verify_us_hs256": round3(verify_us[0]),
+        "verify_us_eddsa": round3(verify_us[1]),
+        "verify_us_es256": round3(verify_us[2]),
+        "verify_us_rs256": round3(verify_us[3]),
         "axum_login_rps": peer.round(),
         "ratio_vs_axum_login": round3(ratio_vs_axum_login),
         "argon2_capacity_per_s": round3(capacity),
@@ -670,16 +733,67 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The cost of verifying one access token (signature, header and claims; no cache, no session
+/// lookup) for HS256, EdDSA, ES256 and RS256, in µs: each verifies the same token for `duration`
+/// on this thread.
+fn verify_costs(duration: Duration) -> anyhow::Result<[f64; 4]> {
+    let mut costs = [f64::NAN; 4];
+    for (cost, algorithm) in costs.iter_mut().zip(JwtAlgorithm::ALL) {
+        let (key, pem) = match algorithm {
+            JwtAlgorithm::Hs256 => (JwtKey::hs256(SECRET)?, None),
+            other => {
+                let (key, pem) = JwtKey::generate(other)?;
+                (key, Some(pem))
+            }
+        };
+        let encoding = match (algorithm, &pem) {
+            (JwtAlgorithm::EdDsa, Some(pem)) => jsonwebtoken::EncodingKey::from_ed_pem(pem.expose().as_bytes())?,
+            (JwtAlgorithm::Es256, Some(pem)) => jsonwebtoken::EncodingKey::from_ec_pem(pem.expose().as_bytes())?,
+            (JwtAlgorithm::Rs256, Some(pem)) => jsonwebtoken::EncodingKey::from_rsa_pem(pem.expose().as_bytes())?,
+            _ => jsonwebtoken::EncodingKey::from_secret(SECRET),
+        };
+        let mut header = jsonwebtoken::Header::new(algorithm.name().parse()?);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(key.kid().into());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs().try_into()?;
+        let claims = json!({"sub": uuid::Uuid::new_v4(), "sid": uuid::Uuid::new_v4(), "role": "user", "iat": now,
+            "nbf": now, "exp": now + 900, "iss": "auth", "aud": "api", "jti": uuid::Uuid::new_v4(), "amr": ["pwd"]});
+        let token = jsonwebtoken::encode(&header, &claims, &encoding)?;
+        let verifier = TokenVerifier::new([&key], "auth", "api", 30);
+        let start = Instant::now();
+        let mut count = 0u32;
+        while start.elapsed() < duration / 2 {
+            for _ in 0..64 {
+                std::hint::black_box(verifier.verify(std::hint::black_box(&token), now)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            count += 64;
+        }
+        *cost = start.elapsed().as_secs_f64() * 1e6 / f64::from(count);
+        eprintln!("verify {algorithm}: {:.2} µs per token", *cost);
+    }
+    Ok(costs)
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
 /// Prints each figure with its target (ratios from this run).
 fn print_table(r: &Value) {
-    let rows: [(&str, &str); 20] = [
+    let rows: [(&str, &str); 30] = [
         ("bare_rps", ""),
         ("protected_rps", ""),
         ("protected_ratio", ">= 0.90"),
+        ("protected_eddsa_rps", ""),
+        ("protected_eddsa_ratio", ">= 0.90"),
+        ("protected_es256_rps", ""),
+        ("protected_es256_ratio", ">= 0.90"),
+        ("protected_eddsa_uncached_rps", ""),
+        ("protected_eddsa_uncached_ratio", "(no verified-token cache)"),
+        ("verify_us_hs256", "µs per verify"),
+        ("verify_us_eddsa", "µs per verify"),
+        ("verify_us_es256", "µs per verify"),
+        ("verify_us_rs256", "µs per verify"),
         ("axum_login_rps", ""),
         ("ratio_vs_axum_login", ">= 1.15"),
         ("protected_redis_rps", ""),

@@ -210,7 +210,7 @@ fn generated_key(dir: &Path, algorithm: JwtAlgorithm) -> anyhow::Result<JwtKey> 
     tracing::warn!(
         path = %path.display(),
         kid = key.kid(),
-        "AUTH_JWT_PRIVATE_KEY_FILE is not set: generated a {algorithm} signing key in AUTH_DATA_DIR; keep it secret and \
+        "AUTH_JWT_PRIVATE_KEY_FILE is not set: generated a new {algorithm} signing key in AUTH_DATA_DIR; keep it secret and \
          give the same file to every instance",
     );
     Ok(key)
