@@ -23,7 +23,8 @@ use crate::extract::AuthClaims;
 /// method must come from the API's own site or an allowed origin (403 `csrf_rejected`; see
 /// `auth_http::browser`).
 ///
-/// Per request it verifies the JWT (HS256, `typ` `at+jwt`, `exp`, `nbf`, `iss`, `aud`) and then
+/// Per request it verifies the JWT (the signature with the key its `kid` names, in that key's
+/// algorithm; `typ` `at+jwt`, `exp`, `nbf`, `iss`, `aud`) and then
 /// that its session is still live in the session store, so logout, password change and disabled
 /// accounts take effect at once. On success it inserts [`AuthClaims`] and the [`Auth`] handle into
 /// the request extensions for the [`AuthClaims`], [`CurrentUser`](crate::CurrentUser) and

@@ -204,13 +204,17 @@ async fn serve() -> anyhow::Result<()> {
         .nest("/api/auth", auth_router(memory));
     // Asymmetric access tokens on the same memory store: EdDSA and ES256 with the verified-token
     // cache (the default), and EdDSA without it (every request verifies the signature).
-    for (name, algorithm, cache) in
-        [("eddsa", JwtAlgorithm::EdDsa, true), ("es256", JwtAlgorithm::Es256, true), ("eddsa-uncached", JwtAlgorithm::EdDsa, false)]
-    {
+    for (name, algorithm, cache) in [
+        ("eddsa", JwtAlgorithm::EdDsa, true),
+        ("es256", JwtAlgorithm::Es256, true),
+        ("eddsa-uncached", JwtAlgorithm::EdDsa, false),
+    ] {
         let keys = KeySet::new(JwtKey::generate(algorithm)?.0)?;
         let auth = auth_signing(users.clone(), users.clone(), users.clone(), None, Some(keys), cache)?;
         app = app
-            .merge(Router::new().route(&format!("/protected-{name}"), get(ok)).route_layer(RequireAuth::new(auth.clone())))
+            .merge(
+                Router::new().route(&format!("/protected-{name}"), get(ok)).route_layer(RequireAuth::new(auth.clone())),
+            )
             .nest(&format!("/api/auth-{name}"), auth_router(auth));
     }
     if let Ok(url) = std::env::var("AUTH_BENCH_REDIS_URL") {
@@ -764,7 +768,8 @@ fn verify_costs(duration: Duration) -> anyhow::Result<[f64; 4]> {
         let mut count = 0u32;
         while start.elapsed() < duration / 2 {
             for _ in 0..64 {
-                std::hint::black_box(verifier.verify(std::hint::black_box(&token), now)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                std::hint::black_box(verifier.verify(std::hint::black_box(&token), now))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             }
             count += 64;
         }

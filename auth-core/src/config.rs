@@ -58,7 +58,7 @@ pub enum ConfigError {
     #[error("introspection client (AUTH_INTROSPECTION_CLIENT_ID / AUTH_INTROSPECTION_SECRET): {0}")]
     BadIntrospectionClient(&'static str),
     /// [`AuthConfig::jwks_max_age`] is zero or over a day.
-    #[error("jwks_max_age must be between 1 second and 1 day")]
+    #[error("jwks_max_age (AUTH_JWKS_MAX_AGE) must be between 1 and 86400 seconds")]
     BadJwksMaxAge,
 }
 
@@ -483,8 +483,9 @@ impl fmt::Debug for AuthConfig {
 }
 
 impl AuthConfig {
-    /// A configuration with the default settings and `jwt_secret` as the HS256 key (and the
-    /// master key from which the refresh-token and one-time-secret HMAC keys are derived).
+    /// A configuration with the default settings and `jwt_secret` as the HS256 key (unless
+    /// [`signing_keys`](Self::signing_keys) is set) and the master key from which the
+    /// refresh-token and one-time-secret HMAC keys are derived.
     ///
     /// # Errors
     /// [`ConfigError::JwtSecretTooShort`] below 32 bytes.

@@ -518,8 +518,7 @@ impl TokenVerifier {
     /// [`AuthError::Unauthorized`].
     pub fn verify_ignoring_times(&self, token: &str) -> Result<Claims, AuthError> {
         let kid = Self::kid_of(token).ok_or(AuthError::Unauthorized)?;
-        let (_, decoding, validation) =
-            self.keys.iter().find(|(k, _, _)| *k == kid).ok_or(AuthError::Unauthorized)?;
+        let (_, decoding, validation) = self.keys.iter().find(|(k, _, _)| *k == kid).ok_or(AuthError::Unauthorized)?;
         let data = jsonwebtoken::decode::<Claims>(token, decoding, validation).map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::TokenExpired,
             _ => AuthError::Unauthorized,
@@ -702,7 +701,10 @@ W7pWU0hkpH/u/gHOU/UN1Sr8kC5IErl2I2v2xKCp4EWorZXn0U084Rg=
 
     #[test]
     fn bad_key_material_is_a_clear_error() {
-        assert_eq!(JwtKey::from_pem(JwtAlgorithm::EdDsa, b"not a key").unwrap_err(), KeyError::BadPem(JwtAlgorithm::EdDsa));
+        assert_eq!(
+            JwtKey::from_pem(JwtAlgorithm::EdDsa, b"not a key").unwrap_err(),
+            KeyError::BadPem(JwtAlgorithm::EdDsa)
+        );
         assert_eq!(JwtKey::from_pem(JwtAlgorithm::Hs256, b"x").unwrap_err(), KeyError::PemForHs256);
         // A P-384 key is an EC key, but not ES256's curve; an Ed25519 key is not an RSA key.
         assert!(JwtKey::from_pem(JwtAlgorithm::Es256, P384_PEM.as_bytes()).is_err());
@@ -713,7 +715,10 @@ W7pWU0hkpH/u/gHOU/UN1Sr8kC5IErl2I2v2xKCp4EWorZXn0U084Rg=
         use rsa::pkcs8::EncodePrivateKey as _;
         let small = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
         let small = small.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
-        assert_eq!(JwtKey::from_pem(JwtAlgorithm::Rs256, small.as_bytes()).unwrap_err(), KeyError::RsaKeyTooSmall(1024));
+        assert_eq!(
+            JwtKey::from_pem(JwtAlgorithm::Rs256, small.as_bytes()).unwrap_err(),
+            KeyError::RsaKeyTooSmall(1024)
+        );
         assert_eq!(JwtKey::hs256(&[0u8; 31]).unwrap_err(), KeyError::SecretTooShort(31));
         assert_eq!("rs512".parse::<JwtAlgorithm>().unwrap_err(), KeyError::UnknownAlgorithm("rs512".into()));
         assert_eq!("eddsa".parse::<JwtAlgorithm>().unwrap(), JwtAlgorithm::EdDsa);
@@ -750,8 +755,8 @@ W7pWU0hkpH/u/gHOU/UN1Sr8kC5IErl2I2v2xKCp4EWorZXn0U084Rg=
         let mut jwk = key.public_jwk().unwrap().clone();
         jwk.common.key_algorithm = Some(KeyAlgorithm::EdDSA);
         assert!(JwtKey::from_jwk(&jwk).is_err(), "an EC key labelled EdDSA");
-        let oct: Jwk = serde_json::from_value(serde_json::json!({"kty":"oct","k":"c2VjcmV0","alg":"HS256","kid":"x"}))
-            .unwrap();
+        let oct: Jwk =
+            serde_json::from_value(serde_json::json!({"kty":"oct","k":"c2VjcmV0","alg":"HS256","kid":"x"})).unwrap();
         assert!(matches!(JwtKey::from_jwk(&oct), Err(KeyError::BadJwk(_))));
     }
 }

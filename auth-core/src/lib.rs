@@ -21,8 +21,9 @@
 //! - Email flows: mailed 6-digit codes (registration, email verification, password reset) and
 //!   single-use reset links, stored only as keyed hashes, enumeration-safe.
 //! - Security defaults (see [`AuthConfig`]): Argon2id m = 19456 KiB, t = 2, p = 1 on threads of
-//!   the hasher's own, with a bounded queue; HS256 access tokens with `typ: at+jwt` (RFC 9068),
-//!   3600 s, whose session is checked on every request; 256-bit refresh tokens stored as SHA-256, rotated on
+//!   the hasher's own, with a bounded queue; access tokens with `typ: at+jwt` (RFC 9068) and a
+//!   `kid`, 3600 s, HS256 by default or EdDSA / ES256 / RS256 with a published JWK Set
+//!   ([`keys`]), whose session is checked on every request; 256-bit refresh tokens stored as SHA-256, rotated on
 //!   every use with a 10 s reuse grace window; NIST SP 800-63B password policy.
 //!
 //! ```
@@ -79,7 +80,8 @@ pub use browser::{AllowedOrigins, BrowserConfig, CookieSameSite, TokenTransport}
 pub use captcha::{CaptchaAction, CaptchaChallenge, CaptchaProof, CaptchaProvider, CaptchaStatus, NoCaptcha};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AuthConfig, ConfigError, IntrospectionClient, MfaConfig, RateLimits, RateRule, RateRuleName, RegistrationPolicy, MIN_JWT_SECRET_BYTES,
+    AuthConfig, ConfigError, IntrospectionClient, MfaConfig, RateLimits, RateRule, RateRuleName, RegistrationPolicy,
+    MIN_JWT_SECRET_BYTES,
 };
 pub use context::{ClientIpHeader, RequestContext};
 pub use error::{AuthError, BoxError, FieldError, StoreError, WeakPasswordReason};

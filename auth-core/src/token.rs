@@ -1,5 +1,5 @@
 //! Access tokens: JWTs per RFC 9068 / RFC 8725, header `typ: at+jwt` and the signing key's
-//! `kid`, signed with the service's [`KeySet`](crate::keys::KeySet) (HS256 by default).
+//! `kid`, signed with the service's [`KeySet`] (HS256 by default).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher as _, RandomState};
@@ -264,8 +264,7 @@ mod tests {
                 "nbf": nbf, "exp": now + 60, "iss": "iss", "aud": "aud", "jti": Uuid::new_v4()})
         };
         let key = EncodingKey::from_secret(SECRET);
-        let plain_jwt =
-            jsonwebtoken::encode(&hs256_header(), &claims(Utc::now().timestamp().into()), &key).unwrap();
+        let plain_jwt = jsonwebtoken::encode(&hs256_header(), &claims(Utc::now().timestamp().into()), &key).unwrap();
         assert!(
             matches!(codec().verify(&plain_jwt, Utc::now().timestamp()), Err(AuthError::Unauthorized)),
             "typ JWT must be refused"

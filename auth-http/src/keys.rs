@@ -59,8 +59,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> HttpRespon
     json_response(status, &serde_json::json!({ "error": error, "error_description": description }))
 }
 
-/// The client id and secret of an `Authorization: Basic` header (RFC 7617), each
-/// form-urlencoded as RFC 6749 §2.3.1 asks.
+/// The client id and secret of an `Authorization: Basic` header (RFC 7617), as sent.
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
@@ -69,8 +68,24 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let form_decode = |s: &str| form_urlencoded::parse(s.as_bytes()).next().map(|(k, _)| k.into_owned());
-    Some((form_decode(id).unwrap_or_default(), form_decode(secret).unwrap_or_default()))
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+/// `s` form-urlencoded-decoded (RFC 6749 §2.3.1 has OAuth clients encode their id and secret so
+/// before Basic authentication).
+fn form_decode(s: &str) -> String {
+    form_urlencoded::parse(s.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
+}
+
+/// Whether the Basic credentials of `headers` are `client`'s: as sent (what `curl -u` and most
+/// HTTP clients send), or form-urlencoded as RFC 6749 §2.3.1 asks (so a secret with `+` or `%`
+/// works from either kind of client).
+fn client_authenticated(client: &auth_core::IntrospectionClient, headers: &HeaderMap) -> bool {
+    basic_credentials(headers).is_some_and(|(id, secret)| {
+        let raw = client.authenticates(&id, &secret);
+        let encoded = client.authenticates(&form_decode(&id), &form_decode(&secret));
+        raw | encoded
+    })
 }
 
 /// `POST /introspect` (RFC 7662): the caller authenticates with HTTP Basic as
@@ -95,13 +110,13 @@ async fn introspect(auth: &Auth, headers: &HeaderMap, body: &[u8]) -> HttpRespon
     let Some(client) = &auth.config().introspection else {
         return oauth_error(StatusCode::NOT_FOUND, "not_found", "token introspection is not enabled");
     };
-    let authenticated = basic_credentials(headers).is_some_and(|(id, secret)| client.authenticates(&id, &secret));
-    if !authenticated {
+    if !client_authenticated(client, headers) {
         let mut response =
             oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "HTTP Basic client authentication is required");
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="introspection", charset="UTF-8""#));
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Basic realm="introspection", charset="UTF-8""#),
+        );
         return response;
     }
     let is_form = headers
@@ -125,7 +140,9 @@ async fn introspect(auth: &Auth, headers: &HeaderMap, body: &[u8]) -> HttpRespon
             StatusCode::OK,
             &IntrospectionAnswer { active: true, token_type: Some("Bearer"), claims: Some(&claims) },
         ),
-        Ok(None) => json_response(StatusCode::OK, &IntrospectionAnswer { active: false, token_type: None, claims: None }),
+        Ok(None) => {
+            json_response(StatusCode::OK, &IntrospectionAnswer { active: false, token_type: None, claims: None })
+        }
         Err(err) => {
             tracing::warn!(error = %err, "token introspection failed: the session store is unavailable");
             oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the session store is unavailable")
@@ -144,14 +161,19 @@ mod tests {
     }
 
     #[test]
-    fn basic_credentials_are_decoded_and_form_unescaped() {
-        let encoded = STANDARD.encode("resource%3Aserver:s%2Bcr+et:x");
-        assert_eq!(
-            basic_credentials(&basic(&format!("Basic {encoded}"))),
-            Some(("resource:server".into(), "s+cr et:x".into()))
-        );
-        assert_eq!(basic_credentials(&basic(&format!("Bearer {encoded}"))), None);
+    fn basic_credentials_work_as_sent_and_form_urlencoded() {
+        let secret = "a+secret/with=base64+chars%and-more-than-32-bytes";
+        let client = auth_core::IntrospectionClient::new("orders", secret).unwrap();
+        let header = |credentials: &str| basic(&format!("Basic {}", STANDARD.encode(credentials)));
+        // As `curl -u` sends it, and form-urlencoded as RFC 6749 §2.3.1 has OAuth clients send it.
+        assert!(client_authenticated(&client, &header(&format!("orders:{secret}"))));
+        let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        assert!(client_authenticated(&client, &header(&format!("orders:{encoded}"))));
+        assert!(!client_authenticated(&client, &header("orders:a+secret")));
+        assert!(!client_authenticated(&client, &header(&format!("other:{secret}"))));
+        assert_eq!(basic_credentials(&header("a:b:c")), Some(("a".into(), "b:c".into())));
+        assert_eq!(basic_credentials(&basic(&format!("Bearer {}", STANDARD.encode("a:b")))), None);
         assert_eq!(basic_credentials(&basic("Basic !!!")), None);
-        assert_eq!(basic_credentials(&basic(&format!("Basic {}", STANDARD.encode("no-colon")))), None);
+        assert_eq!(basic_credentials(&header("no-colon")), None);
     }
 }

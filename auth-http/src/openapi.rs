@@ -190,7 +190,10 @@ fn key_paths(mut paths: PathsBuilder) -> PathsBuilder {
         let text = if status == 404 { "Token introspection is not configured" } else { description(status) };
         introspect = introspect.response(
             status.to_string(),
-            ResponseBuilder::new().description(text).content("application/json", json(schema::<ErrorResponse>())).build(),
+            ResponseBuilder::new()
+                .description(text)
+                .content("application/json", json(schema::<ErrorResponse>()))
+                .build(),
         );
     }
     paths.path(crate::keys::INTROSPECTION_PATH, PathItem::new(HttpMethod::Post, introspect.build()))
@@ -655,7 +658,8 @@ mod tests {
         let count: usize = doc["paths"].as_object().unwrap().values().map(|item| item.as_object().unwrap().len()).sum();
         assert_eq!(count, CANONICAL_ROUTES.len() + 2, "no route the router does not serve (and the two key routes)");
         assert!(doc["paths"]["/.well-known/jwks.json"]["get"].is_object());
-        assert!(doc["paths"]["/introspect"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
+        assert!(doc["paths"]["/introspect"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+            .is_object());
     }
 
     #[test]

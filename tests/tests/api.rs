@@ -400,7 +400,10 @@ async fn tampered_unsigned_expired_and_misused_tokens_are_refused() {
     assert_eq!(r.headers["www-authenticate"], "Bearer error=\"invalid_token\"");
     // Correctly signed with typ JWT (not an access token) is refused too.
     let r = s
-        .get("/api/auth/me", &forge(&json!({"alg": "HS256", "typ": "JWT", "kid": hs256_kid()}), &claims, Some(JWT_SECRET.as_bytes())))
+        .get(
+            "/api/auth/me",
+            &forge(&json!({"alg": "HS256", "typ": "JWT", "kid": hs256_kid()}), &claims, Some(JWT_SECRET.as_bytes())),
+        )
         .await;
     assert_eq!(r.code(), "unauthorized");
     // The genuine token still works.

@@ -150,7 +150,12 @@ async fn asvs_9_1_2_an_eddsa_signed_token_is_refused_even_with_its_public_key_em
     assert_refused(&s, &token, "EdDSA").await;
     // RFC 8725 §3.1 / CVE-2018-0114 style: the verification key offered in the header itself.
     let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": ED25519_PUBLIC_X});
-    let token = sign(&json!({"alg": "EdDSA", "typ": "at+jwt", "kid": hs256_kid(), "jwk": jwk}), &claims, Algorithm::EdDSA, &key);
+    let token = sign(
+        &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": hs256_kid(), "jwk": jwk}),
+        &claims,
+        Algorithm::EdDSA,
+        &key,
+    );
     assert_refused(&s, &token, "EdDSA with an embedded jwk").await;
 }
 

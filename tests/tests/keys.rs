@@ -85,9 +85,11 @@ async fn a_generated_key_survives_a_restart_so_nobody_is_logged_out() {
     let tokens = s.register("ottilie").await;
     let kid = header_of(access(&tokens))["kid"].clone();
     let dir = s.stop().await;
-    let s = TestServer::start_in(dir, &[("AUTH_JWT_ALGORITHM", "EdDSA")]).await;
+    let s = TestServer::start_in(dir, &[("AUTH_JWT_ALGORITHM", "EdDSA"), ("AUTH_JWKS_MAX_AGE", "120")]).await;
     assert_eq!(s.get("/api/protected", access(&tokens)).await.status, 200, "the access token of before the restart");
-    assert_eq!(jwks(&s, "/.well-known/jwks.json").await.body["keys"][0]["kid"], kid);
+    let r = jwks(&s, "/.well-known/jwks.json").await;
+    assert_eq!(r.body["keys"][0]["kid"], kid);
+    assert_eq!(r.headers["cache-control"], "public, max-age=120");
 }
 
 /// An instance on the shared database `db` signing with `signer` and also accepting `previous`.
@@ -198,25 +200,41 @@ async fn algorithm_confusion_unknown_missing_or_foreign_kids_are_refused() {
         let public = JwtKey::from_jwk(&serde_json::from_value(published.clone()).unwrap()).unwrap();
         serde_json::to_vec(public.public_jwk().unwrap()).unwrap()
     };
-    let other = EncodingKey::from_rsa_pem(JwtKey::generate(JwtAlgorithm::Rs256).unwrap().1.expose().as_bytes()).unwrap();
+    let other =
+        EncodingKey::from_rsa_pem(JwtKey::generate(JwtAlgorithm::Rs256).unwrap().1.expose().as_bytes()).unwrap();
     let forged = [
         // RS/HS confusion: HMAC keyed with what is public, under the RSA key's kid.
-        (sign(
-            &json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}),
-            &claims,
-            Algorithm::HS256,
-            &EncodingKey::from_secret(&public_pem),
-        ), "HS256 with the public JWK as secret"),
-        (sign(
-            &json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}),
-            &claims,
-            Algorithm::HS256,
-            &EncodingKey::from_secret(published["n"].as_str().unwrap().as_bytes()),
-        ), "HS256 with the modulus as secret"),
+        (
+            sign(
+                &json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}),
+                &claims,
+                Algorithm::HS256,
+                &EncodingKey::from_secret(&public_pem),
+            ),
+            "HS256 with the public JWK as secret",
+        ),
+        (
+            sign(
+                &json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}),
+                &claims,
+                Algorithm::HS256,
+                &EncodingKey::from_secret(published["n"].as_str().unwrap().as_bytes()),
+            ),
+            "HS256 with the modulus as secret",
+        ),
         (sign(&json!({"alg": "RS256", "typ": "at+jwt"}), &claims, Algorithm::RS256, &key), "no kid"),
-        (sign(&json!({"alg": "RS256", "typ": "at+jwt", "kid": "unknown"}), &claims, Algorithm::RS256, &key), "unknown kid"),
-        (sign(&json!({"alg": "RS256", "typ": "at+jwt", "kid": kid}), &claims, Algorithm::RS256, &other), "another key, our kid"),
-        (sign(&json!({"alg": "PS256", "typ": "at+jwt", "kid": kid}), &claims, Algorithm::PS256, &key), "our key, PS256"),
+        (
+            sign(&json!({"alg": "RS256", "typ": "at+jwt", "kid": "unknown"}), &claims, Algorithm::RS256, &key),
+            "unknown kid",
+        ),
+        (
+            sign(&json!({"alg": "RS256", "typ": "at+jwt", "kid": kid}), &claims, Algorithm::RS256, &other),
+            "another key, our kid",
+        ),
+        (
+            sign(&json!({"alg": "PS256", "typ": "at+jwt", "kid": kid}), &claims, Algorithm::PS256, &key),
+            "our key, PS256",
+        ),
     ];
     for (token, what) in &forged {
         for path in ["/api/protected", "/api/auth/me"] {
@@ -253,7 +271,10 @@ async fn introspection_answers_active_for_live_sessions_only_and_only_to_its_cli
         assert_eq!(introspect(&s, Some((id, secret)), &[("token", token)]).await.status, 401, "{id}");
     }
     // A bearer token is no client credential.
-    let r = Resp::from(s.request(Method::POST, "/api/auth/introspect").bearer_auth(token).form(&[("token", token)]).send().await).await;
+    let r = Resp::from(
+        s.request(Method::POST, "/api/auth/introspect").bearer_auth(token).form(&[("token", token)]).send().await,
+    )
+    .await;
     assert_eq!(r.status, 401);
 
     let r = introspect(&s, me, &[("token", token), ("token_type_hint", "access_token")]).await;
@@ -267,17 +288,20 @@ async fn introspection_answers_active_for_live_sessions_only_and_only_to_its_cli
     }
 
     let inactive = json!({"active": false});
-    for (what, form) in [
-        ("a refresh token", vec![("token", refresh(&tokens))]),
-        ("garbage", vec![("token", "not-a-token")]),
-    ] {
+    for (what, form) in
+        [("a refresh token", vec![("token", refresh(&tokens))]), ("garbage", vec![("token", "not-a-token")])]
+    {
         let r = introspect(&s, me, &form).await;
         assert_eq!((r.status, &r.body), (200, &inactive), "{what}");
     }
     let r = introspect(&s, me, &[("nothing", "here")]).await;
     assert_eq!((r.status, r.body["error"].as_str()), (400, Some("invalid_request")));
     let r = Resp::from(
-        s.request(Method::POST, "/api/auth/introspect").basic_auth(CLIENT_ID, Some(CLIENT_SECRET)).json(&json!({"token": token})).send().await,
+        s.request(Method::POST, "/api/auth/introspect")
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .json(&json!({"token": token}))
+            .send()
+            .await,
     )
     .await;
     assert_eq!((r.status, r.body["error"].as_str()), (415, Some("invalid_request")), "RFC 7662 asks for a form");
@@ -328,7 +352,9 @@ async fn bad_key_settings_are_refused_at_startup_naming_the_variable_and_file() 
         format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", STANDARD.encode(der))
     };
     std::fs::write(path("public.pem"), public).unwrap();
-    let cases: [(&[(&str, &str)], &[&str]); 8] = [
+    /// The variables set, and what the message must say.
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case; 8] = [
         (&[("AUTH_JWT_ALGORITHM", "RS512")], &["AUTH_JWT_ALGORITHM", "RS512"]),
         (&[("AUTH_JWT_PRIVATE_KEY_FILE", &ed)], &["AUTH_JWT_ALGORITHM=EdDSA, ES256 or RS256"]),
         (
@@ -369,7 +395,9 @@ async fn bad_key_settings_are_refused_at_startup_naming_the_variable_and_file() 
     // A public key is fine as a previous key.
     let lookup = |name: &str| match name {
         "AUTH_JWT_ALGORITHM" => Some("EdDSA".to_owned()),
-        "AUTH_JWT_PRIVATE_KEY_FILE" => Some(key_file(dir.path(), "next.pem", JwtAlgorithm::EdDsa).0.display().to_string()),
+        "AUTH_JWT_PRIVATE_KEY_FILE" => {
+            Some(key_file(dir.path(), "next.pem", JwtAlgorithm::EdDsa).0.display().to_string())
+        }
         "AUTH_JWT_PREVIOUS_KEY_FILES" => Some(path("public.pem")),
         _ => None,
     };

@@ -27,13 +27,13 @@ use crate::config::{AuthConfig, ConfigError};
 use crate::context::RequestContext;
 use crate::error::AuthError;
 use crate::events::{AuthEvents, NoEvents};
+use crate::keys::{JwtKey, KeySet};
 use crate::limit::MemoryRateLimiter;
 use crate::mail::{DefaultTemplates, MailTemplates, Mailer};
 use crate::mfa::{MfaKey, MfaStore, SecretBox};
 use crate::password::PasswordHasher;
 use crate::secret::HmacKey;
 use crate::store::{RateLimiter, SecretStore, SessionStore, UserStore};
-use crate::keys::{JwtKey, KeySet};
 use crate::token::{JwtCodec, VerifiedTokens};
 use jsonwebtoken::jwk::JwkSet;
 
@@ -221,8 +221,10 @@ impl AuthBuilder {
         let keys = match &config.signing_keys {
             Some(keys) => keys.clone(),
             // `AuthConfig::new` checked the secret's length.
-            None => KeySet::new(JwtKey::hs256(&config.jwt_secret).map_err(|_| ConfigError::JwtSecretTooShort(0))?)
-                .map_err(|_| ConfigError::JwtSecretTooShort(0))?,
+            None => {
+                let too_short = |_| ConfigError::JwtSecretTooShort(config.jwt_secret.len());
+                KeySet::new(JwtKey::hs256(&config.jwt_secret).map_err(too_short)?).map_err(too_short)?
+            }
         };
         let jwt = JwtCodec::new(&keys, &config.issuer, &config.audience, config.clock_leeway.as_secs());
         let jwks = keys.jwks();

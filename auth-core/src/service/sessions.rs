@@ -405,8 +405,9 @@ impl Auth {
         }
     }
 
-    /// Verifies an access token for the middleware: signature (HS256 only), `typ` `at+jwt`,
-    /// `exp`, `nbf`, `iss`, `aud`, then that its session is still live in the session store.
+    /// Verifies an access token for the middleware: the key its `kid` names, that key's
+    /// algorithm only, the signature, `typ` `at+jwt`, `exp`, `nbf`, `iss`, `aud`
+    /// ([`TokenVerifier`](crate::keys::TokenVerifier)), then that its session is still live in the session store.
     /// A token seen before skips the signature work (see
     /// [`AuthConfig::verified_token_cache`](crate::AuthConfig::verified_token_cache)); the
     /// session check runs every time.

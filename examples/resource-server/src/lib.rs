@@ -9,7 +9,7 @@
 //! - `GET /api/orders`: any valid access token (signature, `kid`, `typ`, `iss`, `aud`, `exp`,
 //!   `nbf` checked locally; a session revoked at the auth server stays accepted until `exp`).
 //! - `POST /api/orders`: also introspected, so a logged-out session is refused at once (401
-//!   `session_revoked`); 404 when no introspection client is configured.
+//!   `session_revoked`); only served when an introspection client is configured (405 otherwise).
 //!
 //! ```no_run
 //! use auth_example_resource_server::{app, Introspection};
@@ -111,7 +111,9 @@ pub fn app(jwks: JwksAuth, introspection: Option<Introspection>) -> Router {
     if let Some(introspection) = introspection {
         let introspection = Arc::new(introspection);
         orders = orders.merge(Router::new().route("/api/orders", axum::routing::post(place_order)).route_layer(
-            middleware::from_fn(move |request: Request, next: Next| require_active(introspection.clone(), request, next)),
+            middleware::from_fn(move |request: Request, next: Next| {
+                require_active(introspection.clone(), request, next)
+            }),
         ));
     }
     // The JWKS layer runs first (outermost), then introspection for the routes that have it.

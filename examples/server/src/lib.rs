@@ -19,12 +19,12 @@ use anyhow::{bail, Context as _};
 use auth_axum::{cors_layer, dialect_errors, jwks_router, AuthClaims, AuthRouter, CurrentUser, RequireAuth};
 use auth_core::captcha::{ImageCaptcha, ImageCaptchaOptions, SiteverifyCaptcha, SiteverifyOptions, SiteverifyProvider};
 use auth_core::ipnet::IpNet;
+use auth_core::keys::{JwtAlgorithm, JwtKey, KeyError, KeySet};
 use auth_core::mail::{LogMailer, SmtpMailer};
 use auth_core::{
     AuditStore, Auth, AuthConfig, CaptchaAction, CaptchaProvider, ClientIpHeader, Clock, MfaKey, MfaStore, RateLimiter,
     RateLimits, RateRule, SecretStore, SessionStore, SystemClock, UserStore, MIN_JWT_SECRET_BYTES,
 };
-use auth_core::keys::{JwtAlgorithm, JwtKey, KeyError, KeySet};
 use auth_core::{CookieSameSite, IntrospectionClient, TokenTransport};
 use auth_http::dialects;
 use auth_http::AllowedOrigins;
@@ -172,6 +172,10 @@ pub struct ServerConfig {
     pub jwt_previous_key_files: Vec<PathBuf>,
     /// `AUTH_DATA_DIR`: where generated keys are kept (default the current directory).
     pub data_dir: PathBuf,
+    /// `AUTH_JWKS_MAX_AGE`: seconds the JWK Set may be cached (`Cache-Control: max-age`, default
+    /// 600, at most 86400). During a rotation, wait this long between adding a key and signing
+    /// with it.
+    pub jwks_max_age: Duration,
     /// `AUTH_INTROSPECTION_CLIENT_ID` and `AUTH_INTROSPECTION_SECRET` (both or neither): the
     /// service allowed to call `POST /api/auth/introspect` (RFC 7662) with HTTP Basic.
     pub introspection: Option<IntrospectionClient>,
@@ -184,7 +188,10 @@ fn generated_key(dir: &Path, algorithm: JwtAlgorithm) -> anyhow::Result<JwtKey> 
     match std::fs::read(&path) {
         Ok(pem) => {
             return JwtKey::from_pem(algorithm, &pem).map_err(|e| {
-                anyhow::anyhow!("{} (the key generated in AUTH_DATA_DIR): {e}; delete it to generate another", path.display())
+                anyhow::anyhow!(
+                    "{} (the key generated in AUTH_DATA_DIR): {e}; delete it to generate another",
+                    path.display()
+                )
             });
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -643,10 +650,13 @@ impl ServerConfig {
             jwt_private_key_file,
             jwt_previous_key_files,
             data_dir: lookup("AUTH_DATA_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from),
+            jwks_max_age: seconds(&lookup, "AUTH_JWKS_MAX_AGE", 600)?,
             introspection: match (lookup("AUTH_INTROSPECTION_CLIENT_ID"), lookup("AUTH_INTROSPECTION_SECRET")) {
                 (None, None) => None,
                 (Some(id), Some(secret)) => Some(IntrospectionClient::new(id, secret)?),
-                _ => bail!("AUTH_INTROSPECTION_CLIENT_ID and AUTH_INTROSPECTION_SECRET go together: set both or neither"),
+                _ => {
+                    bail!("AUTH_INTROSPECTION_CLIENT_ID and AUTH_INTROSPECTION_SECRET go together: set both or neither")
+                }
             },
         })
     }
@@ -686,9 +696,10 @@ impl ServerConfig {
             let pem = std::fs::read(path)
                 .with_context(|| format!("AUTH_JWT_PREVIOUS_KEY_FILES {}: cannot be read", path.display()))?;
             set = set
-                .with_verify_only(any_asymmetric_key(&pem).map_err(|e| {
-                    anyhow::anyhow!("AUTH_JWT_PREVIOUS_KEY_FILES {}: {e}", path.display())
-                })?)
+                .with_verify_only(
+                    any_asymmetric_key(&pem)
+                        .map_err(|e| anyhow::anyhow!("AUTH_JWT_PREVIOUS_KEY_FILES {}: {e}", path.display()))?,
+                )
                 .map_err(|e| anyhow::anyhow!("AUTH_JWT_PREVIOUS_KEY_FILES {}: {e}", path.display()))?;
         }
         Ok(Some(set))
@@ -749,6 +760,7 @@ impl ServerConfig {
         config.browser.cookie_path = self.api_dialect.mount().to_owned();
         config.browser.allowed_origins.clone_from(&self.allowed_origins);
         config.signing_keys = self.signing_keys()?;
+        config.jwks_max_age = self.jwks_max_age;
         config.introspection.clone_from(&self.introspection);
         Ok(config)
     }

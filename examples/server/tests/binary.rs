@@ -23,6 +23,26 @@ async fn a_jwt_secret_under_32_bytes_refuses_to_start_with_a_clear_message() {
     assert!(!stderr.contains("short-secret"));
 }
 
+#[tokio::test]
+async fn a_bad_signing_key_file_refuses_to_start_naming_the_file_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("signing.pem");
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n").unwrap();
+    let out = command(dir.path())
+        .env("AUTH_JWT_ALGORITHM", "EdDSA")
+        .env("AUTH_JWT_PRIVATE_KEY_FILE", &key)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AUTH_JWT_PRIVATE_KEY_FILE"), "{stderr}");
+    assert!(stderr.contains(&key.display().to_string()), "{stderr}");
+    assert!(stderr.contains("not a PEM EdDSA key"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("not a key"), "the file's content is not echoed: {stderr}");
+}
+
 async fn create_admin(dir: &std::path::Path, username: &str, password: &str) -> std::process::Output {
     common::run(command(dir), &["create-admin", "--username", username], &format!("{password}\n")).await
 }
