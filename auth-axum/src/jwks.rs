@@ -36,15 +36,19 @@ const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// [`max_age`](Self::max_age) (default 600 s, the auth server's `Cache-Control`), fetched again
 /// at once for a token whose `kid` is unknown (a rotation) but at most once per
 /// [`min_refetch_interval`](Self::min_refetch_interval) (default 30 s), so tokens with made-up
-/// `kid`s cannot turn the layer into a flood of requests to the auth server. When a refetch
-/// fails, the keys it has stay in use.
+/// `kid`s cannot turn the layer into a flood of requests to the auth server; a failed fetch is
+/// retried once per interval too. When a refetch fails or answers no usable key, the keys it
+/// has stay in use, for at most [`max_stale`](Self::max_stale) (24 h) past `max_age`. Fetches
+/// follow no redirect, time out after 5 s and read at most 64 KiB; a plain `http://` URL to
+/// another host than the loopback is warned about (anyone on the path could substitute keys).
 ///
 /// What it cannot know: revocation. A token whose session was ended (logout, password change,
 /// disabled account) stays valid here until its `exp`. Keep access tokens short-lived, or ask
 /// the auth server with token introspection (`POST /introspect`, RFC 7662) where that matters.
 ///
 /// Rejections use the API's error body: 401 `unauthorized` (missing, unknown `kid`, bad),
-/// `token_expired`; 503 `keys_unavailable` when no key could ever be fetched.
+/// `token_expired`; 503 `keys_unavailable` when no key could be fetched yet, or the held ones
+/// are too old.
 /// [`CurrentUser`](crate::CurrentUser) needs the auth service and does not work behind it; use
 /// [`AuthClaims`].
 ///
@@ -65,6 +69,7 @@ pub struct JwksAuth {
     audience: Arc<str>,
     leeway: Duration,
     max_age: Duration,
+    max_stale: Duration,
     min_refetch_interval: Duration,
     clock: Arc<dyn Clock>,
     /// What clones share: the keys and the fetcher.
@@ -72,7 +77,8 @@ pub struct JwksAuth {
 }
 
 struct Shared {
-    http: reqwest::Client,
+    /// `None` if it could not be built (logged): every fetch fails.
+    http: Option<reqwest::Client>,
     keys: RwLock<Keys>,
     /// One fetch at a time; the others wait for its result.
     fetching: tokio::sync::Mutex<()>,
@@ -116,17 +122,26 @@ impl JwksAuth {
     /// `AuthConfig::issuer` / `audience`, default `auth` / `api`) signed by a key of the JWK Set
     /// at `jwks_url` (`https://auth.example.com/.well-known/jwks.json`).
     pub fn new(jwks_url: impl Into<String>, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        // No redirects: the keys come from the configured URL or from nowhere.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
+            .map_err(|err| tracing::error!(error = %err, "JwksAuth: the HTTP client cannot be built"))
+            .ok();
+        let url: String = jwks_url.into();
+        let plain_http = url.strip_prefix("http://").map(|rest| rest.split(['/', ':']).next().unwrap_or_default());
+        if plain_http.is_some_and(|host| !matches!(host, "127.0.0.1" | "localhost" | "[")) {
+            tracing::warn!(url = %url, "JwksAuth fetches the signing keys over plain HTTP: anyone on the path can \
+                substitute keys and mint tokens; use https");
+        }
         Self {
-            url: jwks_url.into().into(),
+            url: url.into(),
             issuer: issuer.into().into(),
             audience: audience.into().into(),
             leeway: Duration::from_secs(30),
             max_age: Duration::from_secs(600),
+            max_stale: Duration::from_secs(24 * 3600),
             min_refetch_interval: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
             shared: Arc::new(Shared {
@@ -149,9 +164,18 @@ impl JwksAuth {
         self
     }
 
-    /// The shortest time between two fetches caused by unknown `kid`s (default 30 s).
+    /// How long past `max_age` held keys stay in use while they cannot be fetched again (default
+    /// 24 h); after that, requests get 503 `keys_unavailable`, so a retired or leaked key is not
+    /// trusted forever by a resource server cut off from the auth server.
+    pub fn max_stale(mut self, max_stale: Duration) -> Self {
+        self.max_stale = max_stale;
+        self
+    }
+
+    /// The shortest time between two fetches caused by unknown `kid`s, and between retries of a
+    /// failed fetch (default 30 s, at least 1 s).
     pub fn min_refetch_interval(mut self, interval: Duration) -> Self {
-        self.min_refetch_interval = interval;
+        self.min_refetch_interval = interval.max(Duration::from_secs(1));
         self
     }
 
@@ -166,7 +190,7 @@ impl JwksAuth {
     ///
     /// # Errors
     /// [`JwksError`] when the fetch fails or the set holds no usable key; the keys held before
-    /// stay in use.
+    /// stay in use then (within [`max_stale`](Self::max_stale)).
     pub async fn refresh(&self) -> Result<(), JwksError> {
         let _one = self.shared.fetching.lock().await;
         self.fetch().await
@@ -177,16 +201,22 @@ impl JwksAuth {
         if let Ok(mut keys) = self.shared.keys.write() {
             keys.last_attempt = Some(now);
         }
-        let response = self.shared.http.get(&*self.url).send().await.map_err(|e| JwksError::Fetch(e.to_string()))?;
+        let http = self.shared.http.as_ref().ok_or_else(|| JwksError::Fetch("no HTTP client".into()))?;
+        let mut response = http.get(&*self.url).send().await.map_err(|e| JwksError::Fetch(e.to_string()))?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(JwksError::Fetch(format!("{} answered {}", self.url, response.status())));
         }
+        let too_big = || JwksError::Invalid("over 64 KiB".into());
         if response.content_length().is_some_and(|n| n > MAX_JWKS_BYTES as u64) {
-            return Err(JwksError::Invalid("over 64 KiB".into()));
+            return Err(too_big());
         }
-        let body = response.bytes().await.map_err(|e| JwksError::Fetch(e.to_string()))?;
-        if body.len() > MAX_JWKS_BYTES {
-            return Err(JwksError::Invalid("over 64 KiB".into()));
+        // Read piece by piece: a body without Content-Length is cut off at the limit too.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| JwksError::Fetch(e.to_string()))? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
         }
         let set: JwkSet = serde_json::from_slice(&body).map_err(|e| JwksError::Invalid(e.to_string()))?;
         let mut usable = Vec::new();
@@ -197,13 +227,14 @@ impl JwksAuth {
                 Err(err) => tracing::warn!(url = %self.url, error = %err, "skipping a key of the JWK Set"),
             }
         }
+        if usable.is_empty() {
+            // The held keys (if any) stay: an empty answer is an error, not a revocation of all.
+            return Err(JwksError::Invalid("no EdDSA, ES256 or RS256 key with kid, alg and use sig".into()));
+        }
         let verifier = TokenVerifier::new(&usable, &self.issuer, &self.audience, self.leeway.as_secs());
         if let Ok(mut keys) = self.shared.keys.write() {
             keys.verifier = Some(verifier);
             keys.fetched_at = Some(now);
-        }
-        if usable.is_empty() {
-            return Err(JwksError::Invalid("no EdDSA, ES256 or RS256 key with kid and alg".into()));
         }
         Ok(())
     }
@@ -213,7 +244,8 @@ impl JwksAuth {
     ///
     /// # Errors
     /// [`AuthError::Unauthorized`] / [`AuthError::TokenExpired`] as [`TokenVerifier::verify`];
-    /// [`JwksRejection::KeysUnavailable`] when no key was ever fetched.
+    /// [`JwksRejection::KeysUnavailable`] when no key was ever fetched, or the held ones are past
+    /// `max_age` + `max_stale`.
     pub async fn verify(&self, token: &str) -> Result<Claims, JwksRejection> {
         let kid = TokenVerifier::kid_of(token).ok_or(JwksRejection::Token(AuthError::Unauthorized))?;
         let now = self.clock.now();
@@ -229,7 +261,12 @@ impl JwksAuth {
                 }
             }
         }
-        let verifier = self.shared.keys.read().ok().and_then(|keys| keys.verifier.clone());
+        // Held keys, unless they are older than max-age plus max-stale.
+        let limit = delta(self.max_age).checked_add(&delta(self.max_stale)).unwrap_or(chrono::TimeDelta::MAX);
+        let verifier = self.shared.keys.read().ok().and_then(|keys| {
+            let usable = keys.fetched_at.is_some_and(|at| now - at <= limit);
+            keys.verifier.clone().filter(|_| usable)
+        });
         match verifier {
             Some(verifier) => verifier.verify(token, now.timestamp()).map_err(JwksRejection::Token),
             None => Err(JwksRejection::KeysUnavailable),
@@ -243,20 +280,20 @@ impl JwksAuth {
         (keys.is_fresh(now, self.max_age) && verifier.knows(kid)).then(|| verifier.clone())
     }
 
-    /// Whether to fetch now for a token naming `kid`: for a `kid` the held keys lack, unless
-    /// such a fetch happened less than `min_refetch_interval` ago (the first load does not
-    /// count); for held keys past `max_age`, unless any fetch was tried less than
-    /// `min_refetch_interval` ago (so an auth server that is down is asked once per interval).
-    /// Records the attempt.
+    /// Whether to fetch now for a token naming `kid`, once per `min_refetch_interval` for each
+    /// reason: no keys yet, or held keys past `max_age` (a fetch was last *tried* that long
+    /// ago, so an auth server that is down is asked once per interval, not per request); a
+    /// `kid` the held keys lack (a fetch for an unknown `kid` was that long ago, so made-up
+    /// kids cannot flood the auth server, while a rotation right after a scheduled fetch is
+    /// still seen at once). Records the unknown-`kid` fetch.
     fn should_fetch(&self, kid: &str, now: DateTime<Utc>) -> bool {
         let Ok(mut keys) = self.shared.keys.write() else { return false };
         let interval = delta(self.min_refetch_interval);
         let waited = |at: Option<DateTime<Utc>>| at.is_none_or(|at| now - at >= interval);
-        let held = keys.verifier.as_ref();
-        let unknown = !held.is_some_and(|v| v.knows(kid));
-        let for_kid = unknown && waited(keys.last_kid_fetch);
+        let Some(held) = keys.verifier.as_ref() else { return waited(keys.last_attempt) };
+        let for_kid = !held.knows(kid) && waited(keys.last_kid_fetch);
         let for_age = !keys.is_fresh(now, self.max_age) && waited(keys.last_attempt);
-        if for_kid && held.is_some() {
+        if for_kid {
             keys.last_kid_fetch = Some(now);
         }
         for_kid || for_age

@@ -188,14 +188,16 @@ impl AuthRouter {
         }
         if self.auth.config().introspection.is_some() {
             // RFC 7662: its own request and answer formats, whatever the dialect.
+            // Rate-limited inside: failed client authentication only.
             let introspect = axum::routing::post(|State(state): State<RouterState>, request: Request| async move {
                 let (parts, body) = request.into_parts();
+                let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+                let ctx = request_context(state.auth.config(), peer, &parts.headers);
                 match read_body(Request::from_parts(parts.clone(), body), &()).await {
-                    Ok(body) => to_axum(introspection_response(&state.auth, &parts.headers, &body).await),
+                    Ok(body) => to_axum(introspection_response(&state.auth, &ctx, &parts.headers, &body).await),
                     Err(err) => err.into_response(),
                 }
-            })
-            .route_layer(middleware::from_fn_with_state(self.auth.clone(), limit_other_routes));
+            });
             router = router.route(INTROSPECTION_PATH, introspect);
         }
         let dialect = self.dialect;

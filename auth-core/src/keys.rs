@@ -243,6 +243,9 @@ impl JwtKey {
     /// [`KeyError::BadJwk`], [`KeyError::RsaKeyTooSmall`].
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
         let kid = jwk.common.key_id.clone().ok_or_else(|| KeyError::BadJwk("no kid".into()))?;
+        if jwk.common.public_key_use.as_ref().is_some_and(|u| *u != PublicKeyUse::Signature) {
+            return Err(KeyError::BadJwk(format!("kid {kid:?}: not a signing key (use is not sig)")));
+        }
         let algorithm = match jwk.common.key_algorithm {
             Some(KeyAlgorithm::EdDSA) => JwtAlgorithm::EdDsa,
             Some(KeyAlgorithm::ES256) => JwtAlgorithm::Es256,
@@ -250,7 +253,10 @@ impl JwtKey {
             Some(other) => return Err(KeyError::BadJwk(format!("kid {kid:?}: unsupported alg {other}"))),
             None => return Err(KeyError::BadJwk(format!("kid {kid:?}: no alg"))),
         };
-        check_jwk_matches(algorithm, jwk)?;
+        check_jwk_matches(algorithm, jwk).map_err(|e| match e {
+            KeyError::BadPem(_) => KeyError::BadJwk(format!("kid {kid:?}: its key is not a valid {algorithm} key")),
+            other => other,
+        })?;
         let decoding = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::BadJwk(format!("kid {kid:?}: {e}")))?;
         Ok(Self { kid, algorithm, encoding: None, decoding, public: Some(jwk.clone()) })
     }
@@ -354,17 +360,32 @@ impl JwtKey {
     }
 }
 
-/// The key type and parameters of `jwk` fit `algorithm` (Ed25519 for EdDSA, P-256 for ES256,
-/// RSA of at least [`MIN_RSA_BITS`] for RS256).
+/// The key type and parameters of `jwk` fit `algorithm`: an Ed25519 point of 32 bytes for
+/// EdDSA, a point on P-256 for ES256, an RSA modulus of at least [`MIN_RSA_BITS`] bits and an
+/// exponent for RS256. (jsonwebtoken checks the key material only when it verifies, and slices
+/// an Ed25519 key without a length check: a malformed published key must be refused here.)
 fn check_jwk_matches(algorithm: JwtAlgorithm, jwk: &Jwk) -> Result<(), KeyError> {
     let mismatch = || KeyError::BadPem(algorithm);
+    let bytes = |b64: &str| URL_SAFE_NO_PAD.decode(b64).map_err(|_| mismatch());
     match (&jwk.algorithm, algorithm) {
-        (AlgorithmParameters::OctetKeyPair(p), JwtAlgorithm::EdDsa) if p.curve == EllipticCurve::Ed25519 => Ok(()),
-        (AlgorithmParameters::EllipticCurve(p), JwtAlgorithm::Es256) if p.curve == EllipticCurve::P256 => Ok(()),
+        (AlgorithmParameters::OctetKeyPair(p), JwtAlgorithm::EdDsa) if p.curve == EllipticCurve::Ed25519 => {
+            let x: [u8; 32] = bytes(&p.x)?.try_into().map_err(|_| mismatch())?;
+            ed25519_dalek::VerifyingKey::from_bytes(&x).map(|_| ()).map_err(|_| mismatch())
+        }
+        (AlgorithmParameters::EllipticCurve(p), JwtAlgorithm::Es256) if p.curve == EllipticCurve::P256 => {
+            let (x, y) = (bytes(&p.x)?, bytes(&p.y)?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err(mismatch());
+            }
+            let point = [&[0x04][..], &x, &y].concat();
+            p256::PublicKey::from_sec1_bytes(&point).map(|_| ()).map_err(|_| mismatch())
+        }
         (AlgorithmParameters::RSA(p), JwtAlgorithm::Rs256) => {
-            let modulus = URL_SAFE_NO_PAD.decode(&p.n).map_err(|_| mismatch())?;
-            let leading_zeros = modulus.iter().take_while(|b| **b == 0).count();
-            let bits = (modulus.len() - leading_zeros) * 8;
+            let modulus = bytes(&p.n)?;
+            if bytes(&p.e)?.iter().all(|b| *b == 0) {
+                return Err(mismatch());
+            }
+            let bits = rsa_bits(&modulus);
             if bits < MIN_RSA_BITS {
                 Err(KeyError::RsaKeyTooSmall(bits))
             } else {
@@ -373,6 +394,13 @@ fn check_jwk_matches(algorithm: JwtAlgorithm, jwk: &Jwk) -> Result<(), KeyError>
         }
         _ => Err(mismatch()),
     }
+}
+
+/// The bit length of a big-endian unsigned integer.
+fn rsa_bits(modulus: &[u8]) -> usize {
+    let zeros = modulus.iter().take_while(|b| **b == 0).count();
+    let significant = &modulus[zeros..];
+    significant.first().map_or(0, |first| significant.len() * 8 - first.leading_zeros() as usize)
 }
 
 /// The keys a service signs and verifies access tokens with: one signing key and any number of
@@ -758,5 +786,43 @@ W7pWU0hkpH/u/gHOU/UN1Sr8kC5IErl2I2v2xKCp4EWorZXn0U084Rg=
         let oct: Jwk =
             serde_json::from_value(serde_json::json!({"kty":"oct","k":"c2VjcmV0","alg":"HS256","kid":"x"})).unwrap();
         assert!(matches!(JwtKey::from_jwk(&oct), Err(KeyError::BadJwk(_))));
+        let mut jwk = key.public_jwk().unwrap().clone();
+        jwk.common.public_key_use = Some(PublicKeyUse::Encryption);
+        assert!(matches!(JwtKey::from_jwk(&jwk), Err(KeyError::BadJwk(_))), "an encryption key");
+    }
+
+    #[test]
+    fn a_published_key_with_malformed_material_is_refused_not_a_panic_later() {
+        // jsonwebtoken slices an Ed25519 `x` to 32 bytes when it verifies: a shorter one would
+        // panic on every token naming it, a longer one would be cut silently.
+        let now = Utc::now().timestamp();
+        let ed = JwtKey::generate(JwtAlgorithm::EdDsa).unwrap().0;
+        for x in ["AAEC", "bxLcITFIgV0nTP2oAX2KdyYahb_i-_AYHT4IkbnydgIAAAA"] {
+            let jwk: Jwk = serde_json::from_value(
+                serde_json::json!({"kty":"OKP","crv":"Ed25519","x":x,"alg":"EdDSA","kid":ed.kid(),"use":"sig"}),
+            )
+            .unwrap();
+            assert!(matches!(JwtKey::from_jwk(&jwk), Err(KeyError::BadJwk(_))), "x = {x}");
+        }
+        // A P-256 "point" that is not on the curve, and an RSA key with a 2047-bit modulus.
+        let es = JwtKey::generate(JwtAlgorithm::Es256).unwrap().0;
+        let mut jwk = serde_json::to_value(es.public_jwk().unwrap()).unwrap();
+        jwk["y"] = serde_json::json!(URL_SAFE_NO_PAD.encode([1u8; 32]));
+        assert!(JwtKey::from_jwk(&serde_json::from_value(jwk).unwrap()).is_err());
+        let rs = JwtKey::generate(JwtAlgorithm::Rs256).unwrap().0;
+        let mut jwk = serde_json::to_value(rs.public_jwk().unwrap()).unwrap();
+        let mut n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+        n[0] = 0x7f;
+        jwk["n"] = serde_json::json!(URL_SAFE_NO_PAD.encode(&n));
+        assert_eq!(
+            JwtKey::from_jwk(&serde_json::from_value(jwk).unwrap()).unwrap_err(),
+            KeyError::RsaKeyTooSmall(2047)
+        );
+        // The well-formed ones verify.
+        for key in [ed, es, rs] {
+            let public = JwtKey::from_jwk(key.public_jwk().unwrap()).unwrap();
+            let token = sign(&KeySet::new(key).unwrap(), &claims(now));
+            assert!(verifier([&public]).verify(&token, now).is_ok());
+        }
     }
 }

@@ -7,13 +7,15 @@
 //! - `POST <mount>/introspect` ([`introspection_response`]): OAuth 2.0 token introspection
 //!   (RFC 7662) for services that must see revocations at once.
 
-use auth_core::{Auth, Claims};
+use auth_core::{Auth, Claims, RequestContext};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::dialect::{json_response, HttpResponse};
+use crate::dialect::{json_response, Canonical, HttpResponse};
+use crate::dispatch::error_response;
+use crate::error::ErrorBody;
 
 /// The path of the JWK Set under the mount, and at the site root in the example server
 /// (RFC 8615 well-known URI).
@@ -97,20 +99,31 @@ fn client_authenticated(client: &auth_core::IntrospectionClient, headers: &Heade
 ///   now and whose session is live ([`Auth::introspect`]); `200 {"active":false}` for any
 ///   other token (expired, revoked, forged, a refresh token) — the reason is not told.
 /// - `401 {"error":"invalid_client"}` with `WWW-Authenticate: Basic` without the right
-///   credentials; `404 {"error":"not_found"}` when no client is configured.
+///   credentials, each such request counted by the per-IP "other routes" rate rule (`ctx`'s
+///   address), which answers `429 rate_limited` with `Retry-After` once exhausted; the
+///   authenticated client is never limited (a resource server may introspect every request).
+///   `404 {"error":"not_found"}` when no client is configured.
 /// - `415`/`400 {"error":"invalid_request"}` for a body that is not a form with `token`.
 /// - `503 {"error":"temporarily_unavailable"}` when the session store fails.
-pub async fn introspection_response(auth: &Auth, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
-    let mut response = introspect(auth, headers, body).await;
+pub async fn introspection_response(
+    auth: &Auth,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> HttpResponse {
+    let mut response = introspect(auth, ctx, headers, body).await;
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
-async fn introspect(auth: &Auth, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
+async fn introspect(auth: &Auth, ctx: &RequestContext, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
     let Some(client) = &auth.config().introspection else {
         return oauth_error(StatusCode::NOT_FOUND, "not_found", "token introspection is not enabled");
     };
     if !client_authenticated(client, headers) {
+        if let Err(err) = auth.limit_other_request(ctx).await {
+            return error_response(&Canonical, ErrorBody::from_auth_error(&err));
+        }
         let mut response =
             oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "HTTP Basic client authentication is required");
         response.headers_mut().insert(

@@ -80,6 +80,29 @@ async fn asymmetric_tokens_name_the_published_key_and_hs256_publishes_nothing() 
 }
 
 #[tokio::test]
+async fn a_generated_key_file_that_others_could_read_or_a_symlink_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = [("AUTH_JWT_ALGORITHM", "EdDSA")];
+    let (path, _) = key_file(dir.path(), "jwt-eddsa.pem", JwtAlgorithm::EdDsa);
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let message = key_error(dir.path(), &vars);
+    assert!(message.contains("has mode 644") && message.contains("chmod 600"), "{message}");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let lookup = |name: &str| match name {
+        "AUTH_JWT_ALGORITHM" => Some("EdDSA".to_owned()),
+        "AUTH_DATA_DIR" => Some(dir.path().display().to_string()),
+        _ => None,
+    };
+    assert!(ServerConfig::from_lookup(lookup).unwrap().signing_keys().is_ok(), "mode 600 is fine");
+    // A symlink (here dangling: it used to make the generator loop) is refused, never followed.
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("elsewhere.pem"), &path).unwrap();
+    let message = key_error(dir.path(), &vars);
+    assert!(message.contains("not a regular file"), "{message}");
+    assert!(!dir.path().join("elsewhere.pem").exists());
+}
+
+#[tokio::test]
 async fn a_generated_key_survives_a_restart_so_nobody_is_logged_out() {
     let s = TestServer::start_with(&[("AUTH_JWT_ALGORITHM", "EdDSA")]).await;
     let tokens = s.register("ottilie").await;
@@ -309,16 +332,43 @@ async fn introspection_answers_active_for_live_sessions_only_and_only_to_its_cli
     // Revoked: not active, at once, though the token itself still verifies.
     assert_eq!(s.call(Method::POST, "/api/auth/logout", token, None).await.status, 204);
     assert_eq!(introspect(&s, me, &[("token", token)]).await.body, inactive);
-    // Expired: not active (the clock moved, not a sleep).
+    // Expired: not active from `exp` on, without the leeway the auth server itself allows (the
+    // clock moved, not a sleep).
     let again = s.login("edda").await;
     assert_eq!(introspect(&s, me, &[("token", access(&again))]).await.body["active"], true);
-    s.clock.advance(std::time::Duration::from_secs(3600 + 31));
+    s.clock.advance(std::time::Duration::from_secs(3600));
+    assert_eq!(s.get("/api/protected", access(&again)).await.status, 200, "within the leeway");
     assert_eq!(introspect(&s, me, &[("token", access(&again))]).await.body, inactive);
 
     // Without a configured client the route does not exist.
     let plain = TestServer::start().await;
     let r = introspect(&plain, me, &[("token", token)]).await;
     assert_eq!((r.status, r.code()), (404, "not_found"));
+}
+
+#[tokio::test]
+async fn failed_introspection_client_authentication_is_rate_limited_but_the_client_never_is() {
+    let s = TestServer::start_with(&[
+        ("AUTH_RATE_LIMITS", "default"),
+        ("AUTH_RATE_LIMIT_OTHER", "3/60"),
+        ("AUTH_INTROSPECTION_CLIENT_ID", CLIENT_ID),
+        ("AUTH_INTROSPECTION_SECRET", CLIENT_SECRET),
+    ])
+    .await;
+    let tokens = s.register("tilda").await;
+    let me = Some((CLIENT_ID, CLIENT_SECRET));
+    // The resource server introspects every request: more than the per-IP rule's 3 a minute.
+    for _ in 0..10 {
+        assert_eq!(introspect(&s, me, &[("token", access(&tokens))]).await.body["active"], true);
+    }
+    let wrong = Some((CLIENT_ID, "a-wrong-secret-of-enough-length-0123456789"));
+    for _ in 0..3 {
+        assert_eq!(introspect(&s, wrong, &[("token", access(&tokens))]).await.status, 401);
+    }
+    let r = introspect(&s, wrong, &[("token", access(&tokens))]).await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"), "{}", r.body);
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(introspect(&s, me, &[("token", access(&tokens))]).await.body["active"], true);
 }
 
 /// The configuration of `vars` (and a data directory), and the error of building its key set.
@@ -391,6 +441,13 @@ async fn bad_key_settings_are_refused_at_startup_naming_the_variable_and_file() 
         for part in expected {
             assert!(message.contains(part), "{vars:?}: {message:?} lacks {part:?}");
         }
+    }
+    // The key pasted where its path goes: refused, and not echoed.
+    let pem = std::fs::read_to_string(&ed).unwrap();
+    for name in ["AUTH_JWT_PRIVATE_KEY_FILE", "AUTH_JWT_PREVIOUS_KEY_FILES"] {
+        let message = key_error(dir.path(), &[("AUTH_JWT_ALGORITHM", "EdDSA"), (name, &pem)]);
+        assert!(message.contains("not the key itself"), "{message}");
+        assert!(!message.contains(pem.lines().nth(1).unwrap()), "the key is echoed: {message}");
     }
     // A public key is fine as a previous key.
     let lookup = |name: &str| match name {

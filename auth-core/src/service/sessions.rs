@@ -432,14 +432,17 @@ impl Auth {
     }
 
     /// Token introspection (RFC 7662 §2.2): the claims of `access_token` when it verifies now
-    /// and its session is live (as [`authenticate`](Self::authenticate) decides), `None` when
-    /// it is not active for any reason (bad, expired, revoked, another kind of token).
+    /// and its session is live (as [`authenticate`](Self::authenticate) decides) and `exp` has
+    /// not been reached (no clock leeway: the answer is for a service that trusts it as is),
+    /// `None` when it is not active for any reason (bad, expired, revoked, another kind of
+    /// token).
     ///
     /// # Errors
     /// A server error ([`AuthError::is_server_error`], e.g. `StoreUnavailable`) when the
     /// session cannot be looked up: "not active" is only said when known.
     pub async fn introspect(&self, access_token: &str) -> Result<Option<Claims>, AuthError> {
         match self.authenticate(access_token).await {
+            Ok(claims) if self.inner.clock.now().timestamp() >= claims.exp => Ok(None),
             Ok(claims) => Ok(Some(claims)),
             Err(err) if err.is_server_error() => Err(err),
             Err(_) => Ok(None),

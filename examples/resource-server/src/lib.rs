@@ -17,7 +17,7 @@
 //!
 //! # async fn run() -> anyhow::Result<()> {
 //! let jwks = JwksAuth::new("http://127.0.0.1:8080/.well-known/jwks.json", "auth", "api");
-//! let introspection = Introspection::new("http://127.0.0.1:8080/api/auth/introspect", "orders", "a-secret-of-at-least-32-bytes-xxxxx");
+//! let introspection = Introspection::new("http://127.0.0.1:8080/api/auth/introspect", "orders", "a-secret-of-at-least-32-bytes-xxxxx")?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8081").await?;
 //! axum::serve(listener, app(jwks, Some(introspection))).await?;
 //! # Ok(()) }
@@ -54,10 +54,20 @@ impl Introspection {
     /// A client of `url` (`http://auth:8080/api/auth/introspect`) authenticating with HTTP Basic
     /// as `client_id` / `secret` (the auth server's `AUTH_INTROSPECTION_CLIENT_ID` /
     /// `AUTH_INTROSPECTION_SECRET`).
-    #[must_use]
-    pub fn new(url: impl Into<String>, client_id: impl Into<String>, secret: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
-        Self { url: url.into(), client_id: client_id.into(), secret: secret.into(), http }
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built (no TLS backend).
+    pub fn new(
+        url: impl Into<String>,
+        client_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> anyhow::Result<Self> {
+        // No redirects: a redirect would send the token to wherever it points.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self { url: url.into(), client_id: client_id.into(), secret: secret.into(), http })
     }
 
     /// Whether the auth server says `token` is active now.

@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
             var("AUTH_INTROSPECTION_URL").unwrap_or_else(|| "http://127.0.0.1:8080/api/auth/introspect".into()),
             id,
             secret,
-        )),
+        )?),
         (None, None) => None,
         _ => anyhow::bail!("AUTH_INTROSPECTION_CLIENT_ID and AUTH_INTROSPECTION_SECRET go together"),
     };

@@ -46,7 +46,8 @@ async fn live_tokens_are_accepted_without_a_secret_and_refused_after_expiry_or_w
     .await;
     let jwks = JwksAuth::new(format!("{}/.well-known/jwks.json", auth.base), "auth", "api").clock(auth.clock.clone());
     jwks.refresh().await.unwrap();
-    let introspection = Introspection::new(format!("{}/api/auth/introspect", auth.base), CLIENT_ID, CLIENT_SECRET);
+    let introspection =
+        Introspection::new(format!("{}/api/auth/introspect", auth.base), CLIENT_ID, CLIENT_SECRET).unwrap();
     let orders = format!("{}/api/orders", serve(app(jwks, Some(introspection))).await);
 
     let tokens = auth.register("paula").await;
@@ -197,6 +198,34 @@ async fn without_any_key_requests_get_503_and_tokens_with_another_algorithm_get_
     let orders = format!("{}/api/orders", serve(app(jwks, None)).await);
     let r = call(reqwest::Method::GET, &orders, Some(&token(&key(JwtAlgorithm::EdDsa), &clock))).await;
     assert_eq!((r.status, r.code()), (503, "keys_unavailable"));
+
+    // An auth server that answers 500, then a set with no usable key: neither is asked again on
+    // every request (once per 30 s), and neither gives keys.
+    let server = KeyServer::default();
+    server.fail();
+    let jwks = JwksAuth::new(server.start().await, "auth", "api").clock(clock.clone());
+    let orders = format!("{}/api/orders", serve(app(jwks, None)).await);
+    let eddsa = key(JwtAlgorithm::EdDsa);
+    for _ in 0..5 {
+        let r = call(reqwest::Method::GET, &orders, Some(&token(&eddsa, &clock))).await;
+        assert_eq!((r.status, r.code()), (503, "keys_unavailable"));
+    }
+    assert_eq!(server.fetches(), 1, "one fetch, not one per request");
+    *server.state.lock().unwrap() =
+        (Some(json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "x", "alg": "HS256"}]})), 1);
+    clock.advance(Duration::from_secs(31));
+    let r = call(reqwest::Method::GET, &orders, Some(&token(&eddsa, &clock))).await;
+    assert_eq!((r.status, r.code(), server.fetches()), (503, "keys_unavailable", 2), "a symmetric key is no key");
+    server.publish(&KeySet::new(eddsa.0.clone()).unwrap());
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(call(reqwest::Method::GET, &orders, Some(&token(&eddsa, &clock))).await.status, 200);
+    // The auth server goes down for good: the held keys serve for max-age plus 24 h, no longer.
+    server.fail();
+    clock.advance(Duration::from_secs(600 + 23 * 3600));
+    assert_eq!(call(reqwest::Method::GET, &orders, Some(&token(&eddsa, &clock))).await.status, 200);
+    clock.advance(Duration::from_secs(3600 + 1));
+    let r = call(reqwest::Method::GET, &orders, Some(&token(&eddsa, &clock))).await;
+    assert_eq!((r.status, r.code()), (503, "keys_unavailable"), "a key is not trusted forever without its set");
 
     // A published RSA key; a token under its kid signed HS256 with its modulus as secret.
     let server = KeyServer::default();

@@ -183,36 +183,41 @@ pub struct ServerConfig {
 
 /// The signing key kept in `dir` (`jwt-<algorithm>.pem`), generated and written (mode 0600)
 /// on first start.
+///
+/// The file must be a regular file (not a symlink) that only its owner can read or write: one
+/// anybody else could write would let them plant a key they know. A new key is written to a
+/// temporary file first and linked into place only if no other process got there first (then
+/// that one's key is used), so a second instance never reads half a key and no key is ever
+/// overwritten.
 fn generated_key(dir: &Path, algorithm: JwtAlgorithm) -> anyhow::Result<JwtKey> {
     let path = dir.join(format!("jwt-{}.pem", algorithm.name().to_ascii_lowercase()));
-    match std::fs::read(&path) {
-        Ok(pem) => {
-            return JwtKey::from_pem(algorithm, &pem).map_err(|e| {
-                anyhow::anyhow!(
-                    "{} (the key generated in AUTH_DATA_DIR): {e}; delete it to generate another",
-                    path.display()
-                )
-            });
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => bail!("{} (the key generated in AUTH_DATA_DIR) cannot be read: {err}", path.display()),
+    if let Some(key) = load_generated_key(&path, algorithm)? {
+        return Ok(key);
     }
     let (key, pem) = JwtKey::generate(algorithm)?;
+    let temp = dir.join(format!(".jwt-{}.pem.{}.tmp", algorithm.name().to_ascii_lowercase(), std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(&path).and_then(|mut file| {
-        use std::io::Write as _;
-        file.write_all(pem.expose().as_bytes())?;
-        file.sync_all()
-    });
-    if let Err(err) = written {
-        // Another process may have written one meanwhile: use that one.
-        if err.kind() == std::io::ErrorKind::AlreadyExists {
-            return generated_key(dir, algorithm);
+    let written = options
+        .open(&temp)
+        .and_then(|mut file| {
+            use std::io::Write as _;
+            file.write_all(pem.expose().as_bytes())?;
+            file.sync_all()
+        })
+        // Linking fails if the name exists: never over another process's key.
+        .and_then(|()| std::fs::hard_link(&temp, &path));
+    let _ = std::fs::remove_file(&temp);
+    match written {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Another instance generated one meanwhile: use that one.
+            return load_generated_key(&path, algorithm)?
+                .with_context(|| format!("{} (the key generated in AUTH_DATA_DIR) vanished", path.display()));
         }
-        bail!("cannot write the generated signing key to {} (AUTH_DATA_DIR): {err}", path.display());
+        Err(err) => bail!("cannot write the generated signing key to {} (AUTH_DATA_DIR): {err}", path.display()),
     }
     tracing::warn!(
         path = %path.display(),
@@ -221,6 +226,30 @@ fn generated_key(dir: &Path, algorithm: JwtAlgorithm) -> anyhow::Result<JwtKey> 
          give the same file to every instance",
     );
     Ok(key)
+}
+
+/// The key generated before at `path`; `None` if there is none.
+fn load_generated_key(path: &Path, algorithm: JwtAlgorithm) -> anyhow::Result<Option<JwtKey>> {
+    let what = || format!("{} (the key generated in AUTH_DATA_DIR)", path.display());
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => bail!("{} cannot be read: {err}", what()),
+    };
+    if !metadata.file_type().is_file() {
+        bail!("{} is not a regular file (a symlink?): remove it, or set AUTH_JWT_PRIVATE_KEY_FILE", what());
+    }
+    #[cfg(unix)]
+    {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o777;
+        if mode & 0o077 != 0 {
+            bail!("{} has mode {mode:03o}: others could read or replace the signing key; `chmod 600` it", what());
+        }
+    }
+    let pem = std::fs::read(path).with_context(|| format!("{} cannot be read", what()))?;
+    let key = JwtKey::from_pem(algorithm, &pem).map_err(|e| anyhow::anyhow!("{}: {e}", what()))?;
+    tracing::info!(path = %path.display(), kid = key.kid(), "signing with the key generated in AUTH_DATA_DIR");
+    Ok(Some(key))
 }
 
 /// A verify-only key of any asymmetric algorithm (a previous key may be of another algorithm
@@ -534,6 +563,12 @@ impl ServerConfig {
             .map(|v| v.parse::<JwtAlgorithm>().map_err(|e| anyhow::anyhow!("AUTH_JWT_ALGORITHM: {e}")))
             .transpose()?
             .unwrap_or_default();
+        for name in ["AUTH_JWT_PRIVATE_KEY_FILE", "AUTH_JWT_PREVIOUS_KEY_FILES"] {
+            // The key itself pasted where its path goes: refused without echoing it.
+            if lookup(name).is_some_and(|v| v.contains("-----BEGIN") || v.contains('\n')) {
+                bail!("{name} takes the path of a PEM file, not the key itself (the value is not shown)");
+            }
+        }
         let jwt_private_key_file = lookup("AUTH_JWT_PRIVATE_KEY_FILE").map(PathBuf::from);
         let jwt_previous_key_files: Vec<PathBuf> = lookup("AUTH_JWT_PREVIOUS_KEY_FILES")
             .map(|list| list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect())
