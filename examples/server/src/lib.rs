@@ -39,9 +39,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tower_http::LatencyUnit;
-use tracing::Level;
 
 /// The server's configuration, read from `AUTH_*` environment variables.
 #[derive(Clone)]
@@ -890,8 +887,8 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
 
 /// The app: the auth router at `/api/auth` (with its OpenAPI document at
 /// `/api/auth/openapi.json`), `GET /api/protected` for any logged-in user, `GET /api/admin/ping`
-/// for admins, the login page at `/` and the API docs UI at `/docs`, with one log line per
-/// request.
+/// for admins, the login page at `/` and the API docs UI at `/docs`, with a log line per request
+/// at `debug` (target `http`) and per server error at `warn`.
 pub fn app(auth: Auth) -> Router {
     app_with_dialect(auth, Arc::new(Canonical))
 }
@@ -941,16 +938,31 @@ pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
     }
     host.nest(dialect.mount(), AuthRouter::new(auth).dialect(dialect.clone()).build())
         .layer(dialect_errors(dialect))
-        .layer(
-            // Method, path (never the query string), status and latency; no headers or bodies.
-            TraceLayer::new_for_http()
-                .make_span_with(
-                    |req: &Request| tracing::info_span!("request", method = %req.method(), path = %req.uri().path()),
-                )
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros))
-                .on_failure(()),
-        )
+        .layer(axum::middleware::from_fn(log_request))
+}
+
+/// The log target of per-request lines: `AUTH_LOG=info,http=debug` turns them on.
+pub const REQUEST_LOG_TARGET: &str = "http";
+
+/// One log line per request, at `debug` under target [`REQUEST_LOG_TARGET`] (`http`): method,
+/// path (never the query string), status and latency in µs; no headers or bodies. Off at the
+/// default `info`, where a line per request would cost a large share of a cheap route's
+/// throughput and write gigabytes under load; server errors (5xx) are logged at `warn` whatever
+/// the level. The request's fields are kept as they came (`Method` and `Uri` clones share their
+/// bytes): nothing is formatted unless a line is written.
+async fn log_request(request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use tracing::Instrument as _;
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let start = std::time::Instant::now();
+    let span = tracing::debug_span!(target: REQUEST_LOG_TARGET, "request", method = %method, path = %uri.path());
+    let response = next.run(request).instrument(span).await;
+    let (status, latency_us) = (response.status().as_u16(), start.elapsed().as_micros());
+    if response.status().is_server_error() {
+        tracing::warn!(target: REQUEST_LOG_TARGET, method = %method, path = %uri.path(), status, latency_us, "server error");
+    } else {
+        tracing::debug!(target: REQUEST_LOG_TARGET, method = %method, path = %uri.path(), status, latency_us, "response");
+    }
+    response
 }
 
 /// The login page (`static/index.html`): plain HTML and one inline script, no build step and
@@ -1051,6 +1063,40 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn server_errors_are_logged_at_warn_and_other_responses_only_at_debug() {
+        use auth_test_support::EventRecorder;
+        let app = Router::new()
+            .route("/fail", get(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }))
+            .route("/ok", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(log_request));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        // A current-thread runtime: the server task runs on this thread, under its recorder.
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+        let get = |path: &str| client.get(format!("{base}{path}")).send();
+
+        let warnings = EventRecorder::new(|m| m.target() == REQUEST_LOG_TARGET && *m.level() == tracing::Level::WARN);
+        let guard = warnings.set_default();
+        assert_eq!(get("/fail?token=secret").await.unwrap().status(), 500);
+        assert_eq!(get("/ok").await.unwrap().status(), 200);
+        drop(guard);
+        let warned = warnings.lines();
+        assert_eq!(warned.len(), 1, "only the server error: {warned:?}");
+        for part in ["method=GET", "path=/fail", "status=500", "latency_us="] {
+            assert!(warned[0].contains(part), "{warned:?} lacks {part}");
+        }
+        assert!(!warned[0].contains("secret"), "no query string: {warned:?}");
+
+        let debug = EventRecorder::new(|m| m.target() == REQUEST_LOG_TARGET && *m.level() == tracing::Level::DEBUG);
+        let guard = debug.set_default();
+        assert_eq!(get("/ok").await.unwrap().status(), 200);
+        drop(guard);
+        let lines = debug.lines();
+        assert!(lines.len() == 1 && lines[0].contains("path=/ok") && lines[0].contains("status=200"), "{lines:?}");
+    }
 
     fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())

@@ -25,9 +25,14 @@ fn main() -> ExitCode {
         }
     };
     let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Lines are written by a thread of their own, so a slow stderr never stalls a request; not
+    // lossy: when its buffer is full, logging waits rather than dropping a security event. The
+    // guard flushes what is left when `main` returns.
+    let (writer, _flush_on_exit) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

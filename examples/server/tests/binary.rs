@@ -24,6 +24,32 @@ async fn a_jwt_secret_under_32_bytes_refuses_to_start_with_a_clear_message() {
 }
 
 #[tokio::test]
+async fn at_the_default_level_requests_write_no_log_line_but_security_events_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("auth.db").display());
+    // `common::command` sets AUTH_LOG=info, the default.
+    let Instance { mut child, base, log: mut lines } = Instance::start(&[("AUTH_DATABASE_URL", &db)]).await;
+    let client = reqwest::Client::new();
+    for _ in 0..20 {
+        assert_eq!(client.get(format!("{base}/api/auth/captcha/status")).send().await.unwrap().status(), 200);
+    }
+    let wrong = json!({"username": "nobody-here", "password": "wrong-password-123"});
+    assert_eq!(client.post(format!("{base}/api/auth/login")).json(&wrong).send().await.unwrap().status(), 401);
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.unwrap().success());
+    tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("exits").unwrap();
+    let mut log = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(!log.contains("captcha/status"), "a per-request line at the default level:\n{log}");
+    assert!(!log.contains("latency_us"), "{log}");
+    assert!(log.contains("login failed"), "the failed login is a security event:\n{log}");
+    assert!(log.contains("shutdown signal received"), "the last lines are flushed at exit:\n{log}");
+}
+
+#[tokio::test]
 async fn a_bad_signing_key_file_refuses_to_start_naming_the_file_without_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("signing.pem");
@@ -100,7 +126,9 @@ async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_use_admin_
     assert!(String::from_utf8_lossy(&out.stdout).contains("admin root"));
 
     let db = format!("sqlite://{}", dir.path().join("auth.db").display());
-    let Instance { mut child, base, log: mut lines } = Instance::start(&[("AUTH_DATABASE_URL", &db)]).await;
+    // Per-request lines on (they are at debug, target `http`).
+    let Instance { mut child, base, log: mut lines } =
+        Instance::start(&[("AUTH_DATABASE_URL", &db), ("AUTH_LOG", "info,http=debug")]).await;
     let client = reqwest::Client::new();
     let login: Value = client
         .post(format!("{base}/api/auth/login"))
@@ -135,9 +163,9 @@ async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_use_admin_
         log.push_str(&line);
         log.push('\n');
     }
-    let request_lines: Vec<&str> = log.lines().filter(|l| l.contains("finished processing request")).collect();
+    let request_lines: Vec<&str> = log.lines().filter(|l| l.contains(" http: response")).collect();
     let ping_line = request_lines.iter().find(|l| l.contains("path=/api/admin/ping")).expect("a line for the ping");
-    assert!(ping_line.contains("method=GET") && ping_line.contains("status=200") && ping_line.contains("latency="));
+    assert!(ping_line.contains("method=GET") && ping_line.contains("status=200") && ping_line.contains("latency_us="));
     assert!(!ping_line.contains("probe=1"), "no query strings in logs");
     for secret in [token.as_str(), PASSWORD, login["refresh_token"].as_str().unwrap()] {
         assert!(!log.contains(secret), "a secret reached the log");
