@@ -53,6 +53,7 @@
 
 pub mod audit;
 pub mod browser;
+pub mod cache;
 pub mod captcha;
 pub mod clock;
 pub mod config;

@@ -65,8 +65,9 @@ const TRUSTED_FOR: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SessionCacheOptions {
-    /// How many sessions are remembered as live (default 10 000, about 60 bytes each); when full
-    /// the cache starts over empty.
+    /// How many sessions are remembered as live (default 10 000, about 60 bytes each); when full,
+    /// answers older than `max_age` go first, then an arbitrary eighth
+    /// ([`auth_core::cache::make_room`]), never the whole cache.
     pub capacity: usize,
     /// The longest a cached answer is used (default 10 s). Revocations reach the cache through
     /// the feed at once; this only bounds changes made behind the backend's back.
@@ -413,10 +414,12 @@ impl LiveSessions {
         if state.epoch != epoch || !self.caching() {
             return;
         }
-        if state.entries.len() >= self.capacity {
-            state.entries.clear();
-        }
-        state.entries.insert(sid, Entry { user_id, expires_at, cached_at: Instant::now() });
+        // Full: stale answers go first, then an arbitrary eighth; never the whole cache.
+        let (at, max_age) = (Instant::now(), self.max_age);
+        auth_core::cache::make_room(&mut state.entries, self.capacity, |entry| {
+            at.saturating_duration_since(entry.cached_at) < max_age
+        });
+        state.entries.insert(sid, Entry { user_id, expires_at, cached_at: at });
     }
 
     /// Drops revoked sessions.
@@ -569,6 +572,38 @@ mod tests {
         cache.forget(&[sid]);
         assert_eq!(cache.lookup(sid, user, 100), None);
         assert_eq!(cache.statistics(), SessionCacheStatistics { hits: 2, misses: 3, invalidations: 1 });
+    }
+
+    #[test]
+    fn a_full_cache_drops_stale_entries_first_and_never_empties() {
+        let cache = LiveSessions::new(16, Duration::from_millis(500));
+        cache.trusted_until_ms.store(u64::MAX, Ordering::Release);
+        let user = Uuid::new_v4();
+        let stale: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
+        for sid in &stale {
+            cache.remember(*sid, user, 200, cache.epoch());
+        }
+        // Answered a while ago: older than max-age (set, not slept through).
+        for entry in cache.state.write().unwrap().entries.values_mut() {
+            entry.cached_at = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
+        }
+        let fresh: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
+        for sid in &fresh {
+            cache.remember(*sid, user, 200, cache.epoch());
+        }
+        let newest = Uuid::new_v4();
+        cache.remember(newest, user, 200, cache.epoch());
+        let state = cache.state.read().unwrap();
+        assert_eq!(state.entries.len(), 9, "the 8 stale answers went, nothing else");
+        assert!(fresh.iter().chain([&newest]).all(|sid| state.entries.contains_key(sid)));
+        drop(state);
+        // Full of fresh answers: two go (an eighth), not all sixteen.
+        let more: Vec<Uuid> = (0..7).map(|_| Uuid::new_v4()).collect();
+        for sid in &more {
+            cache.remember(*sid, user, 200, cache.epoch());
+        }
+        cache.remember(Uuid::new_v4(), user, 200, cache.epoch());
+        assert_eq!(cache.state.read().unwrap().entries.len(), 15);
     }
 
     #[test]
