@@ -86,7 +86,8 @@ struct Shared {
 
 #[derive(Default)]
 struct Keys {
-    verifier: Option<TokenVerifier>,
+    /// Shared, so a request takes a reference count, not a copy of the keys.
+    verifier: Option<Arc<TokenVerifier>>,
     /// When the held keys were fetched.
     fetched_at: Option<DateTime<Utc>>,
     /// When a fetch was last tried, whatever its outcome.
@@ -233,7 +234,7 @@ impl JwksAuth {
         }
         let verifier = TokenVerifier::new(&usable, &self.issuer, &self.audience, self.leeway.as_secs());
         if let Ok(mut keys) = self.shared.keys.write() {
-            keys.verifier = Some(verifier);
+            keys.verifier = Some(Arc::new(verifier));
             keys.fetched_at = Some(now);
         }
         Ok(())
@@ -274,7 +275,7 @@ impl JwksAuth {
     }
 
     /// The held keys, when they know `kid` and are not older than `max_age`.
-    fn usable_keys(&self, kid: &str, now: DateTime<Utc>) -> Option<TokenVerifier> {
+    fn usable_keys(&self, kid: &str, now: DateTime<Utc>) -> Option<Arc<TokenVerifier>> {
         let keys = self.shared.keys.read().ok()?;
         let verifier = keys.verifier.as_ref()?;
         (keys.is_fresh(now, self.max_age) && verifier.knows(kid)).then(|| verifier.clone())
