@@ -701,11 +701,14 @@ async fn case_purge_deletes_dead_sessions_with_their_tokens_and_expired_secrets(
 
 /// A user with an active TOTP factor confirmed at step 100, and its recovery codes `a`, `b`.
 async fn user_with_factor(s: &Arc<dyn Store>, name: &str) -> Uuid {
+    // One instant for the whole setup: two readings of the clock may straddle a second, and an
+    // enrollment confirmed with `started_after` a second after its `created_at` is refused.
+    let t = now();
     let user = s.create_user(new_user(Some(name), None)).await.unwrap();
     let factor = TotpFactor {
         user_id: user.id,
         sealed_secret: vec![1, 2, 3],
-        created_at: now(),
+        created_at: t,
         confirmed_at: None,
         last_used_step: None,
         recovery_codes_left: 0,
@@ -716,14 +719,14 @@ async fn user_with_factor(s: &Arc<dyn Store>, name: &str) -> Uuid {
         step: 100,
         recovery_codes: vec![TokenHash::of("a"), TokenHash::of("b")],
         started_after,
-        at: now(),
+        at: t,
         sealed_secret: vec![1, 2, 3],
     };
-    assert!(!s.use_factor(user.id, confirm(now() + TimeDelta::seconds(1))).await.unwrap(), "expired enrollment");
-    assert!(s.use_factor(user.id, confirm(now())).await.unwrap());
+    assert!(!s.use_factor(user.id, confirm(t + TimeDelta::seconds(1))).await.unwrap(), "expired enrollment");
+    assert!(s.use_factor(user.id, confirm(t)).await.unwrap());
     assert!(!s.put_pending_totp(factor).await.unwrap(), "an active factor is not replaced");
     let stored = s.totp_factor(user.id).await.unwrap().unwrap();
-    assert_eq!((stored.confirmed_at, stored.last_used_step, stored.recovery_codes_left), (Some(now()), Some(100), 2));
+    assert_eq!((stored.confirmed_at, stored.last_used_step, stored.recovery_codes_left), (Some(t), Some(100), 2));
     assert_eq!(stored.sealed_secret, vec![1, 2, 3]);
     user.id
 }
