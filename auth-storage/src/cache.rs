@@ -29,8 +29,10 @@
 //! - every revocation (logout, password change or reset, disabling an account, refresh-token
 //!   reuse) is announced by the backend in the same atomic step: [`RedisStore`](crate::RedisStore)
 //!   publishes the ids from its Lua scripts, [`PostgresStore`](crate::PostgresStore) sends a
-//!   `NOTIFY` from a trigger on `auth_sessions.revoked_at`. Every cache follows the feed and drops
-//!   the ids as they arrive (well under a millisecond on a LAN);
+//!   `NOTIFY` from a trigger on `auth_sessions.revoked_at`, [`SqliteStore`](crate::SqliteStore)
+//!   appends to its change log from a trigger. Every cache follows the feed and drops the ids as
+//!   they arrive (well under a millisecond on a LAN with `NOTIFY` and pub/sub, within 20 ms with
+//!   SQLite's log);
 //! - a revocation made through the wrapper is dropped from its own cache before the call returns;
 //! - a check that was on its way to the store while a revocation arrived, or while the
 //!   subscription was being (re)established, is not remembered;
@@ -43,16 +45,29 @@
 //!   changes made behind the backend's back, such as a `DELETE` by hand with the trigger
 //!   disabled.
 //!
-//! A backend with no feed (SQLite, the memory store) can be wrapped with [`SingleProcess`] when
-//! this process is the only one that changes its sessions; revocations then reach the cache
+//! SQLite has no `NOTIFY`: triggers append every revocation and user change to a change log in
+//! the database file, which [`SqliteStore::changes`](crate::SqliteStore::changes) reads every
+//! 20 ms, so a second process on the same file (another server, the example server's `users`
+//! command, `sqlite3` by hand) reaches this process's caches too. The memory store can be
+//! wrapped with [`SingleProcess`]: only this process changes it, so revocations reach the cache
 //! through the wrapper alone.
+//!
+//! [`CachedUserStore`] applies the same rules to the user behind `CurrentUser` and `/me`: the
+//! feeds announce changed and deleted users ([`Revocation::Users`]) as well as revoked sessions.
+//!
+//! Both caches are bounded ([`SessionCacheOptions::capacity`], [`UserCacheOptions::capacity`],
+//! 100 000 each by default); a full cache drops answers older than `max_age` first, then an
+//! arbitrary eighth of what it holds, never everything (measured by `auth-bench --scale`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use auth_core::{async_trait, NewSession, RotationOutcome, RotationRequest, Session, SessionStore, StoreError};
+use auth_core::{
+    async_trait, NewSession, NewUser, RotationOutcome, RotationRequest, Session, SessionStore, StoreError, User,
+    UserQuery, UserRecord, UserStore, UserUpdate,
+};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -65,7 +80,7 @@ const TRUSTED_FOR: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SessionCacheOptions {
-    /// How many sessions are remembered as live (default 10 000, about 60 bytes each); when full,
+    /// How many sessions are remembered as live (default 100 000, about 80 bytes each); when full,
     /// answers older than `max_age` go first, then an arbitrary eighth
     /// ([`auth_core::cache::make_room`]), never the whole cache.
     pub capacity: usize,
@@ -78,7 +93,7 @@ pub struct SessionCacheOptions {
 
 impl Default for SessionCacheOptions {
     fn default() -> Self {
-        Self { capacity: 10_000, max_age: Duration::from_secs(10), timeout: Duration::from_secs(2) }
+        Self { capacity: 100_000, max_age: Duration::from_secs(10), timeout: Duration::from_secs(2) }
     }
 }
 
@@ -99,9 +114,12 @@ pub struct SessionCacheStatistics {
 /// One announcement read from a [`RevocationSubscription`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
-    /// These sessions were revoked.
+    /// These sessions were revoked (or deleted while live).
     Sessions(Vec<Uuid>),
-    /// Something was revoked but the announcement cannot be read: the cache empties itself.
+    /// These users were changed (any column: role, status, profile, password, last login) or
+    /// deleted: a [`CachedUserStore`] drops them.
+    Users(Vec<Uuid>),
+    /// Something changed but the announcement cannot be read: every cache empties itself.
     Unreadable,
 }
 
@@ -238,7 +256,7 @@ impl<S: SessionStore + ?Sized> SessionStore for CachedSessionStore<S> {
     }
 
     async fn session_is_live(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        if let Some(live) = self.cache.lookup(id, user_id, now.timestamp()) {
+        if let Some(live) = self.cache.session(id, user_id, now.timestamp()) {
             return Ok(live);
         }
         if !self.cache.caching() {
@@ -249,7 +267,7 @@ impl<S: SessionStore + ?Sized> SessionStore for CachedSessionStore<S> {
         let epoch = self.cache.epoch();
         let expiry = self.inner.live_session_expiry(id, user_id, now).await?;
         if let Some(expires_at) = expiry {
-            self.cache.remember(id, user_id, expires_at.timestamp(), epoch);
+            self.cache.remember_session(id, user_id, expires_at.timestamp(), epoch);
         }
         Ok(expiry.is_some())
     }
@@ -305,6 +323,157 @@ impl<S: SessionStore + ?Sized> SessionStore for CachedSessionStore<S> {
     }
 }
 
+/// Settings of a [`CachedUserStore`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct UserCacheOptions {
+    /// How many users are remembered (default 100 000; a user with short profile fields takes
+    /// about 0.5 KiB); when full, answers older than `max_age` go first, then an arbitrary
+    /// eighth, never the whole cache.
+    pub capacity: usize,
+    /// The longest a cached user is used (default 10 s). Changes reach the cache through the
+    /// feed at once; this only bounds changes made behind the backend's back.
+    pub max_age: Duration,
+    /// Timeout of subscribing and of each ping (default 2 s).
+    pub timeout: Duration,
+}
+
+impl Default for UserCacheOptions {
+    fn default() -> Self {
+        Self { capacity: 100_000, max_age: Duration::from_secs(10), timeout: Duration::from_secs(2) }
+    }
+}
+
+/// A [`UserStore`] that answers repeat [`user_by_id`](UserStore::user_by_id) lookups (the one
+/// behind `CurrentUser`, `/me` and every signed-in request that needs the user) from memory,
+/// exact by the same rules as [`CachedSessionStore`]: a change made through the wrapper drops
+/// the user before the call returns, a change made by another process arrives through the
+/// `feed` ([`Revocation::Users`]: `PostgresStore`'s trigger `NOTIFY`, `SqliteStore`'s change
+/// log), an answer fetched across a change is not kept, nothing is answered while the feed is
+/// unconfirmed. Lookups by username or email (login, registration, recovery) and everything
+/// else go to the wrapped store.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use auth_storage::{CachedUserStore, SqliteStore};
+///
+/// let store = Arc::new(SqliteStore::connect("sqlite://auth.db").await?);
+/// let users = CachedUserStore::new(store.clone(), store.changes());
+/// # let _ = users; Ok(()) }
+/// ```
+pub struct CachedUserStore<S: ?Sized> {
+    inner: Arc<S>,
+    cache: Arc<Followed<UserRecord>>,
+}
+
+impl<S: std::fmt::Debug + ?Sized> std::fmt::Debug for CachedUserStore<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedUserStore")
+            .field("inner", &self.inner)
+            .field("statistics", &self.cache.statistics())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: UserStore + ?Sized> CachedUserStore<S> {
+    /// Wraps `inner`, following `feed`, with [`UserCacheOptions::default`].
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
+    pub fn new(inner: Arc<S>, feed: impl RevocationFeed) -> Self {
+        Self::with_options(inner, feed, UserCacheOptions::default())
+    }
+
+    /// [`new`](Self::new) with explicit options; a capacity of 0 caches nothing.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
+    pub fn with_options(inner: Arc<S>, feed: impl RevocationFeed, options: UserCacheOptions) -> Self {
+        let cache = Followed::new(options.capacity, options.max_age);
+        if options.capacity > 0 {
+            follow(feed, &cache, options.timeout);
+        }
+        Self { inner, cache }
+    }
+
+    /// The cache's counters (`invalidations`: users dropped).
+    #[must_use]
+    pub fn statistics(&self) -> SessionCacheStatistics {
+        self.cache.statistics()
+    }
+
+    /// Whether answers may come from the cache now (the feed's subscription is confirmed).
+    #[must_use]
+    pub fn is_following(&self) -> bool {
+        self.cache.caching()
+    }
+
+    /// The wrapped store.
+    #[must_use]
+    pub fn inner(&self) -> &Arc<S> {
+        &self.inner
+    }
+}
+
+/// Drops a user from the cache when dropped: when a changing call returns, fails or is
+/// cancelled, since the store may have committed the change in each case.
+struct ForgetUser<'a> {
+    cache: &'a Followed<UserRecord>,
+    id: Uuid,
+}
+
+impl Drop for ForgetUser<'_> {
+    fn drop(&mut self) {
+        self.cache.forget(&[self.id]);
+    }
+}
+
+#[async_trait]
+impl<S: UserStore + ?Sized> UserStore for CachedUserStore<S> {
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        self.inner.create_user(user).await
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        if let Some(record) = self.cache.lookup(id, |record| Some(record.clone())) {
+            return Ok(Some(record));
+        }
+        if !self.cache.caching() {
+            return self.inner.user_by_id(id).await;
+        }
+        // Read before asking: a change arriving meanwhile bumps it and the answer is not kept.
+        let epoch = self.cache.epoch();
+        let record = self.inner.user_by_id(id).await?;
+        if let Some(record) = &record {
+            self.cache.remember(id, record.clone(), epoch);
+        }
+        Ok(record)
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.inner.user_by_username(username).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.inner.user_by_email(email).await
+    }
+
+    async fn update_user(&self, id: Uuid, update: UserUpdate, at: DateTime<Utc>) -> Result<Option<User>, StoreError> {
+        let _forget = ForgetUser { cache: &self.cache, id };
+        self.inner.update_user(id, update, at).await
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
+        self.inner.list_users(query).await
+    }
+
+    async fn delete_user(&self, id: Uuid, keep_an_admin: bool) -> Result<bool, StoreError> {
+        let _forget = ForgetUser { cache: &self.cache, id };
+        self.inner.delete_user(id, keep_an_admin).await
+    }
+}
+
 /// Drops sessions from the cache when dropped: when a revoking call returns, fails or is
 /// cancelled (a client that disconnects), since the store may have committed the revocation in
 /// each case.
@@ -332,9 +501,45 @@ impl Drop for Forget<'_> {
     }
 }
 
-/// The sessions known to be live, with the rules of the [module docs](self).
-struct LiveSessions {
-    state: RwLock<State>,
+/// What a [`Followed`] cache keeps per id, and which announcements concern it.
+trait Kind: Send + Sync + 'static {
+    /// The ids an announcement drops from this kind of cache (`None`: not this kind).
+    fn concerned(revocation: &Revocation) -> Option<&[Uuid]>;
+}
+
+/// A session known to be live.
+struct SessionEntry {
+    user_id: Uuid,
+    /// The session's absolute expiry, Unix seconds.
+    expires_at: i64,
+}
+
+impl Kind for SessionEntry {
+    fn concerned(revocation: &Revocation) -> Option<&[Uuid]> {
+        match revocation {
+            Revocation::Sessions(ids) => Some(ids),
+            _ => None,
+        }
+    }
+}
+
+impl Kind for UserRecord {
+    fn concerned(revocation: &Revocation) -> Option<&[Uuid]> {
+        match revocation {
+            Revocation::Users(ids) => Some(ids),
+            _ => None,
+        }
+    }
+}
+
+/// The sessions known to be live.
+type LiveSessions = Followed<SessionEntry>;
+
+/// Answers known to be current, by id, with the rules of the [module docs](self): kept exact by
+/// a [`RevocationFeed`] (through [`follow`]) and by the wrapper's own changes. One rule for the
+/// session cache and the user cache.
+struct Followed<V> {
+    state: RwLock<State<V>>,
     capacity: usize,
     max_age: Duration,
     origin: Instant,
@@ -345,20 +550,18 @@ struct LiveSessions {
     invalidations: AtomicU64,
 }
 
-struct State {
-    entries: HashMap<Uuid, Entry>,
+struct State<V> {
+    entries: HashMap<Uuid, Entry<V>>,
     /// Bumped by every invalidation: an answer fetched across one is not remembered.
     epoch: u64,
 }
 
-struct Entry {
-    user_id: Uuid,
-    /// The session's absolute expiry, Unix seconds.
-    expires_at: i64,
+struct Entry<V> {
+    value: V,
     cached_at: Instant,
 }
 
-impl LiveSessions {
+impl<V: Kind> Followed<V> {
     fn new(capacity: usize, max_age: Duration) -> Arc<Self> {
         Arc::new(Self {
             state: RwLock::new(State { entries: HashMap::new(), epoch: 0 }),
@@ -385,22 +588,25 @@ impl LiveSessions {
         self.capacity > 0 && self.trusted_at(Instant::now())
     }
 
-    /// Whether session `sid` of `user_id` is live at `now` (Unix s), if the cache knows.
-    fn lookup(&self, sid: Uuid, user_id: Uuid, now: i64) -> Option<bool> {
-        let answer = self.cached(sid, user_id, now, Instant::now());
-        let counter = if answer.is_some() { &self.hits } else { &self.misses };
+    /// `answer` applied to the cached value of `id`, counting a hit or a miss; `None` when the
+    /// cache has no usable value or `answer` declines it.
+    fn lookup<T>(&self, id: Uuid, answer: impl FnOnce(&V) -> Option<T>) -> Option<T> {
+        let found = self.cached(id, Instant::now(), answer);
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
-        answer
+        found
     }
 
-    fn cached(&self, sid: Uuid, user_id: Uuid, now: i64, at: Instant) -> Option<bool> {
+    fn cached<T>(&self, id: Uuid, at: Instant, answer: impl FnOnce(&V) -> Option<T>) -> Option<T> {
         if !self.trusted_at(at) {
             return None;
         }
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        let entry = state.entries.get(&sid)?;
-        let fresh = at.saturating_duration_since(entry.cached_at) < self.max_age;
-        (entry.user_id == user_id && fresh).then_some(entry.expires_at > now)
+        let entry = state.entries.get(&id)?;
+        if at.saturating_duration_since(entry.cached_at) >= self.max_age {
+            return None;
+        }
+        answer(&entry.value)
     }
 
     /// The current epoch; read it before asking the store, hand it to [`remember`](Self::remember).
@@ -408,8 +614,8 @@ impl LiveSessions {
         self.state.read().unwrap_or_else(PoisonError::into_inner).epoch
     }
 
-    /// Remembers a session the store reported live, unless a revocation arrived since `epoch`.
-    fn remember(&self, sid: Uuid, user_id: Uuid, expires_at: i64, epoch: u64) {
+    /// Remembers what the store answered, unless an invalidation arrived since `epoch`.
+    fn remember(&self, id: Uuid, value: V, epoch: u64) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if state.epoch != epoch || !self.caching() {
             return;
@@ -419,32 +625,27 @@ impl LiveSessions {
         auth_core::cache::make_room(&mut state.entries, self.capacity, |entry| {
             at.saturating_duration_since(entry.cached_at) < max_age
         });
-        state.entries.insert(sid, Entry { user_id, expires_at, cached_at: at });
+        state.entries.insert(id, Entry { value, cached_at: at });
     }
 
-    /// Drops revoked sessions.
-    fn forget(&self, sids: &[Uuid]) {
+    /// Drops these ids.
+    fn forget(&self, ids: &[Uuid]) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         state.epoch += 1;
-        let dropped = sids.iter().filter(|sid| state.entries.remove(sid).is_some()).count();
+        let dropped = ids.iter().filter(|id| state.entries.remove(id).is_some()).count();
         self.invalidations.fetch_add(dropped as u64, Ordering::Relaxed);
     }
 
-    /// Drops every session of `user_id` but `except`.
-    fn forget_user(&self, user_id: Uuid, except: Option<Uuid>) {
-        self.forget_where(|sid, entry| entry.user_id == user_id && Some(*sid) != except);
-    }
-
-    /// Drops everything, for when it is unknown which sessions were revoked.
+    /// Drops everything, for when it is unknown what changed.
     fn forget_all(&self) {
         self.forget_where(|_, _| true);
     }
 
-    fn forget_where(&self, revoked: impl Fn(&Uuid, &Entry) -> bool) {
+    fn forget_where(&self, changed: impl Fn(&Uuid, &V) -> bool) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         state.epoch += 1;
         let before = state.entries.len();
-        state.entries.retain(|sid, entry| !revoked(sid, entry));
+        state.entries.retain(|id, entry| !changed(id, &entry.value));
         let dropped = before - state.entries.len();
         self.invalidations.fetch_add(dropped as u64, Ordering::Relaxed);
     }
@@ -462,12 +663,11 @@ impl LiveSessions {
     }
 
     fn apply(&self, revocation: &Revocation) {
-        match revocation {
-            Revocation::Sessions(ids) => self.forget(ids),
-            Revocation::Unreadable => {
-                tracing::warn!("unreadable revocation announcement; emptying the session cache");
-                self.forget_all();
-            }
+        if let Some(ids) = V::concerned(revocation) {
+            self.forget(ids);
+        } else if *revocation == Revocation::Unreadable {
+            tracing::warn!("unreadable change announcement; emptying the cache");
+            self.forget_all();
         }
     }
 
@@ -480,9 +680,26 @@ impl LiveSessions {
     }
 }
 
+impl Followed<SessionEntry> {
+    /// Whether session `sid` of `user_id` is live at `now` (Unix s), if the cache knows.
+    fn session(&self, sid: Uuid, user_id: Uuid, now: i64) -> Option<bool> {
+        self.lookup(sid, |entry| (entry.user_id == user_id).then_some(entry.expires_at > now))
+    }
+
+    /// Remembers a session the store reported live.
+    fn remember_session(&self, sid: Uuid, user_id: Uuid, expires_at: i64, epoch: u64) {
+        self.remember(sid, SessionEntry { user_id, expires_at }, epoch);
+    }
+
+    /// Drops every session of `user_id` but `except`.
+    fn forget_user(&self, user_id: Uuid, except: Option<Uuid>) {
+        self.forget_where(|sid, entry| entry.user_id == user_id && Some(*sid) != except);
+    }
+}
+
 /// Spawns the task that follows `feed` and applies its revocations to `cache`, for as long as
 /// the cache exists; it subscribes again after a failure (backing off up to 5 s).
-fn follow<F: RevocationFeed>(feed: F, cache: &Arc<LiveSessions>, timeout: Duration) {
+fn follow<F: RevocationFeed, V: Kind>(feed: F, cache: &Arc<Followed<V>>, timeout: Duration) {
     let cache = Arc::downgrade(cache);
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
@@ -518,9 +735,9 @@ fn follow<F: RevocationFeed>(feed: F, cache: &Arc<LiveSessions>, timeout: Durati
 
 /// Applies announcements and pings every [`HEARTBEAT`]. Returns `Ok` when the cache is gone, the
 /// error when the subscription failed.
-async fn listen<S: RevocationSubscription>(
+async fn listen<S: RevocationSubscription, V: Kind>(
     mut subscription: S,
-    cache: &Weak<LiveSessions>,
+    cache: &Weak<Followed<V>>,
     timeout: Duration,
 ) -> Result<(), StoreError> {
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -564,13 +781,13 @@ mod tests {
     fn a_remembered_session_is_answered_until_it_expires_or_is_forgotten() {
         let cache = trusted(10);
         let (sid, user) = (Uuid::new_v4(), Uuid::new_v4());
-        assert_eq!(cache.lookup(sid, user, 100), None);
-        cache.remember(sid, user, 200, cache.epoch());
-        assert_eq!(cache.lookup(sid, user, 100), Some(true));
-        assert_eq!(cache.lookup(sid, user, 200), Some(false), "expired by its own expiry");
-        assert_eq!(cache.lookup(sid, Uuid::new_v4(), 100), None, "another user's claim goes to the store");
+        assert_eq!(cache.session(sid, user, 100), None);
+        cache.remember_session(sid, user, 200, cache.epoch());
+        assert_eq!(cache.session(sid, user, 100), Some(true));
+        assert_eq!(cache.session(sid, user, 200), Some(false), "expired by its own expiry");
+        assert_eq!(cache.session(sid, Uuid::new_v4(), 100), None, "another user's claim goes to the store");
         cache.forget(&[sid]);
-        assert_eq!(cache.lookup(sid, user, 100), None);
+        assert_eq!(cache.session(sid, user, 100), None);
         assert_eq!(cache.statistics(), SessionCacheStatistics { hits: 2, misses: 3, invalidations: 1 });
     }
 
@@ -581,7 +798,7 @@ mod tests {
         let user = Uuid::new_v4();
         let stale: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
         for sid in &stale {
-            cache.remember(*sid, user, 200, cache.epoch());
+            cache.remember_session(*sid, user, 200, cache.epoch());
         }
         // Answered a while ago: older than max-age (set, not slept through).
         for entry in cache.state.write().unwrap().entries.values_mut() {
@@ -589,10 +806,10 @@ mod tests {
         }
         let fresh: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
         for sid in &fresh {
-            cache.remember(*sid, user, 200, cache.epoch());
+            cache.remember_session(*sid, user, 200, cache.epoch());
         }
         let newest = Uuid::new_v4();
-        cache.remember(newest, user, 200, cache.epoch());
+        cache.remember_session(newest, user, 200, cache.epoch());
         let state = cache.state.read().unwrap();
         assert_eq!(state.entries.len(), 9, "the 8 stale answers went, nothing else");
         assert!(fresh.iter().chain([&newest]).all(|sid| state.entries.contains_key(sid)));
@@ -600,9 +817,9 @@ mod tests {
         // Full of fresh answers: two go (an eighth), not all sixteen.
         let more: Vec<Uuid> = (0..7).map(|_| Uuid::new_v4()).collect();
         for sid in &more {
-            cache.remember(*sid, user, 200, cache.epoch());
+            cache.remember_session(*sid, user, 200, cache.epoch());
         }
-        cache.remember(Uuid::new_v4(), user, 200, cache.epoch());
+        cache.remember_session(Uuid::new_v4(), user, 200, cache.epoch());
         assert_eq!(cache.state.read().unwrap().entries.len(), 15);
     }
 
@@ -612,12 +829,12 @@ mod tests {
         let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
         let (kept, gone, others) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         for (sid, owner) in [(kept, user), (gone, user), (others, other)] {
-            cache.remember(sid, owner, 200, cache.epoch());
+            cache.remember_session(sid, owner, 200, cache.epoch());
         }
         cache.forget_user(user, Some(kept));
-        assert_eq!(cache.lookup(kept, user, 100), Some(true));
-        assert_eq!(cache.lookup(gone, user, 100), None);
-        assert_eq!(cache.lookup(others, other, 100), Some(true));
+        assert_eq!(cache.session(kept, user, 100), Some(true));
+        assert_eq!(cache.session(gone, user, 100), None);
+        assert_eq!(cache.session(others, other, 100), Some(true));
     }
 
     #[test]
@@ -628,20 +845,20 @@ mod tests {
         // The revocation arrives while the lookup is in flight…
         cache.forget(&[sid]);
         // …so the "live" it brings back is stale and must not be cached.
-        cache.remember(sid, user, 200, before);
-        assert_eq!(cache.lookup(sid, user, 100), None);
+        cache.remember_session(sid, user, 200, before);
+        assert_eq!(cache.session(sid, user, 100), None);
     }
 
     #[test]
     fn nothing_is_answered_or_remembered_while_the_subscription_is_unconfirmed() {
         let cache = trusted(10);
         let (sid, user) = (Uuid::new_v4(), Uuid::new_v4());
-        cache.remember(sid, user, 200, cache.epoch());
+        cache.remember_session(sid, user, 200, cache.epoch());
         cache.distrust();
-        assert_eq!(cache.lookup(sid, user, 100), None);
-        cache.remember(sid, user, 200, cache.epoch());
+        assert_eq!(cache.session(sid, user, 100), None);
+        cache.remember_session(sid, user, 200, cache.epoch());
         cache.trusted_until_ms.store(u64::MAX, Ordering::Release);
-        assert_eq!(cache.lookup(sid, user, 100), None, "emptied, and nothing remembered meanwhile");
+        assert_eq!(cache.session(sid, user, 100), None, "emptied, and nothing remembered meanwhile");
     }
 
     #[test]
@@ -653,8 +870,8 @@ mod tests {
         // …so (re)subscribing bumps the epoch before the cache is trusted again.
         cache.forget_all();
         cache.confirm(Instant::now());
-        cache.remember(sid, user, 200, before);
-        assert_eq!(cache.lookup(sid, user, 100), None);
+        cache.remember_session(sid, user, 200, before);
+        assert_eq!(cache.session(sid, user, 100), None);
     }
 
     #[test]
@@ -671,12 +888,12 @@ mod tests {
         let cache = LiveSessions::new(2, Duration::ZERO);
         cache.trusted_until_ms.store(u64::MAX, Ordering::Release);
         let (sid, user) = (Uuid::new_v4(), Uuid::new_v4());
-        cache.remember(sid, user, 200, cache.epoch());
-        assert_eq!(cache.lookup(sid, user, 100), None, "older than max_age");
+        cache.remember_session(sid, user, 200, cache.epoch());
+        assert_eq!(cache.session(sid, user, 100), None, "older than max_age");
 
         let cache = trusted(2);
         for _ in 0..5 {
-            cache.remember(Uuid::new_v4(), user, 200, cache.epoch());
+            cache.remember_session(Uuid::new_v4(), user, 200, cache.epoch());
         }
         assert!(cache.state.read().unwrap().entries.len() <= 2);
     }

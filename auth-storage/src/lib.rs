@@ -83,7 +83,9 @@ fn auth_method(name: &str) -> Result<auth_core::AuthMethod, auth_core::StoreErro
         .ok_or_else(|| auth_core::StoreError::Corrupt(format!("unknown session auth_method {name:?}")))
 }
 
-pub use cache::{CachedSessionStore, SessionCacheOptions, SessionCacheStatistics, SingleProcess};
+pub use cache::{
+    CachedSessionStore, CachedUserStore, SessionCacheOptions, SessionCacheStatistics, SingleProcess, UserCacheOptions,
+};
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::MemoryStore;

@@ -121,8 +121,10 @@ impl PostgresStore {
     }
 
     /// The revocations a trigger on `auth_sessions.revoked_at` announces with `NOTIFY` on channel
-    /// `auth_sessions_revoked`, for a [`CachedSessionStore`](crate::CachedSessionStore) over this
-    /// store. Each subscription is a `LISTEN` connection of its own, outside the pool.
+    /// `auth_sessions_revoked`, and the user changes triggers on `auth_users` announce on the
+    /// same channel (`user:<id>`), for a [`CachedSessionStore`](crate::CachedSessionStore) or a
+    /// [`CachedUserStore`](crate::CachedUserStore) over this store. Each subscription is a
+    /// `LISTEN` connection of its own, outside the pool.
     #[must_use]
     pub fn revocations(&self) -> PostgresRevocations {
         PostgresRevocations { pool: self.pool.clone() }
@@ -174,8 +176,13 @@ impl RevocationFeed for PostgresRevocations {
     }
 }
 
+/// A payload of the migrations' triggers: a session id, `user:` and a user id, or `all`.
 fn notification(notification: &sqlx::postgres::PgNotification) -> Revocation {
-    Uuid::parse_str(notification.payload()).map_or(Revocation::Unreadable, |id| Revocation::Sessions(vec![id]))
+    let payload = notification.payload();
+    match payload.strip_prefix("user:") {
+        Some(user) => Uuid::parse_str(user).map_or(Revocation::Unreadable, |id| Revocation::Users(vec![id])),
+        None => Uuid::parse_str(payload).map_or(Revocation::Unreadable, |id| Revocation::Sessions(vec![id])),
+    }
 }
 
 fn connection_closed() -> StoreError {
@@ -260,6 +267,9 @@ const LOCK_MFA_FACTOR: &str = "SELECT 1 FROM auth_mfa_totp WHERE user_id = $1 FO
 
 /// Taken before a login challenge is read (as [`LOCK_MFA_FACTOR`]).
 const LOCK_MFA_CHALLENGE: &str = "SELECT 1 FROM auth_mfa_challenges WHERE token_hash = $1 FOR UPDATE";
+
+/// No change log: announcements go out by `NOTIFY`.
+const PURGE_CHANGE_LOG: Option<(&str, i64)> = None;
 
 crate::sql::sql_stores!(PostgresStore, PgPool, sqlx::PgConnection, sqlx::postgres::PgRow);
 crate::sql_mfa::sql_mfa_store!(PostgresStore, PgPool, sqlx::PgConnection, sqlx::postgres::PgRow);

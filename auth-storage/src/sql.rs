@@ -548,6 +548,13 @@ macro_rules! sql_stores {
                     .execute(&self.pool)
                     .await
                     .map_err(db_err)?;
+                if let Some((purge, retention_seconds)) = PURGE_CHANGE_LOG {
+                    sqlx::query(purge)
+                        .bind(now.timestamp() - retention_seconds)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                }
                 Ok(done.rows_affected())
             }
         }

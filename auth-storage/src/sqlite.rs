@@ -3,7 +3,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use auth_core::StoreError;
+use auth_core::{async_trait, StoreError};
+
+use crate::cache::{Revocation, RevocationFeed, RevocationSubscription};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -120,6 +122,117 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// The revoked sessions and changed users that triggers append to the change log
+    /// (`auth_changes`), for a [`CachedSessionStore`](crate::CachedSessionStore) or a
+    /// [`CachedUserStore`](crate::CachedUserStore) over this store: so a change made by another
+    /// process on the same file (a second server, the `users` command) reaches this process's
+    /// caches within [`CHANGE_POLL_INTERVAL`] (20 ms). Each subscription reads the log on a
+    /// connection of its own, outside the pool.
+    #[must_use]
+    pub fn changes(&self) -> SqliteChanges {
+        SqliteChanges { options: (*self.pool.connect_options()).clone() }
+    }
+}
+
+/// How often a [`SqliteChanges`] subscription reads the change log: the longest a change made
+/// by another process goes unseen by this one's caches.
+pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How long the change log keeps an entry (Unix seconds): far longer than a follower goes
+/// without reading it (it stops trusting its cache after 3 s), so none misses one; one that does
+/// (a process stopped for minutes) sees the gap in `seq` and empties its cache.
+const CHANGE_LOG_RETENTION_SECONDS: i64 = 600;
+
+/// The change log of a [`SqliteStore`], for the caches; from [`SqliteStore::changes`].
+#[derive(Debug, Clone)]
+pub struct SqliteChanges {
+    options: SqliteConnectOptions,
+}
+
+/// A subscription of [`SqliteChanges`]: a connection and the last `seq` read.
+pub struct SqliteChangeSubscription {
+    connection: sqlx::SqliteConnection,
+    last_seq: i64,
+    read: std::collections::VecDeque<Revocation>,
+}
+
+impl std::fmt::Debug for SqliteChangeSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteChangeSubscription").field("last_seq", &self.last_seq).finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl RevocationFeed for SqliteChanges {
+    type Subscription = SqliteChangeSubscription;
+
+    async fn subscribe(&self) -> Result<Self::Subscription, StoreError> {
+        use sqlx::Connection as _;
+        let mut connection = sqlx::SqliteConnection::connect_with(&self.options).await.map_err(db_err)?;
+        // The cache empties itself on subscribing: only what comes after matters.
+        let last_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM auth_changes")
+            .fetch_one(&mut connection)
+            .await
+            .map_err(db_err)?;
+        Ok(SqliteChangeSubscription { connection, last_seq, read: std::collections::VecDeque::new() })
+    }
+}
+
+impl SqliteChangeSubscription {
+    /// Reads what was appended since the last read (committed before this read began).
+    async fn read_log(&mut self) -> Result<(), StoreError> {
+        let rows: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT seq, kind, id FROM auth_changes WHERE seq > $1 ORDER BY seq LIMIT 1000")
+                .bind(self.last_seq)
+                .fetch_all(&mut self.connection)
+                .await
+                .map_err(db_err)?;
+        let Some(&(last, _, _)) = rows.last() else { return Ok(()) };
+        let (mut sessions, mut users) = (Vec::new(), Vec::new());
+        // Numbers are never skipped: a gap means entries were purged before this follower read them.
+        let mut gap = rows[0].0 != self.last_seq + 1;
+        for (_, kind, id) in rows {
+            match (kind.as_str(), Uuid::parse_str(&id)) {
+                ("session", Ok(id)) => sessions.push(id),
+                ("user", Ok(id)) => users.push(id),
+                _ => gap = true,
+            }
+        }
+        self.last_seq = last;
+        if gap {
+            self.read.push_back(Revocation::Unreadable);
+        }
+        if !sessions.is_empty() {
+            self.read.push_back(Revocation::Sessions(sessions));
+        }
+        if !users.is_empty() {
+            self.read.push_back(Revocation::Users(users));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RevocationSubscription for SqliteChangeSubscription {
+    async fn next(&mut self) -> Result<Revocation, StoreError> {
+        loop {
+            if let Some(revocation) = self.read.pop_front() {
+                return Ok(revocation);
+            }
+            tokio::time::sleep(CHANGE_POLL_INTERVAL).await;
+            // Cancel-safe: the position moves only together with what was read.
+            self.read_log().await?;
+        }
+    }
+
+    async fn ping(&mut self) -> Result<(), StoreError> {
+        self.read_log().await
+    }
+
+    fn buffered(&mut self) -> Option<Result<Revocation, StoreError>> {
+        self.read.pop_front().map(Ok)
+    }
 }
 
 fn unique_violation(err: sqlx::Error) -> StoreError {
@@ -177,6 +290,10 @@ const LOCK_MFA_FACTOR: &str = "UPDATE auth_mfa_totp SET last_used_step = last_us
 
 /// Taken before a login challenge is read (as [`LOCK_MFA_FACTOR`]).
 const LOCK_MFA_CHALLENGE: &str = "UPDATE auth_mfa_challenges SET attempts = attempts WHERE token_hash = $1";
+
+/// Purged with the expired sessions: change-log entries older than the retention.
+const PURGE_CHANGE_LOG: Option<(&str, i64)> =
+    Some(("DELETE FROM auth_changes WHERE at < $1", CHANGE_LOG_RETENTION_SECONDS));
 
 crate::sql::sql_stores!(SqliteStore, SqlitePool, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);
 crate::sql_mfa::sql_mfa_store!(SqliteStore, SqlitePool, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);

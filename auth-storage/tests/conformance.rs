@@ -1028,6 +1028,15 @@ conformance!(tokens_only cached_memory, async {
     Some((Cached::new(Arc::new(auth_storage::MemoryStore::new()), auth_storage::SingleProcess).await, ()))
 });
 
+#[cfg(feature = "sqlite")]
+conformance!(tokens_only cached_sqlite, async {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let store = Arc::new(auth_storage::SqliteStore::connect(&url).await.unwrap());
+    let feed = store.changes();
+    Some((Cached::new(store, feed).await, dir))
+});
+
 #[cfg(feature = "postgres")]
 conformance!(tokens_only cached_postgres, async {
     let url = fresh_postgres_database().await?;

@@ -1,19 +1,23 @@
 //! `CachedSessionStore` over each backend with a revocation feed: several wrappers (server
 //! instances) over one database answer repeat session checks from memory, and every revocation
-//! reaches every cache (Redis pub/sub, PostgreSQL LISTEN/NOTIFY). These tests wait on real time
-//! on purpose: what they prove is how fast an announcement travels between processes.
+//! reaches every cache (Redis pub/sub, PostgreSQL LISTEN/NOTIFY, SQLite's change log); and
+//! `CachedUserStore` the same way for user changes. These tests wait on real time on purpose:
+//! what they prove is how fast an announcement travels between processes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::{RotationOutcome, RotationRequest, SessionStore, TokenHash};
-use auth_storage::{CachedSessionStore, SessionCacheOptions, SingleProcess};
+use auth_core::{
+    NewUser, Role, RotationOutcome, RotationRequest, SessionStore, TokenHash, UserStatus, UserStore, UserUpdate,
+};
+use auth_storage::{CachedSessionStore, CachedUserStore, SessionCacheOptions, SingleProcess};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 use auth_test_support::new_session;
 
 type Cached = CachedSessionStore<dyn SessionStore>;
+type CachedUsers = CachedUserStore<dyn UserStore>;
 
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
@@ -242,6 +246,74 @@ async fn a_revocation_whose_caller_gives_up_after_the_store_committed_is_not_ans
     assert!(!cached.session_is_live(reused, user, now()).await.unwrap(), "refresh-token reuse");
 }
 
+/// Reads `id` on `store` until the answer comes from its cache; panics after 3 s.
+async fn until_user_cached(store: &CachedUsers, id: Uuid) {
+    for _ in 0..300 {
+        let hits = store.statistics().hits;
+        assert!(store.user_by_id(id).await.unwrap().is_some());
+        if store.statistics().hits > hits {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the user was never answered from the cache");
+}
+
+/// Whether `store` answers `check` for user `id` within `within`, polling every 5 ms.
+async fn user_within(
+    store: &CachedUsers,
+    id: Uuid,
+    within: Duration,
+    check: impl Fn(Option<&auth_core::UserRecord>) -> bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if check(store.user_by_id(id).await.unwrap().as_ref()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+/// A role change, a disable and a deletion made through instance A reach instance B's user
+/// cache through the feed (A's own cache at once), so `CurrentUser` on B never serves the old
+/// user for longer than the announcement takes.
+async fn user_changes_on_one_instance_reach_the_other_instances_user_cache(a: CachedUsers, b: CachedUsers) {
+    let new = NewUser {
+        id: Uuid::now_v7(),
+        username: Some(format!("u{}", Uuid::new_v4().simple())),
+        email: None,
+        email_verified: false,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+        role: Role::user(),
+        created_at: now(),
+    };
+    let id = new.id;
+    a.create_user(new).await.unwrap();
+    until_user_cached(&a, id).await;
+    until_user_cached(&b, id).await;
+
+    let mut promote = UserUpdate::default();
+    promote.role = Some(Role::admin());
+    a.update_user(id, promote, now()).await.unwrap().expect("updated");
+    let is_admin = |u: Option<&auth_core::UserRecord>| u.is_some_and(|u| u.user.role == Role::admin());
+    assert!(is_admin(a.user_by_id(id).await.unwrap().as_ref()), "the changing instance at once");
+    assert!(user_within(&b, id, PROPAGATION, is_admin).await, "the other instance through the feed");
+    until_user_cached(&b, id).await;
+
+    let mut disable = UserUpdate::default();
+    disable.status = Some(UserStatus::Disabled);
+    a.update_user(id, disable, now()).await.unwrap().expect("updated");
+    let disabled = |u: Option<&auth_core::UserRecord>| u.is_some_and(|u| u.user.status == UserStatus::Disabled);
+    assert!(user_within(&b, id, PROPAGATION, disabled).await);
+    until_user_cached(&b, id).await;
+
+    assert!(a.delete_user(id, false).await.unwrap());
+    assert!(a.user_by_id(id).await.unwrap().is_none());
+    assert!(user_within(&b, id, PROPAGATION, |u| u.is_none()).await, "a deleted user is gone everywhere");
+}
+
 #[tokio::test]
 async fn memory_with_a_capacity_of_zero_every_check_asks_the_store() {
     with_a_capacity_of_zero_every_check_asks_the_store(Arc::new(auth_storage::MemoryStore::new())).await;
@@ -376,5 +448,122 @@ mod postgres {
         let Some(url) = fresh_postgres_database().await else { return eprintln!("skipped: no PostgreSQL URL") };
         let store = PostgresStore::connect(&url).await.unwrap();
         with_a_capacity_of_zero_every_check_asks_the_store(Arc::new(store)).await;
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use auth_storage::SqliteStore;
+    use sqlx::Connection as _;
+
+    /// Two stores on one fresh database file, as two processes would (each its own pool and
+    /// change-log reader), each wrapped; and the file's URL.
+    async fn two_stores() -> (Arc<SqliteStore>, Arc<SqliteStore>, String, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+        let a = Arc::new(SqliteStore::connect(&url).await.expect("open"));
+        let b = Arc::new(SqliteStore::connect(&url).await.expect("open"));
+        (a, b, url, dir)
+    }
+
+    async fn two_instances() -> (Cached, Cached, String, tempfile::TempDir) {
+        let (a, b, url, dir) = two_stores().await;
+        let feeds = (a.changes(), b.changes());
+        (CachedSessionStore::new(a, feeds.0), CachedSessionStore::new(b, feeds.1), url, dir)
+    }
+
+    #[tokio::test]
+    async fn a_logout_on_one_instance_reaches_the_other_instances_cache() {
+        let (a, b, _, _dir) = two_instances().await;
+        super::a_logout_on_one_instance_reaches_the_other_instances_cache(a, b).await;
+    }
+
+    #[tokio::test]
+    async fn revoking_all_of_a_users_sessions_and_refresh_reuse_reach_the_other_cache() {
+        let (a, b, _, _dir) = two_instances().await;
+        super::revoking_all_of_a_users_sessions_and_refresh_reuse_reach_the_other_cache(a, b).await;
+    }
+
+    #[tokio::test]
+    async fn user_changes_on_one_instance_reach_the_other_instances_user_cache() {
+        let (a, b, _, _dir) = two_stores().await;
+        let feeds = (a.changes(), b.changes());
+        super::user_changes_on_one_instance_reach_the_other_instances_user_cache(
+            CachedUserStore::new(a, feeds.0),
+            CachedUserStore::new(b, feeds.1),
+        )
+        .await;
+    }
+
+    /// What another program does to the file (the `users` command, or `sqlite3` by hand) is in
+    /// the change log too: the triggers write it, not our code.
+    #[tokio::test]
+    async fn a_change_made_by_hand_on_the_file_reaches_the_cache() {
+        let (a, b, url, _dir) = two_instances().await;
+        let user = Uuid::new_v4();
+        let (revoked, deleted) = (create(&a, user, "r").await, create(&a, user, "d").await);
+        until_cached(&b, revoked, user).await;
+        until_cached(&b, deleted, user).await;
+        let mut admin = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE auth_sessions SET revoked_at = 1 WHERE id = $1")
+            .bind(revoked.to_string())
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM auth_sessions WHERE id = $1")
+            .bind(deleted.to_string())
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        assert!(refused_within(&b, revoked, user, PROPAGATION).await);
+        assert!(refused_within(&b, deleted, user, PROPAGATION).await);
+    }
+
+    /// A follower that missed entries (purged while it was not reading) cannot know what they
+    /// said: it empties its cache instead of trusting it.
+    #[tokio::test]
+    async fn a_gap_in_the_change_log_empties_the_cache() {
+        let (a, b, url, _dir) = two_instances().await;
+        let user = Uuid::new_v4();
+        let sid = create(&a, user, "r").await;
+        until_cached(&b, sid, user).await;
+        let mut admin = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        // An entry appended and purged between two reads: B sees the next number only.
+        let mut tx = admin.begin().await.unwrap();
+        sqlx::query("INSERT INTO auth_changes (kind, id) VALUES ('user', $1)")
+            .bind(Uuid::new_v4().to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM auth_changes").execute(&mut *tx).await.unwrap();
+        sqlx::query("INSERT INTO auth_changes (kind, id) VALUES ('user', $1)")
+            .bind(Uuid::new_v4().to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        until_invalidated(&b, 1).await;
+        assert!(b.session_is_live(sid, user, now()).await.unwrap(), "still live: asked the store again");
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres_users {
+    use super::*;
+    use auth_storage::PostgresStore;
+    use auth_test_support::fresh_postgres_database;
+
+    #[tokio::test]
+    async fn user_changes_on_one_instance_reach_the_other_instances_user_cache() {
+        let Some(url) = fresh_postgres_database().await else { return eprintln!("skipped: no PostgreSQL URL") };
+        let a = Arc::new(PostgresStore::connect(&url).await.expect("connect"));
+        let b = Arc::new(PostgresStore::connect(&url).await.expect("connect"));
+        let feeds = (a.revocations(), b.revocations());
+        super::user_changes_on_one_instance_reach_the_other_instances_user_cache(
+            CachedUserStore::new(a, feeds.0),
+            CachedUserStore::new(b, feeds.1),
+        )
+        .await;
     }
 }

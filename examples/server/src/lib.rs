@@ -31,7 +31,8 @@ use auth_http::AllowedOrigins;
 use auth_http::{Canonical, Dialect};
 use auth_storage::cache::RevocationFeed;
 use auth_storage::{
-    CachedSessionStore, MemoryStore, PostgresStore, RedisOptions, RedisStore, SessionCacheOptions, SqliteStore,
+    CachedSessionStore, CachedUserStore, MemoryStore, PostgresStore, RedisOptions, RedisStore, SessionCacheOptions,
+    SqliteStore, UserCacheOptions,
 };
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
@@ -55,10 +56,14 @@ pub struct ServerConfig {
     /// `AUTH_REDIS_PREFIX`: prefix of every Redis key (default `auth:`).
     pub redis_prefix: String,
     /// `AUTH_SESSION_CACHE`: how many live sessions each instance remembers locally when
-    /// sessions are in PostgreSQL or Redis (default 10000; `0` asks the store on every request).
-    /// Revocations reach every instance's cache through PostgreSQL `NOTIFY` or Redis pub/sub; see
-    /// `auth_storage::cache`.
+    /// sessions are in SQLite, PostgreSQL or Redis (default 100000; `0` asks the store on every
+    /// request). Revocations reach every instance's cache through PostgreSQL `NOTIFY`, Redis
+    /// pub/sub or SQLite's change log; see `auth_storage::cache`.
     pub session_cache: usize,
+    /// `AUTH_USER_CACHE`: how many users each instance remembers locally for `CurrentUser` and
+    /// `/me` when users are in SQLite or PostgreSQL (default 100000; `0` reads the store every
+    /// time); kept exact by the same feeds.
+    pub user_cache: usize,
     /// `AUTH_REDIS_REQUIRE_NOEVICTION`: refuse to start unless Redis's `maxmemory-policy` is
     /// `noeviction`, or when it cannot be read (default false: a warning); see
     /// `auth_storage::redis`.
@@ -616,6 +621,13 @@ impl ServerConfig {
                     .parse()
                     .with_context(|| format!("AUTH_SESSION_CACHE must be a number of sessions (0 = off), got {v:?}"))?,
             },
+            user_cache: match lookup("AUTH_USER_CACHE") {
+                None => UserCacheOptions::default().capacity,
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("AUTH_USER_CACHE must be a number of users (0 = off), got {v:?}"))?,
+            },
             redis_require_noeviction: flag(&lookup, "AUTH_REDIS_REQUIRE_NOEVICTION")?,
             jwt_secret,
             access_token_ttl: seconds(
@@ -817,6 +829,17 @@ fn session_cache<S: SessionStore>(store: Arc<S>, feed: impl RevocationFeed, capa
     Arc::new(CachedSessionStore::with_options(store, feed, options))
 }
 
+/// `store`'s users behind a [`CachedUserStore`] of `capacity` following `feed`; `store` itself
+/// when `capacity` is 0.
+fn user_cache<S: UserStore>(store: Arc<S>, feed: impl RevocationFeed, capacity: usize) -> Arc<dyn UserStore> {
+    if capacity == 0 {
+        return store;
+    }
+    let mut options = UserCacheOptions::default();
+    options.capacity = capacity;
+    Arc::new(CachedUserStore::with_options(store, feed, options))
+}
+
 /// [`build_auth`] on `clock` (tests give a `ManualClock` and move it instead of sleeping).
 ///
 /// # Errors
@@ -831,7 +854,14 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
         let store = Arc::new(
             SqliteStore::connect(url).await.with_context(|| format!("cannot open the SQLite database {url}"))?,
         );
-        (store.clone(), store.clone(), store.clone(), store.clone(), store)
+        // Other processes on the same file (a second server, the `users` command) announce
+        // their changes through the file's change log.
+        let users = user_cache(store.clone(), store.changes(), config.user_cache);
+        let sessions = match config.redis_url {
+            None => session_cache(store.clone(), store.changes(), config.session_cache),
+            Some(_) => store.clone(),
+        };
+        (users, sessions, store.clone(), store.clone(), store)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(url).await.context("cannot connect to the PostgreSQL database")?);
         // With Redis, sessions live there (below) and are cached there.
@@ -839,7 +869,8 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
             None => session_cache(store.clone(), store.revocations(), config.session_cache),
             Some(_) => store.clone(),
         };
-        (store.clone(), sessions, store.clone(), store.clone(), store)
+        let users = user_cache(store.clone(), store.revocations(), config.user_cache);
+        (users, sessions, store.clone(), store.clone(), store)
     } else if url == "memory" {
         let store = Arc::new(MemoryStore::new());
         (store.clone(), store.clone(), store.clone(), store.clone(), store)
@@ -887,7 +918,7 @@ pub async fn build_auth_with_clock(config: &ServerConfig, clock: Arc<dyn Clock>)
 
 /// The app: the auth router at `/api/auth` (with its OpenAPI document at
 /// `/api/auth/openapi.json`), `GET /api/protected` for any logged-in user, `GET /api/admin/ping`
-/// for admins, the login page at `/` and the API docs UI at `/docs`, with a log line per request
+/// for admins, `GET /api/health` for anyone, the login page at `/` and the API docs UI at `/docs`, with a log line per request
 /// at `debug` (target `http`) and per server error at `warn`.
 pub fn app(auth: Auth) -> Router {
     app_with_dialect(auth, Arc::new(Canonical))
@@ -913,6 +944,7 @@ pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
                 .route_layer(RequireAuth::new(auth.clone()).with_role("admin").schemes(schemes)),
         )
         .route("/", get(move || login_page(page)))
+        .route("/api/health", get(health))
         // The well-known location (RFC 8615) at the site root; the auth router has it too.
         .merge(jwks_router(auth.clone()));
     if !origins.is_empty() {
@@ -1019,6 +1051,12 @@ async fn protected(CurrentUser(user): CurrentUser) -> Json<Value> {
     Json(json!({ "user_id": user.id, "username": user.name(), "role": user.role }))
 }
 
+/// `GET /api/health`: open, `{"status":"ok"}` while the process serves (it asks no store; a
+/// load balancer's liveness probe, and the open route the benchmark compares routes with).
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
 async fn admin_ping(claims: AuthClaims) -> Json<Value> {
     Json(json!({ "pong": true, "user_id": claims.sub }))
 }
@@ -1110,7 +1148,8 @@ mod tests {
         assert_eq!(c.access_token_ttl.as_secs(), 3600);
         assert_eq!(c.refresh_token_ttl.as_secs(), 2_592_000);
         assert_eq!(c.refresh_reuse_grace.as_secs(), 10);
-        assert_eq!(c.session_cache, 10_000);
+        assert_eq!(c.session_cache, 100_000);
+        assert_eq!(c.user_cache, 100_000);
         assert!(c.jwt_secret.is_none());
         assert_eq!(c.client_ip_header, ClientIpHeader::XForwardedFor);
         assert_eq!(c.max_queued_hashes, None);
