@@ -45,6 +45,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
+mod scale;
+
 const SECRET: &[u8] = b"auth-bench-secret-0123456789-abcdefghijklmnop";
 const USER: &str = "bench";
 const PASSWORD: &str = "violet-Kettle-93-orbit";
@@ -58,11 +60,15 @@ const NEW_PASSWORD: &str = "quartz-Lantern-58-meadow";
 const SMTP_URL_VAR: &str = "AUTH_BENCH_SMTP_URL";
 
 const USAGE: &str = "\
-usage: auth-bench [--quick] [--json PATH]
+usage: auth-bench [--quick] [--scale] [--json PATH] [--svg PATH]
 
   --quick      6 rounds of 2 s and 80 enumeration pairs (about 3-4 minutes)
                instead of 20 rounds of 2.5 s and 200 pairs
+  --scale      then the example server binary (built next to this one) on memory, SQLite
+               and PostgreSQL, at 100 000 sessions and 1 000 000 users, and better-auth
+               (Node, `npm ci` in auth-bench/peer/better-auth): about 10-15 more minutes
   --json PATH  also write the figures to PATH as JSON
+  --svg PATH   with --scale, also draw protected vs open throughput per setup to PATH
 
 AUTH_BENCH_REDIS_URL=redis://... adds the Redis-backed variants.
 AUTH_BENCH_POSTGRES_URL=postgres://... adds the PostgreSQL-backed ones (cached and uncached).";
@@ -80,17 +86,23 @@ fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             "--quick" => {}
+            "--scale" => {}
             "--json" => {
                 rest.next().context("--json needs a path")?;
+            }
+            "--svg" => {
+                rest.next().context("--svg needs a path")?;
             }
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
         }
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let json_path = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
+    let scale = args.iter().any(|a| a == "--scale");
+    let path_of = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let (json_path, svg_path) = (path_of("--json"), path_of("--svg"));
     // The load generator gets one worker thread; the server process has the machine's cores.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    runtime.block_on(bench(quick, json_path))
+    runtime.block_on(bench(quick, scale, json_path, svg_path))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,9 +370,23 @@ fn request(
 /// What each connection sends.
 #[derive(Clone)]
 enum Load {
-    Get { path: &'static str, header: Option<(&'static str, String)> },
-    Login { path: &'static str, body: Value },
-    Refresh { path: &'static str },
+    Get {
+        path: &'static str,
+        header: Option<(&'static str, String)>,
+    },
+    /// GETs cycling through many `Authorization` values (one per session): request `k` of
+    /// connection `i` sends `headers[(i + k * conns) % len]`.
+    GetMany {
+        path: &'static str,
+        headers: Arc<Vec<String>>,
+    },
+    Login {
+        path: &'static str,
+        body: Value,
+    },
+    Refresh {
+        path: &'static str,
+    },
 }
 
 /// Requests per second over `duration` on `conns` connections. `chains` holds one refresh
@@ -384,6 +410,10 @@ async fn throughput(
                 let req = match &load {
                     Load::Get { path, header } => {
                         request("GET", path, header.as_ref().map(|(n, v)| (*n, v.as_str())), None)
+                    }
+                    Load::GetMany { path, headers } => {
+                        let value = &headers[(i + done as usize * conns) % headers.len()];
+                        request("GET", path, Some(("authorization", value)), None)
                     }
                     Load::Login { path, body } => request("POST", path, None, Some(body)),
                     Load::Refresh { path } => request("POST", path, None, Some(&json!({ "refresh_token": token }))),
@@ -411,6 +441,35 @@ async fn throughput(
         }
     }
     Ok(total as f64 / start.elapsed().as_secs_f64().max(duration.as_secs_f64()))
+}
+
+/// Sends requests `0..total` of `load` (a [`Load::GetMany`] once through its headers) on
+/// `conns` connections, each must answer 200; returns how many were sent.
+async fn requests(addr: SocketAddr, load: &Load, conns: usize, total: usize) -> anyhow::Result<usize> {
+    let Load::GetMany { path, headers } = load else { bail!("requests() takes a Load::GetMany") };
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..conns {
+        let (path, headers) = (*path, headers.clone());
+        tasks.spawn(async move {
+            let mut sender = connect(addr).await?;
+            let mut sent = 0;
+            for k in (i..total).step_by(conns) {
+                let value = &headers[k % headers.len()];
+                let (status, body, _) =
+                    send(&mut sender, request("GET", path, Some(("authorization", value)), None)).await?;
+                if status != 200 {
+                    bail!("status {status}: {}", String::from_utf8_lossy(&body));
+                }
+                sent += 1;
+            }
+            anyhow::Ok(sent)
+        });
+    }
+    let mut sent = 0;
+    while let Some(done) = tasks.join_next().await {
+        sent += done??;
+    }
+    Ok(sent)
 }
 
 /// Latencies of sequential GETs of `path`, one every 5 ms, until `until`.
@@ -520,7 +579,7 @@ async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> anyhow::Result
     Ok((serde_json::from_slice(&body).unwrap_or(Value::Null), cookie))
 }
 
-async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
+async fn bench(quick: bool, scale: bool, json_path: Option<String>, svg_path: Option<String>) -> anyhow::Result<()> {
     let (rounds, duration, conns) =
         if quick { (6, Duration::from_secs(2), 16) } else { (20, Duration::from_millis(2500), 16) };
     let (smtp_url, mails) = start_smtp_sink()?;
@@ -729,7 +788,14 @@ async fn bench(quick: bool, json_path: Option<String>) -> anyhow::Result<()> {
         results["protected_postgres_uncached_rps"] = json!(uncached.round());
         results["protected_postgres_uncached_ratio"] = json!(round3(protected_postgres_uncached_ratio));
     }
+    if scale {
+        scale::run(quick, &mut results).await?;
+    }
     print_table(&results);
+    if let (true, Some(path)) = (scale, svg_path) {
+        std::fs::write(&path, scale::svg(&results))?;
+        eprintln!("wrote {path}");
+    }
     if let Some(path) = json_path {
         std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
         eprintln!("wrote {path}");
@@ -785,7 +851,7 @@ fn round3(x: f64) -> f64 {
 
 /// Prints each figure with its target (ratios from this run).
 fn print_table(r: &Value) {
-    let rows: [(&str, &str); 30] = [
+    let rows: [(&str, &str); 47] = [
         ("bare_rps", ""),
         ("protected_rps", ""),
         ("protected_ratio", ">= 0.90"),
@@ -816,6 +882,23 @@ fn print_table(r: &Value) {
         ("enumeration_timing_ratio", "0.9 to 1.1"),
         ("reset_enumeration_timing_ratio", "0.9 to 1.1"),
         ("email_code_enumeration_timing_ratio", "0.9 to 1.1"),
+        ("protected_ratio_memory_example", "--scale: example server, CurrentUser"),
+        ("protected_ratio_sqlite", ">= 0.90"),
+        ("protected_ratio_postgres", ">= 0.90"),
+        ("protected_ratio_100k_sessions", ">= 0.85 (SQLite)"),
+        ("rss_bytes_per_session", "<= 2048"),
+        ("revocation_visible_p99_ms", "<= 50 (PostgreSQL, 2 instances)"),
+        ("logging_ratio", ">= 0.90"),
+        ("refresh_ratio_sqlite", ">= 0.30"),
+        ("refresh_ratio_postgres", ">= 0.20"),
+        ("users_1m_login_p99_ratio", "<= 1.5"),
+        ("users_1m_admin_list_p99_ratio", "<= 1.5"),
+        ("users_1m_admin_search_p99_ratio", "<= 1.5"),
+        ("admin_list_1m_p99_ms", ""),
+        ("ratio_vs_better_auth_protected", "> 1"),
+        ("ratio_vs_better_auth_login", "> 1"),
+        ("better_auth_protected_ratio", "(better-auth's own protected / open)"),
+        ("better_auth", ""),
     ];
     println!("| figure | value | target |\n|---|---|---|");
     for (key, target) in rows {

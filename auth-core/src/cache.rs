@@ -1,8 +1,13 @@
 //! The eviction rule of the library's bounded caches (the verified-token cache here, the
-//! session cache of `auth-storage`): one rule in one place.
+//! session and user caches of `auth-storage`): one rule in one place, and their one default size.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
+
+/// The default capacity of every cache of the library (verified tokens, live sessions, users):
+/// 131 072 entries, room for 100 000 clients with live tokens and their users plus a margin, so
+/// that such a working set fits whole instead of evicting an eighth at a time.
+pub const DEFAULT_CACHE_CAPACITY: usize = 1 << 17;
 
 /// Makes room in `map` before an insert when it holds `capacity` entries or more: first drops
 /// the entries `usable` rejects (expired, stale), then, if it is still full, an arbitrary eighth

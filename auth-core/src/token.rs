@@ -109,11 +109,12 @@ impl JwtCodec {
 /// ([`make_room`](crate::cache::make_room)), never all of it.
 ///
 /// A lookup allocates nothing: it hashes only the token's signature segment with a randomly
-/// keyed SipHash (so the slot cannot be aimed at), then compares the whole token with the one
-/// stored there in constant time, so a lookup leaks nothing about other users' tokens and a
-/// collision is a miss, never another token's claims.
+/// keyed SipHash (so the slot cannot be aimed at), then compares the SHA-256 digest of the whole
+/// token with the one stored there in constant time, so a lookup leaks nothing about other
+/// users' tokens and a collision is a miss, never another token's claims. An entry keeps the
+/// 32-byte digest, not the token (about 250 bytes with its claims).
 pub(crate) struct VerifiedTokens {
-    map: RwLock<HashMap<u64, (Box<str>, Claims)>>,
+    map: RwLock<HashMap<u64, ([u8; 32], Claims)>>,
     keys: RandomState,
     capacity: usize,
     leeway: i64,
@@ -140,9 +141,11 @@ impl VerifiedTokens {
         if self.capacity == 0 {
             return None;
         }
+        let slot = self.slot(token);
+        let digest = digest(token);
         let map = self.map.read().ok()?;
-        let (stored, claims) = map.get(&self.slot(token))?;
-        if !crate::secret::bytes_eq(stored.as_bytes(), token.as_bytes()) {
+        let (stored, claims) = map.get(&slot)?;
+        if !crate::secret::bytes_eq(stored, &digest) {
             return None;
         }
         Some(check_times(claims, now, self.leeway).map(|()| claims.clone()))
@@ -153,13 +156,19 @@ impl VerifiedTokens {
         if self.capacity == 0 {
             return;
         }
-        let slot = self.slot(token);
+        let (slot, digest) = (self.slot(token), digest(token));
         if let Ok(mut map) = self.map.write() {
             let leeway = self.leeway;
             crate::cache::make_room(&mut map, self.capacity, |(_, c)| now <= c.exp.saturating_add(leeway));
-            map.insert(slot, (token.into(), claims.clone()));
+            map.insert(slot, (digest, claims.clone()));
         }
     }
+}
+
+/// SHA-256 of the whole token: what a cache entry is compared by.
+fn digest(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -58,6 +58,9 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL's writers do not wait by sleeping (the SQL code is shared
+    /// with SQLite, whose writes have a connection of their own).
+    writer: PgPool,
 }
 
 fn db_err(err: sqlx::Error) -> StoreError {
@@ -111,7 +114,7 @@ impl PostgresStore {
         let mut migrator = sqlx::migrate!("./migrations/postgres");
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await.map_err(StoreError::backend)?;
-        Ok(Self { pool })
+        Ok(Self { writer: pool.clone(), pool })
     }
 
     /// The connection pool.
@@ -267,6 +270,14 @@ const LOCK_MFA_FACTOR: &str = "SELECT 1 FROM auth_mfa_totp WHERE user_id = $1 FO
 
 /// Taken before a login challenge is read (as [`LOCK_MFA_FACTOR`]).
 const LOCK_MFA_CHALLENGE: &str = "SELECT 1 FROM auth_mfa_challenges WHERE token_hash = $1 FOR UPDATE";
+
+/// A rotation's three writes (spend the presented token `$2` at `$1`, insert its successor `$3`
+/// into session `$4`, touch the session) as one statement: data-modifying CTEs.
+const ROTATE_IN_ONE_STATEMENT: Option<&str> = Some(
+    "WITH spent AS (UPDATE auth_refresh_tokens SET spent_at = $1 WHERE token_hash = $2), \
+     successor AS (INSERT INTO auth_refresh_tokens (token_hash, session_id, created_at) VALUES ($3, $4, $1)) \
+     UPDATE auth_sessions SET last_used_at = $1 WHERE id = $4",
+);
 
 /// No change log: announcements go out by `NOTIFY`.
 const PURGE_CHANGE_LOG: Option<(&str, i64)> = None;

@@ -235,7 +235,7 @@ macro_rules! sql_stores {
                     .bind(json_text(&user.metadata)?)
                     .bind(ts(user.created_at))
                     .bind(ts(user.updated_at))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(unique_violation)?;
                 Ok(user)
@@ -265,9 +265,9 @@ macro_rules! sql_stores {
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<auth_core::User>, auth_core::StoreError> {
                 if update.if_an_admin_remains {
-                    return crate::detached::detached(update_user_guarded(self.pool.clone(), id, update, at)).await;
+                    return crate::detached::detached(update_user_guarded(self.writer.clone(), id, update, at)).await;
                 }
-                let mut conn = self.pool.acquire().await.map_err(db_err)?;
+                let mut conn = self.writer.acquire().await.map_err(db_err)?;
                 update_user_on(&mut conn, id, update, at).await
             }
 
@@ -319,7 +319,7 @@ macro_rules! sql_stores {
             }
 
             async fn delete_user(&self, id: uuid::Uuid, keep_an_admin: bool) -> Result<bool, auth_core::StoreError> {
-                crate::detached::detached(delete_user(self.pool.clone(), id, keep_an_admin)).await
+                crate::detached::detached(delete_user(self.writer.clone(), id, keep_an_admin)).await
             }
         }
 
@@ -340,7 +340,7 @@ macro_rules! sql_stores {
                     .bind(&e.user_agent)
                     .bind(e.outcome.as_str())
                     .bind(json_text(&e.details)?)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 Ok(())
@@ -401,7 +401,7 @@ macro_rules! sql_stores {
             async fn purge_audit(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, auth_core::StoreError> {
                 let done = sqlx::query("DELETE FROM auth_audit_log WHERE at < $1")
                     .bind(ts(before))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected())
@@ -410,7 +410,7 @@ macro_rules! sql_stores {
             async fn forget_user_audit(&self, user_id: uuid::Uuid) -> Result<u64, auth_core::StoreError> {
                 let done = sqlx::query("DELETE FROM auth_audit_log WHERE user_id = $1")
                     .bind(db_id(user_id))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected())
@@ -437,7 +437,7 @@ macro_rules! sql_stores {
         #[auth_core::async_trait]
         impl auth_core::SessionStore for $store {
             async fn create_session(&self, new: auth_core::NewSession) -> Result<(), auth_core::StoreError> {
-                crate::detached::detached(create_session(self.pool.clone(), new)).await
+                crate::detached::detached(create_session(self.writer.clone(), new)).await
             }
 
             async fn session(&self, id: uuid::Uuid) -> Result<Option<auth_core::Session>, auth_core::StoreError> {
@@ -472,7 +472,7 @@ macro_rules! sql_stores {
                 &self,
                 r: auth_core::RotationRequest,
             ) -> Result<auth_core::RotationOutcome, auth_core::StoreError> {
-                crate::detached::detached(rotate_refresh_token(self.pool.clone(), r)).await
+                crate::detached::detached(rotate_refresh_token(self.writer.clone(), r)).await
             }
 
             async fn revoke_session(
@@ -483,7 +483,7 @@ macro_rules! sql_stores {
                 let done = sqlx::query("UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(ts(at))
                     .bind(db_id(id))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
@@ -502,7 +502,7 @@ macro_rules! sql_stores {
                 .bind(ts(at))
                 .bind(db_id(user_id))
                 .bind(except.map(db_id))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected())
@@ -517,7 +517,7 @@ macro_rules! sql_stores {
             ) -> Result<u64, auth_core::StoreError> {
                 let done = sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1")
                     .bind(db_id(user_id))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected())
@@ -545,13 +545,13 @@ macro_rules! sql_stores {
                 // Refresh tokens go with their session (ON DELETE CASCADE).
                 let done = sqlx::query("DELETE FROM auth_sessions WHERE revoked_at IS NOT NULL OR expires_at <= $1")
                     .bind(ts(now))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 if let Some((purge, retention_seconds)) = PURGE_CHANGE_LOG {
                     sqlx::query(purge)
                         .bind(now.timestamp() - retention_seconds)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                 }
@@ -580,7 +580,7 @@ macro_rules! sql_stores {
                 .bind(ts(s.expires_at))
                 .bind(db_count(s.max_attempts))
                 .bind(ts(now))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
@@ -595,7 +595,7 @@ macro_rules! sql_stores {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<auth_core::SecretCheck, auth_core::StoreError> {
                 let (purpose, key) = (purpose.to_owned(), key.to_owned());
-                crate::detached::detached(take_secret(self.pool.clone(), purpose, key, *candidate, on_mismatch, now))
+                crate::detached::detached(take_secret(self.writer.clone(), purpose, key, *candidate, on_mismatch, now))
                     .await
             }
 
@@ -605,7 +605,7 @@ macro_rules! sql_stores {
             ) -> Result<u64, auth_core::StoreError> {
                 let done = sqlx::query("DELETE FROM auth_one_time_secrets WHERE expires_at <= $1")
                     .bind(ts(now))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected())
@@ -668,6 +668,19 @@ macro_rules! sql_stores {
             let spent_at = spent_at.map(from_ts).transpose()?;
             let successor_current: bool = row.try_get("successor_current").map_err(corrupt)?;
             let step = rotation::decide(Some(RotationState { session: &session, spent_at, successor_current }), &r);
+            if let (RotationStep::Rotate, Some(successor), Some(rotate)) = (step, &r.successor, ROTATE_IN_ONE_STATEMENT) {
+                // Spend, insert the successor and touch the session in one round trip.
+                sqlx::query(rotate)
+                    .bind(ts(r.now))
+                    .bind(presented)
+                    .bind(&successor.as_bytes()[..])
+                    .bind(db_id(session.id))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                return Ok(step.outcome(session, r.now));
+            }
             if let (RotationStep::Rotate, Some(successor)) = (step, &r.successor) {
                 sqlx::query("UPDATE auth_refresh_tokens SET spent_at = $1 WHERE token_hash = $2")
                     .bind(ts(r.now))

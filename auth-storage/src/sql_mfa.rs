@@ -253,7 +253,7 @@ macro_rules! sql_mfa_store {
                 .bind(db_id(f.user_id))
                 .bind(&f.sealed_secret)
                 .bind(ts(f.created_at))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected() > 0)
@@ -264,7 +264,7 @@ macro_rules! sql_mfa_store {
                 user_id: uuid::Uuid,
                 factor_use: auth_core::mfa::FactorUse,
             ) -> Result<bool, auth_core::StoreError> {
-                crate::detached::detached(use_factor(self.pool.clone(), user_id, factor_use)).await
+                crate::detached::detached(use_factor(self.writer.clone(), user_id, factor_use)).await
             }
 
             async fn replace_recovery_codes(
@@ -272,7 +272,7 @@ macro_rules! sql_mfa_store {
                 user_id: uuid::Uuid,
                 codes: Vec<auth_core::TokenHash>,
             ) -> Result<bool, auth_core::StoreError> {
-                crate::detached::detached(replace_recovery_codes(self.pool.clone(), user_id, codes)).await
+                crate::detached::detached(replace_recovery_codes(self.writer.clone(), user_id, codes)).await
             }
 
             async fn reseal_totp(
@@ -287,14 +287,14 @@ macro_rules! sql_mfa_store {
                 .bind(sealed)
                 .bind(db_id(user_id))
                 .bind(current)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected() > 0)
             }
 
             async fn delete_totp(&self, user_id: uuid::Uuid) -> Result<bool, auth_core::StoreError> {
-                crate::detached::detached(delete_totp(self.pool.clone(), user_id)).await
+                crate::detached::detached(delete_totp(self.writer.clone(), user_id)).await
             }
 
             async fn create_challenge(&self, c: auth_core::mfa::MfaChallenge) -> Result<(), auth_core::StoreError> {
@@ -309,7 +309,7 @@ macro_rules! sql_mfa_store {
                 .bind(ts(c.verified_at))
                 .bind(ts(c.expires_at))
                 .bind(db_count(c.attempts))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err)?;
                 Ok(())
@@ -338,7 +338,7 @@ macro_rules! sql_mfa_store {
                 factor_use: auth_core::mfa::FactorUse,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<auth_core::mfa::ChallengeOutcome, auth_core::StoreError> {
-                crate::detached::detached(redeem_challenge(self.pool.clone(), *token_hash, purpose, factor_use, now))
+                crate::detached::detached(redeem_challenge(self.writer.clone(), *token_hash, purpose, factor_use, now))
                     .await
             }
 
@@ -349,12 +349,12 @@ macro_rules! sql_mfa_store {
             ) -> Result<u64, auth_core::StoreError> {
                 let challenges = sqlx::query("DELETE FROM auth_mfa_challenges WHERE expires_at <= $1")
                     .bind(ts(now))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 let pending = sqlx::query("DELETE FROM auth_mfa_totp WHERE confirmed_at IS NULL AND created_at < $1")
                     .bind(ts(pending_before))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                 Ok(challenges.rows_affected() + pending.rows_affected())

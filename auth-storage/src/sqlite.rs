@@ -15,8 +15,9 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SqliteOptions {
-    /// Most pooled connections (default 8). SQLite serializes writers; readers run in parallel
-    /// in WAL mode.
+    /// Most pooled connections for reads (default 8): readers run in parallel in WAL mode.
+    /// Writes go through one more connection of their own, so this process's writers queue in
+    /// memory instead of contending for SQLite's write lock (which waits by sleeping).
     pub max_connections: u32,
     /// How long a writer waits for the database lock before failing (default 5 s).
     pub busy_timeout: Duration,
@@ -54,7 +55,11 @@ impl Default for SqliteOptions {
 /// ```
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads.
     pool: SqlitePool,
+    /// Writes and transactions: one connection (the same pool as `pool` for an in-memory
+    /// database or a host's pool).
+    writer: SqlitePool,
 }
 
 fn db_err(err: sqlx::Error) -> StoreError {
@@ -96,25 +101,31 @@ impl SqliteStore {
             .busy_timeout(options.busy_timeout);
         // An in-memory database exists per connection: keep exactly one.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if in_memory { 1 } else { options.max_connections })
-            .min_connections(usize::from(in_memory) as u32)
-            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
-            .await
-            .map_err(db_err)?;
-        Self::from_pool(pool).await
+        let pool_options = |max: u32| {
+            SqlitePoolOptions::new()
+                .max_connections(if in_memory { 1 } else { max })
+                .min_connections(usize::from(in_memory) as u32)
+                .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
+                .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
+                .acquire_timeout(options.acquire_timeout)
+        };
+        let pool = pool_options(options.max_connections).connect_with(connect.clone()).await.map_err(db_err)?;
+        let mut store = Self::from_pool(pool).await?;
+        if !in_memory {
+            // After the migrations: the file is in WAL mode and has its tables.
+            store.writer = pool_options(1).connect_with(connect).await.map_err(db_err)?;
+        }
+        Ok(store)
     }
 
-    /// Uses an existing pool (the host's own database) and runs the migrations on it.
+    /// Uses an existing pool (the host's own database) for reads and writes, and runs the
+    /// migrations on it.
     ///
     /// # Errors
     /// [`StoreError::Backend`] if a migration fails.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(StoreError::backend)?;
-        Ok(Self { pool })
+        Ok(Self { writer: pool.clone(), pool })
     }
 
     /// The connection pool.
@@ -290,6 +301,10 @@ const LOCK_MFA_FACTOR: &str = "UPDATE auth_mfa_totp SET last_used_step = last_us
 
 /// Taken before a login challenge is read (as [`LOCK_MFA_FACTOR`]).
 const LOCK_MFA_CHALLENGE: &str = "UPDATE auth_mfa_challenges SET attempts = attempts WHERE token_hash = $1";
+
+/// No data-modifying CTEs in SQLite: a rotation's writes are three statements (on the writer's
+/// connection, in process: no network round trips).
+const ROTATE_IN_ONE_STATEMENT: Option<&str> = None;
 
 /// Purged with the expired sessions: change-log entries older than the retention.
 const PURGE_CHANGE_LOG: Option<(&str, i64)> =

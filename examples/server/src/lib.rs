@@ -56,12 +56,12 @@ pub struct ServerConfig {
     /// `AUTH_REDIS_PREFIX`: prefix of every Redis key (default `auth:`).
     pub redis_prefix: String,
     /// `AUTH_SESSION_CACHE`: how many live sessions each instance remembers locally when
-    /// sessions are in SQLite, PostgreSQL or Redis (default 100000; `0` asks the store on every
+    /// sessions are in SQLite, PostgreSQL or Redis (default 131072; `0` asks the store on every
     /// request). Revocations reach every instance's cache through PostgreSQL `NOTIFY`, Redis
     /// pub/sub or SQLite's change log; see `auth_storage::cache`.
     pub session_cache: usize,
     /// `AUTH_USER_CACHE`: how many users each instance remembers locally for `CurrentUser` and
-    /// `/me` when users are in SQLite or PostgreSQL (default 100000; `0` reads the store every
+    /// `/me` when users are in SQLite or PostgreSQL (default 131072; `0` reads the store every
     /// time); kept exact by the same feeds.
     pub user_cache: usize,
     /// `AUTH_REDIS_REQUIRE_NOEVICTION`: refuse to start unless Redis's `maxmemory-policy` is
@@ -1148,8 +1148,8 @@ mod tests {
         assert_eq!(c.access_token_ttl.as_secs(), 3600);
         assert_eq!(c.refresh_token_ttl.as_secs(), 2_592_000);
         assert_eq!(c.refresh_reuse_grace.as_secs(), 10);
-        assert_eq!(c.session_cache, 100_000);
-        assert_eq!(c.user_cache, 100_000);
+        assert_eq!(c.session_cache, 131_072);
+        assert_eq!(c.user_cache, 131_072);
         assert!(c.jwt_secret.is_none());
         assert_eq!(c.client_ip_header, ClientIpHeader::XForwardedFor);
         assert_eq!(c.max_queued_hashes, None);
