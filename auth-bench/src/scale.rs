@@ -552,11 +552,11 @@ async fn measure_p99s(
         sequential_latencies(addr, 40, 200, || request("POST", "/api/auth/login", None, Some(&body))).await?;
     let (header, value) = bearer(admin);
     let page = "/api/auth/admin/users?limit=50";
-    let mut list = sequential_latencies(addr, 200, 200, || request("GET", page, Some((header, &value)), None)).await?;
+    let mut list = sequential_latencies(addr, 500, 200, || request("GET", page, Some((header, &value)), None)).await?;
     // `bulk00009` at 1 000 users (bulk0000900-999), `bulk09999` at 1 000 000.
     let search = format!("/api/auth/admin/users?limit=50&query=bulk{:05}", (users - 100) / 100);
     let mut found =
-        sequential_latencies(addr, 200, 200, || request("GET", &search, Some((header, &value)), None)).await?;
+        sequential_latencies(addr, 500, 200, || request("GET", &search, Some((header, &value)), None)).await?;
     let ms = |samples: &mut [Duration]| percentile(samples, 0.99).as_secs_f64() * 1000.0;
     let (login_p99, list_p99, search_p99) = (ms(&mut login), ms(&mut list), ms(&mut found));
     eprintln!(

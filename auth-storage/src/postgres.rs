@@ -229,7 +229,8 @@ type Count = i32;
 
 /// Taken before a refresh token's state is read: the row lock. The read is a statement of its
 /// own, so (READ COMMITTED) it sees what a concurrent rotation that held the lock committed.
-const LOCK_REFRESH_TOKEN: &str = "SELECT 1 FROM auth_refresh_tokens WHERE token_hash = $1 FOR UPDATE";
+const LOCK_REFRESH_TOKEN: Option<&str> = Some("SELECT 1 FROM auth_refresh_tokens WHERE token_hash = $1 FOR UPDATE");
+const BEGIN_ROTATION: &str = "BEGIN";
 
 /// Taken before a last-admin check: the row locks of every active admin, so two guarded changes
 /// decide one after the other and the second (a statement of its own) sees the first's commit.

@@ -268,9 +268,10 @@ type Id = String;
 /// Attempt counters are `INTEGER`.
 type Count = i64;
 
-/// Taken before a refresh token's state is read: a write that changes nothing, so the
-/// transaction holds SQLite's write lock from its first statement.
-const LOCK_REFRESH_TOKEN: &str = "UPDATE auth_refresh_tokens SET spent_at = spent_at WHERE token_hash = $1";
+/// A rotation's transaction holds SQLite's write lock from its start, so concurrent rotations
+/// (in this process or another) decide one after the other; no statement is needed for it.
+const BEGIN_ROTATION: &str = "BEGIN IMMEDIATE";
+const LOCK_REFRESH_TOKEN: Option<&str> = None;
 
 /// Taken before a last-admin check: a write that changes nothing, so the transaction holds
 /// SQLite's write lock and guarded changes decide one after the other.

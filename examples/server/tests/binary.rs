@@ -208,3 +208,56 @@ async fn users_reset_mfa_removes_a_lost_second_factor() {
     let (ok, _, err) = users(dir.path(), &["reset-mfa", "lost"]).await;
     assert!(!ok && err.contains("not found"), "{err}");
 }
+
+/// The default deployment caches sessions and users (SQLite): what another process does to the
+/// same file still reaches the server at once, through the file's change log. The `users`
+/// command disabling an account ends its sessions on the running server; a change written to
+/// the file by hand (a rename) is what `CurrentUser` shows next.
+#[tokio::test]
+async fn the_running_server_sees_what_another_process_changes_in_the_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let Instance { child: _server, base, log: _log } =
+        Instance::start(&[("AUTH_DATABASE_URL", &db), ("AUTH_RATE_LIMITS", "off")]).await;
+    let client = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for name in ["tess", "uma"] {
+        let body = json!({"username": name, "password": PASSWORD});
+        let res = client.post(format!("{base}/api/auth/register")).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        tokens.push(res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned());
+    }
+    let protected = |token: &str| client.get(format!("{base}/api/protected")).bearer_auth(token.to_owned()).send();
+    // Answered from the caches after the first request.
+    for _ in 0..3 {
+        assert_eq!(protected(&tokens[0]).await.unwrap().status(), 200);
+        assert_eq!(protected(&tokens[1]).await.unwrap().status(), 200);
+    }
+
+    let (ok, _, err) = users(dir.path(), &["disable", "tess"]).await;
+    assert!(ok, "{err}");
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    loop {
+        let status = protected(&tokens[0]).await.unwrap().status();
+        if status == 401 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {status} 500 ms after `users disable`");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query("UPDATE auth_users SET username = 'ursula', username_key = 'ursula' WHERE username_key = 'uma'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    loop {
+        let me: Value = protected(&tokens[1]).await.unwrap().json().await.unwrap();
+        if me["username"] == "ursula" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {me} 500 ms after the rename");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
