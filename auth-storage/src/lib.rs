@@ -97,4 +97,4 @@ pub use postgres::{PostgresOptions, PostgresRevocations, PostgresStore};
 pub use redis::{RedisOptions, RedisRevocations, RedisStore};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{SqliteChanges, SqliteOptions, SqliteStore, CHANGE_POLL_INTERVAL};
