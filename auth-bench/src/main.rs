@@ -49,6 +49,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
+mod eviction;
 mod scale;
 
 const SECRET: &[u8] = b"auth-bench-secret-0123456789-abcdefghijklmnop";
@@ -79,6 +80,10 @@ AUTH_BENCH_POSTGRES_URL=postgres://... adds the PostgreSQL-backed ones (cached a
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("eviction") {
+        println!("{}", serde_json::to_string_pretty(&eviction::compare(true))?);
+        return Ok(());
+    }
     if args.first().map(String::as_str) == Some("serve") {
         return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve());
     }
@@ -794,6 +799,10 @@ async fn bench(quick: bool, scale: bool, json_path: Option<String>, svg_path: Op
     }
     if scale {
         scale::run(quick, &mut results).await?;
+        let compared = eviction::compare(quick);
+        for (key, value) in compared.as_object().into_iter().flatten() {
+            results[key.as_str()] = value.clone();
+        }
     }
     print_table(&results);
     if let (true, Some(path)) = (scale, svg_path) {
@@ -855,7 +864,7 @@ fn round3(x: f64) -> f64 {
 
 /// Prints each figure with its target (ratios from this run).
 fn print_table(r: &Value) {
-    let rows: [(&str, &str); 47] = [
+    let rows: [(&str, &str); 55] = [
         ("bare_rps", ""),
         ("protected_rps", ""),
         ("protected_ratio", ">= 0.90"),
@@ -903,6 +912,14 @@ fn print_table(r: &Value) {
         ("ratio_vs_better_auth_login", "> 1"),
         ("better_auth_protected_ratio", "(better-auth's own protected / open)"),
         ("better_auth", ""),
+        ("eviction_zipf_2x_hit_rate_ours", "random eighth, Zipf over 2x capacity"),
+        ("eviction_zipf_2x_hit_rate_quick_cache", "quick_cache, same accesses"),
+        ("eviction_cycle_1_1x_hit_rate_ours", "random eighth, cycle over 1.1x capacity"),
+        ("eviction_cycle_1_1x_hit_rate_quick_cache", "quick_cache, same accesses"),
+        ("eviction_zipf_2x_ns_ours", "ns per access"),
+        ("eviction_zipf_2x_ns_quick_cache", "ns per access"),
+        ("eviction_cycle_1_1x_ns_ours", "ns per access"),
+        ("eviction_cycle_1_1x_ns_quick_cache", "ns per access"),
     ];
     println!("| figure | value | target |\n|---|---|---|");
     for (key, target) in rows {

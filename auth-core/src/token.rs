@@ -1,9 +1,7 @@
 //! Access tokens: JWTs per RFC 9068 / RFC 8725, header `typ: at+jwt` and the signing key's
 //! `kid`, signed with the service's [`KeySet`] (HS256 by default).
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher as _, RandomState};
-use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -105,27 +103,25 @@ impl JwtCodec {
 /// same JWT (about 5 µs of base64, JSON and HMAC for HS256, 40–300 µs for the asymmetric
 /// algorithms) each time. Only verified tokens enter, so the cache cannot be filled without
 /// valid tokens; `exp` and `nbf` are re-checked on every hit; the session check still runs on
-/// every request. Bounded: when full, expired tokens go first, then an arbitrary eighth
-/// ([`make_room`](crate::cache::make_room)), never all of it.
+/// every request. Bounded: a [`quick_cache`] cache of `capacity` entries, which evicts the
+/// coldest (see [`crate::cache`]), never all of it.
 ///
-/// A lookup allocates nothing: it hashes only the token's signature segment with a randomly
-/// keyed SipHash (so the slot cannot be aimed at), then compares the SHA-256 digest of the whole
-/// token with the one stored there in constant time, so a lookup leaks nothing about other
-/// users' tokens and a collision is a miss, never another token's claims. An entry keeps the
-/// 32-byte digest, not the token (about 250 bytes with its claims).
+/// A lookup hashes only the token's signature segment with a randomly keyed SipHash (so the slot
+/// cannot be aimed at), then compares the SHA-256 digest of the whole token with the one stored
+/// there in constant time, so a lookup leaks nothing about other users' tokens and a collision
+/// is a miss, never another token's claims. An entry keeps the 32-byte digest, not the token.
 pub(crate) struct VerifiedTokens {
-    map: RwLock<HashMap<u64, ([u8; 32], Claims)>>,
+    /// `None` when the capacity is 0 (the cache is off).
+    map: Option<quick_cache::sync::Cache<u64, ([u8; 32], Claims)>>,
     keys: RandomState,
-    capacity: usize,
     leeway: i64,
 }
 
 impl VerifiedTokens {
     pub(crate) fn new(capacity: usize, leeway_seconds: u64) -> Self {
         Self {
-            map: RwLock::new(HashMap::new()),
+            map: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)),
             keys: RandomState::new(),
-            capacity,
             leeway: i64::try_from(leeway_seconds).unwrap_or(i64::MAX),
         }
     }
@@ -138,29 +134,18 @@ impl VerifiedTokens {
     /// The claims of a token verified before: `None` if unknown; `TokenExpired` /
     /// `Unauthorized` if it is past `exp` / before `nbf` now (with the leeway).
     pub(crate) fn get(&self, token: &str, now: i64) -> Option<Result<Claims, AuthError>> {
-        if self.capacity == 0 {
+        let map = self.map.as_ref()?;
+        let (stored, claims) = map.get(&self.slot(token))?;
+        if !crate::secret::bytes_eq(&stored, &digest(token)) {
             return None;
         }
-        let slot = self.slot(token);
-        let digest = digest(token);
-        let map = self.map.read().ok()?;
-        let (stored, claims) = map.get(&slot)?;
-        if !crate::secret::bytes_eq(stored, &digest) {
-            return None;
-        }
-        Some(check_times(claims, now, self.leeway).map(|()| claims.clone()))
+        Some(check_times(&claims, now, self.leeway).map(|()| claims))
     }
 
-    /// Remembers a token that just passed verification at `now` (Unix seconds).
-    pub(crate) fn insert(&self, token: &str, claims: &Claims, now: i64) {
-        if self.capacity == 0 {
-            return;
-        }
-        let (slot, digest) = (self.slot(token), digest(token));
-        if let Ok(mut map) = self.map.write() {
-            let leeway = self.leeway;
-            crate::cache::make_room(&mut map, self.capacity, |(_, c)| now <= c.exp.saturating_add(leeway));
-            map.insert(slot, (digest, claims.clone()));
+    /// Remembers a token that just passed verification.
+    pub(crate) fn insert(&self, token: &str, claims: &Claims) {
+        if let Some(map) = &self.map {
+            map.insert(self.slot(token), (digest(token), claims.clone()));
         }
     }
 }
@@ -244,12 +229,12 @@ mod tests {
     }
 
     #[test]
-    fn the_verified_cache_rechecks_expiry_and_stays_bounded() {
-        let cache = VerifiedTokens::new(2, 0);
+    fn the_verified_cache_rechecks_expiry_and_tells_tokens_apart() {
+        let cache = VerifiedTokens::new(16, 0);
         let now = Utc::now();
         let (token, claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], now, 60).unwrap();
         assert!(cache.get(&token, now.timestamp()).is_none());
-        cache.insert(&token, &claims, now.timestamp());
+        cache.insert(&token, &claims);
         assert_eq!(cache.get(&token, now.timestamp()).unwrap().unwrap(), claims);
         assert!(matches!(cache.get(&token, now.timestamp() + 61), Some(Err(AuthError::TokenExpired))));
         assert!(matches!(cache.get(&token, now.timestamp() - 5), Some(Err(AuthError::Unauthorized))));
@@ -260,39 +245,23 @@ mod tests {
         // Same signature segment (same slot), other payload: a miss, not the stored claims.
         let (_, signature) = token.rsplit_once('.').unwrap();
         assert!(cache.get(&format!("eyJhbGciOiJub25lIn0.e30.{signature}"), now.timestamp()).is_none());
-        cache.insert("b", &claims, now.timestamp());
-        cache.insert("c", &claims, now.timestamp());
-        assert_eq!(cache.map.read().unwrap().len(), 2, "bounded");
-        assert!(cache.get("c", now.timestamp()).is_some(), "the newest is in");
-        assert!(VerifiedTokens::new(0, 0).get("c", now.timestamp()).is_none());
+        assert!(VerifiedTokens::new(0, 0).get("c", now.timestamp()).is_none(), "capacity 0: off");
     }
 
     #[test]
-    fn a_full_verified_cache_drops_expired_tokens_first_and_never_empties() {
+    fn a_full_verified_cache_stays_bounded_and_never_empties() {
         let cache = VerifiedTokens::new(64, 0);
         let now = Utc::now();
-        let issue =
-            |at: DateTime<Utc>| codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], at, 60).unwrap();
-        // Half of the cache holds tokens that expired long ago.
-        let old: Vec<_> = (0..32).map(|_| issue(now - chrono::TimeDelta::seconds(600))).collect();
-        let live: Vec<_> = (0..32).map(|_| issue(now)).collect();
-        for (token, claims) in old.iter().chain(&live) {
-            cache.insert(token, claims, now.timestamp());
+        let issue = || codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], now, 60).unwrap();
+        let tokens: Vec<_> = (0..1000).map(|_| issue()).collect();
+        for (token, claims) in &tokens {
+            cache.insert(token, claims);
         }
-        let (newest, claims) = issue(now);
-        cache.insert(&newest, &claims, now.timestamp());
-        assert_eq!(cache.map.read().unwrap().len(), 33, "the 32 expired went, nothing else");
-        assert!(live.iter().all(|(t, _)| cache.get(t, now.timestamp()).is_some()));
-        // Full of live tokens: an eighth goes, not everything.
-        let more: Vec<_> = (0..31).map(|_| issue(now)).collect();
-        for (token, claims) in &more {
-            cache.insert(token, claims, now.timestamp());
-        }
-        let (last, claims) = issue(now);
-        cache.insert(&last, &claims, now.timestamp());
-        let kept = live.iter().chain(&more).filter(|(t, _)| cache.get(t, now.timestamp()).is_some()).count();
-        assert_eq!(cache.map.read().unwrap().len(), 57);
-        assert!(kept >= 55, "kept {kept} of 63");
+        let held = cache.map.as_ref().unwrap().len();
+        assert!((32..=64).contains(&held), "bounded by its capacity, not emptied: {held}");
+        let (newest, claims) = issue();
+        cache.insert(&newest, &claims);
+        assert!(cache.get(&newest, now.timestamp()).is_some(), "the newest is in");
     }
 
     #[test]

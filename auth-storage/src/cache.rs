@@ -56,10 +56,9 @@
 //! feeds announce changed and deleted users ([`Revocation::Users`]) as well as revoked sessions.
 //!
 //! Both caches are bounded ([`SessionCacheOptions::capacity`], [`UserCacheOptions::capacity`],
-//! 131 072 each by default); a full cache drops answers older than `max_age` first, then an
-//! arbitrary eighth of what it holds, never everything (measured by `auth-bench --scale`).
+//! 131 072 each by default): [`quick_cache`] caches, whose full state evicts the coldest
+//! entries, never everything (compared with random eviction by `auth-bench --scale`).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -82,9 +81,7 @@ const TRUSTED_FOR: Duration = Duration::from_secs(3);
 pub struct SessionCacheOptions {
     /// How many sessions are remembered as live (default
     /// [`DEFAULT_CACHE_CAPACITY`](auth_core::cache::DEFAULT_CACHE_CAPACITY), 131 072, about 80
-    /// bytes each); when full,
-    /// answers older than `max_age` go first, then an arbitrary eighth
-    /// ([`auth_core::cache::make_room`]), never the whole cache.
+    /// bytes each); when full, the coldest go ([`auth_core::cache`]), never the whole cache.
     pub capacity: usize,
     /// The longest a cached answer is used (default 60 s). Revocations reach the cache through
     /// the feed at once; this only bounds changes the feed cannot see (a trigger disabled by
@@ -337,8 +334,8 @@ impl<S: SessionStore + ?Sized> SessionStore for CachedSessionStore<S> {
 pub struct UserCacheOptions {
     /// How many users are remembered (default
     /// [`DEFAULT_CACHE_CAPACITY`](auth_core::cache::DEFAULT_CACHE_CAPACITY), 131 072; a user
-    /// with short profile fields takes about 0.5 KiB); when full, answers older than `max_age`
-    /// go first, then an arbitrary eighth, never the whole cache.
+    /// with short profile fields takes about 0.5 KiB); when full, the coldest go, never the
+    /// whole cache.
     pub capacity: usize,
     /// The longest a cached user is used (default 60 s). Changes reach the cache through the
     /// feed at once; this only bounds changes the feed cannot see.
@@ -449,7 +446,7 @@ impl<S: UserStore + ?Sized> UserStore for CachedUserStore<S> {
     }
 
     async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
-        if let Some(record) = self.cache.lookup(id, |record| Some(record.clone())) {
+        if let Some(record) = self.cache.lookup(id, Some) {
             return Ok(Some(record));
         }
         if !self.cache.caching() {
@@ -521,6 +518,7 @@ trait Kind: Send + Sync + 'static {
 }
 
 /// A session known to be live.
+#[derive(Clone, Copy)]
 struct SessionEntry {
     user_id: Uuid,
     /// The session's absolute expiry, Unix seconds.
@@ -550,10 +548,15 @@ type LiveSessions = Followed<SessionEntry>;
 
 /// Answers known to be current, by id, with the rules of the [module docs](self): kept exact by
 /// a [`RevocationFeed`] (through [`follow`]) and by the wrapper's own changes. One rule for the
-/// session cache and the user cache.
+/// session cache and the user cache. The entries are a [`quick_cache`] cache (sharded, evicts
+/// the coldest; see [`auth_core::cache`]); the epoch is a lock of its own.
 struct Followed<V> {
-    state: RwLock<State<V>>,
-    capacity: usize,
+    /// `None` when the capacity is 0.
+    entries: Option<quick_cache::sync::Cache<Uuid, Entry<V>>>,
+    /// Bumped by every invalidation, under its write lock: an answer fetched across one is not
+    /// remembered. [`remember`](Self::remember) checks it and inserts under the read lock, so no
+    /// invalidation falls between the check and the insert.
+    epoch: RwLock<u64>,
     max_age: Duration,
     origin: Instant,
     /// Milliseconds after `origin` until which cached answers may be used; 0 while unsubscribed.
@@ -563,22 +566,17 @@ struct Followed<V> {
     invalidations: AtomicU64,
 }
 
-struct State<V> {
-    entries: HashMap<Uuid, Entry<V>>,
-    /// Bumped by every invalidation: an answer fetched across one is not remembered.
-    epoch: u64,
-}
-
+#[derive(Clone)]
 struct Entry<V> {
     value: V,
     cached_at: Instant,
 }
 
-impl<V: Kind> Followed<V> {
+impl<V: Kind + Clone> Followed<V> {
     fn new(capacity: usize, max_age: Duration) -> Arc<Self> {
         Arc::new(Self {
-            state: RwLock::new(State { entries: HashMap::new(), epoch: 0 }),
-            capacity,
+            entries: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)),
+            epoch: RwLock::new(0),
             max_age,
             origin: Instant::now(),
             trusted_until_ms: AtomicU64::new(0),
@@ -598,68 +596,71 @@ impl<V: Kind> Followed<V> {
 
     /// Whether an answer fetched now could be remembered.
     fn caching(&self) -> bool {
-        self.capacity > 0 && self.trusted_at(Instant::now())
+        self.entries.is_some() && self.trusted_at(Instant::now())
     }
 
     /// `answer` applied to the cached value of `id`, counting a hit or a miss; `None` when the
     /// cache has no usable value or `answer` declines it.
-    fn lookup<T>(&self, id: Uuid, answer: impl FnOnce(&V) -> Option<T>) -> Option<T> {
+    fn lookup<T>(&self, id: Uuid, answer: impl FnOnce(V) -> Option<T>) -> Option<T> {
         let found = self.cached(id, Instant::now(), answer);
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
-    fn cached<T>(&self, id: Uuid, at: Instant, answer: impl FnOnce(&V) -> Option<T>) -> Option<T> {
+    fn cached<T>(&self, id: Uuid, at: Instant, answer: impl FnOnce(V) -> Option<T>) -> Option<T> {
         if !self.trusted_at(at) {
             return None;
         }
-        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        let entry = state.entries.get(&id)?;
+        let entry = self.entries.as_ref()?.get(&id)?;
         if at.saturating_duration_since(entry.cached_at) >= self.max_age {
             return None;
         }
-        answer(&entry.value)
+        answer(entry.value)
     }
 
     /// The current epoch; read it before asking the store, hand it to [`remember`](Self::remember).
     fn epoch(&self) -> u64 {
-        self.state.read().unwrap_or_else(PoisonError::into_inner).epoch
+        *self.epoch.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Remembers what the store answered, unless an invalidation arrived since `epoch`.
     fn remember(&self, id: Uuid, value: V, epoch: u64) {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        if state.epoch != epoch || !self.caching() {
+        let current = self.epoch.read().unwrap_or_else(PoisonError::into_inner);
+        if *current != epoch || !self.caching() {
             return;
         }
-        // Full: stale answers go first, then an arbitrary eighth; never the whole cache.
-        let (at, max_age) = (Instant::now(), self.max_age);
-        auth_core::cache::make_room(&mut state.entries, self.capacity, |entry| {
-            at.saturating_duration_since(entry.cached_at) < max_age
-        });
-        state.entries.insert(id, Entry { value, cached_at: at });
+        if let Some(entries) = &self.entries {
+            entries.insert(id, Entry { value, cached_at: Instant::now() });
+        }
     }
 
     /// Drops these ids.
     fn forget(&self, ids: &[Uuid]) {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        state.epoch += 1;
-        let dropped = ids.iter().filter(|id| state.entries.remove(id).is_some()).count();
+        let mut epoch = self.epoch.write().unwrap_or_else(PoisonError::into_inner);
+        *epoch += 1;
+        let Some(entries) = &self.entries else { return };
+        let dropped = ids.iter().filter(|id| entries.remove(*id).is_some()).count();
         self.invalidations.fetch_add(dropped as u64, Ordering::Relaxed);
     }
 
     /// Drops everything, for when it is unknown what changed.
     fn forget_all(&self) {
-        self.forget_where(|_, _| true);
+        let mut epoch = self.epoch.write().unwrap_or_else(PoisonError::into_inner);
+        *epoch += 1;
+        let Some(entries) = &self.entries else { return };
+        let dropped = entries.len();
+        entries.clear();
+        self.invalidations.fetch_add(dropped as u64, Ordering::Relaxed);
     }
 
     fn forget_where(&self, changed: impl Fn(&Uuid, &V) -> bool) {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        state.epoch += 1;
-        let before = state.entries.len();
-        state.entries.retain(|id, entry| !changed(id, &entry.value));
-        let dropped = before - state.entries.len();
+        let mut epoch = self.epoch.write().unwrap_or_else(PoisonError::into_inner);
+        *epoch += 1;
+        let Some(entries) = &self.entries else { return };
+        let before = entries.len();
+        entries.retain(|id, entry| !changed(id, &entry.value));
+        let dropped = before.saturating_sub(entries.len());
         self.invalidations.fetch_add(dropped as u64, Ordering::Relaxed);
     }
 
@@ -712,7 +713,7 @@ impl Followed<SessionEntry> {
 
 /// Spawns the task that follows `feed` and applies its revocations to `cache`, for as long as
 /// the cache exists; it subscribes again after a failure (backing off up to 5 s).
-fn follow<F: RevocationFeed, V: Kind>(feed: F, cache: &Arc<Followed<V>>, timeout: Duration) {
+fn follow<F: RevocationFeed, V: Kind + Clone>(feed: F, cache: &Arc<Followed<V>>, timeout: Duration) {
     let cache = Arc::downgrade(cache);
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
@@ -748,7 +749,7 @@ fn follow<F: RevocationFeed, V: Kind>(feed: F, cache: &Arc<Followed<V>>, timeout
 
 /// Applies announcements and pings every [`HEARTBEAT`]. Returns `Ok` when the cache is gone, the
 /// error when the subscription failed.
-async fn listen<S: RevocationSubscription, V: Kind>(
+async fn listen<S: RevocationSubscription, V: Kind + Clone>(
     mut subscription: S,
     cache: &Weak<Followed<V>>,
     timeout: Duration,
@@ -805,35 +806,17 @@ mod tests {
     }
 
     #[test]
-    fn a_full_cache_drops_stale_entries_first_and_never_empties() {
-        let cache = LiveSessions::new(16, Duration::from_millis(500));
-        cache.trusted_until_ms.store(u64::MAX, Ordering::Release);
+    fn a_full_cache_stays_bounded_and_never_empties() {
+        let cache = trusted(64);
         let user = Uuid::new_v4();
-        let stale: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
-        for sid in &stale {
-            cache.remember_session(*sid, user, 200, cache.epoch());
+        for _ in 0..1000 {
+            cache.remember_session(Uuid::new_v4(), user, 200, cache.epoch());
         }
-        // Answered a while ago: older than max-age (set, not slept through).
-        for entry in cache.state.write().unwrap().entries.values_mut() {
-            entry.cached_at = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
-        }
-        let fresh: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
-        for sid in &fresh {
-            cache.remember_session(*sid, user, 200, cache.epoch());
-        }
+        let held = cache.entries.as_ref().unwrap().len();
+        assert!((32..=64).contains(&held), "bounded by its capacity, not emptied: {held}");
         let newest = Uuid::new_v4();
         cache.remember_session(newest, user, 200, cache.epoch());
-        let state = cache.state.read().unwrap();
-        assert_eq!(state.entries.len(), 9, "the 8 stale answers went, nothing else");
-        assert!(fresh.iter().chain([&newest]).all(|sid| state.entries.contains_key(sid)));
-        drop(state);
-        // Full of fresh answers: two go (an eighth), not all sixteen.
-        let more: Vec<Uuid> = (0..7).map(|_| Uuid::new_v4()).collect();
-        for sid in &more {
-            cache.remember_session(*sid, user, 200, cache.epoch());
-        }
-        cache.remember_session(Uuid::new_v4(), user, 200, cache.epoch());
-        assert_eq!(cache.state.read().unwrap().entries.len(), 15);
+        assert_eq!(cache.session(newest, user, 100), Some(true), "the newest is in");
     }
 
     #[test]
@@ -904,10 +887,8 @@ mod tests {
         cache.remember_session(sid, user, 200, cache.epoch());
         assert_eq!(cache.session(sid, user, 100), None, "older than max_age");
 
-        let cache = trusted(2);
-        for _ in 0..5 {
-            cache.remember_session(Uuid::new_v4(), user, 200, cache.epoch());
-        }
-        assert!(cache.state.read().unwrap().entries.len() <= 2);
+        let cache = trusted(0);
+        cache.remember_session(sid, user, 200, cache.epoch());
+        assert_eq!(cache.session(sid, user, 100), None, "capacity 0 caches nothing");
     }
 }

@@ -11,8 +11,10 @@
 //! | `redis` | `RedisStore` | | ✓ | ✓ | several instances: sessions, codes and limits shared in Redis ([key layout](crate::redis)) |
 //!
 //! [`CachedSessionStore`] wraps any session store and answers repeat session checks from memory,
-//! kept exact by the backend's revocation feed (Redis pub/sub, PostgreSQL `LISTEN`/`NOTIFY`); see
-//! [`cache`].
+//! kept exact by the backend's revocation feed (Redis pub/sub, PostgreSQL `LISTEN`/`NOTIFY`,
+//! SQLite's change log read every 20 ms); [`CachedUserStore`] does the same for the user behind
+//! `CurrentUser`, following the same feeds (they announce changed users too); see [`cache`].
+//! `SqliteStore` writes on a connection of its own and reads on a pool.
 //!
 //! SQL backends embed their migrations (`sqlx::migrate!`) and run them on `connect`; every query
 //! uses bind parameters. Only SHA-256 hashes of refresh tokens and one-time secrets are stored.

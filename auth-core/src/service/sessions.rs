@@ -420,7 +420,7 @@ impl Auth {
             Some(cached) => cached?,
             None => {
                 let claims = self.inner.jwt.verify(access_token, now.timestamp())?;
-                self.inner.verified.insert(access_token, &claims, now.timestamp());
+                self.inner.verified.insert(access_token, &claims);
                 claims
             }
         };
