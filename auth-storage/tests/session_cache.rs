@@ -496,6 +496,21 @@ mod sqlite {
         .await;
     }
 
+    /// An in-memory database (`sqlite::memory:`): sqlx opens it as a shared-cache database, so the
+    /// feed's own connection reads the same change log; the cache is used and revocations reach
+    /// it.
+    #[tokio::test]
+    async fn an_in_memory_database_is_cached_as_a_single_process() {
+        let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+        let feed = store.changes();
+        let cached: Cached = CachedSessionStore::new(store, feed);
+        let user = Uuid::new_v4();
+        let sid = create(&cached, user, "r").await;
+        until_cached(&cached, sid, user).await;
+        assert!(cached.revoke_session(sid, now()).await.unwrap());
+        assert!(!cached.session_is_live(sid, user, now()).await.unwrap());
+    }
+
     /// What another program does to the file (the `users` command, or `sqlite3` by hand) is in
     /// the change log too: the triggers write it, not our code.
     #[tokio::test]
