@@ -1,7 +1,8 @@
 //! The refresh-token rotation rule — rotation with reuse detection (OAuth 2.0 Security BCP
 //! §4.14.2) — as one pure function, [`decide`], that every backend applies to what it read inside
-//! its own transaction (memory, SQLite, PostgreSQL) or mirrors in its Lua script (Redis), so that
-//! all of them implement [`SessionStore::rotate_refresh_token`](crate::SessionStore::rotate_refresh_token)
+//! its own transaction (memory, SQLite) or mirrors where it runs its rotation in one step (Redis:
+//! a Lua script; PostgreSQL: the PL/pgSQL function `auth_rotate_refresh_token`, one round trip),
+//! so that all of them implement [`SessionStore::rotate_refresh_token`](crate::SessionStore::rotate_refresh_token)
 //! alike.
 //!
 //! A backend implementing the trait: lock the presented token (so that of concurrent rotations

@@ -227,8 +227,9 @@ type Id = Uuid;
 /// Attempt counters are `INTEGER` (`int4`).
 type Count = i32;
 
-/// Taken before a refresh token's state is read: the row lock. The read is a statement of its
-/// own, so (READ COMMITTED) it sees what a concurrent rotation that held the lock committed.
+/// Unused: rotations are one call ([`ROTATE_IN_ONE_CALL`]), which takes this lock itself. Kept
+/// for the shared multi-statement path: the row lock, then a read in a statement of its own, so
+/// (READ COMMITTED) it sees what a concurrent rotation that held the lock committed.
 const LOCK_REFRESH_TOKEN: Option<&str> = Some("SELECT 1 FROM auth_refresh_tokens WHERE token_hash = $1 FOR UPDATE");
 const BEGIN_ROTATION: &str = "BEGIN";
 
@@ -272,13 +273,14 @@ const LOCK_MFA_FACTOR: &str = "SELECT 1 FROM auth_mfa_totp WHERE user_id = $1 FO
 /// Taken before a login challenge is read (as [`LOCK_MFA_FACTOR`]).
 const LOCK_MFA_CHALLENGE: &str = "SELECT 1 FROM auth_mfa_challenges WHERE token_hash = $1 FOR UPDATE";
 
-/// A rotation's three writes (spend the presented token `$2` at `$1`, insert its successor `$3`
-/// into session `$4`, touch the session) as one statement: data-modifying CTEs.
-const ROTATE_IN_ONE_STATEMENT: Option<&str> = Some(
-    "WITH spent AS (UPDATE auth_refresh_tokens SET spent_at = $1 WHERE token_hash = $2), \
-     successor AS (INSERT INTO auth_refresh_tokens (token_hash, session_id, created_at) VALUES ($3, $4, $1)) \
-     UPDATE auth_sessions SET last_used_at = $1 WHERE id = $4",
-);
+/// A whole rotation in one round trip: `auth_rotate_refresh_token` (migration
+/// `20261206000001_rotate_refresh_token.sql`) locks the presented token, decides by the rule of
+/// `auth_core::rotation::decide` mirrored in PL/pgSQL (as the Redis backend mirrors it in Lua;
+/// the conformance suite holds every backend to the same cases), carries the step out and
+/// answers it with the session as read. Arguments: presented hash, successor hash (NULL: rotation
+/// off), now, reuse grace and idle timeout in milliseconds.
+const ROTATE_IN_ONE_CALL: Option<&str> =
+    Some("SELECT * FROM auth_rotate_refresh_token($1, $2, $3, $4, $5)");
 
 /// No change log: announcements go out by `NOTIFY`.
 const PURGE_CHANGE_LOG: Option<(&str, i64)> = None;

@@ -16,8 +16,8 @@
 //! | `type Time`, `fn ts(DateTime<Utc>) -> Time`, `fn from_ts(Time) -> Result<DateTime<Utc>, StoreError>` | `i64` (Unix s) | `DateTime<Utc>` |
 //! | `type Id`, `fn db_id(Uuid) -> Id`, `fn from_db_id(Id) -> Result<Uuid, StoreError>` | `String` | `Uuid` |
 //! | `type Count`, `fn db_count(u32) -> Count` | `i64` | `i32` |
-//! | `const BEGIN_ROTATION`, `const LOCK_REFRESH_TOKEN` (`$1`: the token hash) | `BEGIN IMMEDIATE` (takes SQLite's write lock at once), no lock statement | `BEGIN`, `SELECT … FOR UPDATE` |
-//! | `const ROTATE_IN_ONE_STATEMENT` (a rotation's three writes) | `None`: three statements | one statement of data-modifying CTEs |
+//! | `const BEGIN_ROTATION`, `const LOCK_REFRESH_TOKEN` (`$1`: the token hash; used without `ROTATE_IN_ONE_CALL`) | `BEGIN IMMEDIATE` (takes SQLite's write lock at once), no lock statement | `BEGIN`, `SELECT … FOR UPDATE` (unused) |
+//! | `const ROTATE_IN_ONE_CALL` (a whole rotation) | `None`: a transaction that reads, calls [`rotation::decide`](auth_core::rotation::decide) and writes | `auth_rotate_refresh_token(…)`, the rule mirrored in PL/pgSQL: one round trip |
 //! | `const PURGE_CHANGE_LOG` (with the session purge) | the change log's old entries | `None` (`NOTIFY`) |
 //! | `const LOCK_ADMINS` (before a last-admin check) | a no-op `UPDATE` | `SELECT … FOR UPDATE` of the active admins |
 //! | `const BYTE_ORDER` (after a prefix-range column) | `""` (`BINARY`) | `COLLATE "C"` |
@@ -643,9 +643,11 @@ macro_rules! sql_stores {
         }
 
         /// [`SessionStore::rotate_refresh_token`](auth_core::SessionStore::rotate_refresh_token)
-        /// in one transaction; run detached. The presented token is locked first
-        /// (`BEGIN_ROTATION`, `LOCK_REFRESH_TOKEN`), so concurrent rotations of one token decide
-        /// one after the other, each reading what the one before committed.
+        /// in one transaction; run detached. With `ROTATE_IN_ONE_CALL` that is one statement;
+        /// otherwise the presented token is locked first (`BEGIN_ROTATION`,
+        /// `LOCK_REFRESH_TOKEN`), so concurrent rotations of one token decide one after the
+        /// other, each reading what the one before committed, and the step comes from
+        /// `rotation::decide`.
         async fn rotate_refresh_token(
             pool: $pool,
             r: auth_core::RotationRequest,
@@ -653,6 +655,32 @@ macro_rules! sql_stores {
             use auth_core::rotation::{self, RotationState, RotationStep};
             use sqlx::Row as _;
             let presented = &r.presented.as_bytes()[..];
+            if let Some(call) = ROTATE_IN_ONE_CALL {
+                // One round trip: the database decides and writes (autocommit), and answers the
+                // step with the session as it read it.
+                let millis = |d: chrono::TimeDelta| d.num_milliseconds();
+                let row = sqlx::query(call)
+                    .bind(presented)
+                    .bind(r.successor.as_ref().map(|successor| &successor.as_bytes()[..]))
+                    .bind(ts(r.now))
+                    .bind(millis(r.reuse_grace))
+                    .bind(millis(r.idle_timeout))
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(db_err)?;
+                let Some(row) = row else { return Ok(auth_core::RotationOutcome::Unknown) };
+                let step: String =
+                    row.try_get("step").map_err(|e| auth_core::StoreError::Corrupt(e.to_string()))?;
+                let step = match step.as_str() {
+                    "rotate" => RotationStep::Rotate,
+                    "keep" => RotationStep::Keep,
+                    "grace" => RotationStep::Grace,
+                    "revoke" => RotationStep::Revoke,
+                    "unknown" => RotationStep::Unknown,
+                    other => return Err(auth_core::StoreError::Corrupt(format!("rotation step {other:?}"))),
+                };
+                return Ok(step.outcome(session_from_row(&row)?, r.now));
+            }
             let mut tx = pool.begin_with(BEGIN_ROTATION).await.map_err(db_err)?;
             if let Some(lock) = LOCK_REFRESH_TOKEN {
                 sqlx::query(lock).bind(presented).execute(&mut *tx).await.map_err(db_err)?;
@@ -676,19 +704,6 @@ macro_rules! sql_stores {
             let spent_at = spent_at.map(from_ts).transpose()?;
             let successor_current: bool = row.try_get("successor_current").map_err(corrupt)?;
             let step = rotation::decide(Some(RotationState { session: &session, spent_at, successor_current }), &r);
-            if let (RotationStep::Rotate, Some(successor), Some(rotate)) = (step, &r.successor, ROTATE_IN_ONE_STATEMENT) {
-                // Spend, insert the successor and touch the session in one round trip.
-                sqlx::query(rotate)
-                    .bind(ts(r.now))
-                    .bind(presented)
-                    .bind(&successor.as_bytes()[..])
-                    .bind(db_id(session.id))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                return Ok(step.outcome(session, r.now));
-            }
             if let (RotationStep::Rotate, Some(successor)) = (step, &r.successor) {
                 sqlx::query("UPDATE auth_refresh_tokens SET spent_at = $1 WHERE token_hash = $2")
                     .bind(ts(r.now))

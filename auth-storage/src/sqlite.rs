@@ -303,9 +303,9 @@ const LOCK_MFA_FACTOR: &str = "UPDATE auth_mfa_totp SET last_used_step = last_us
 /// Taken before a login challenge is read (as [`LOCK_MFA_FACTOR`]).
 const LOCK_MFA_CHALLENGE: &str = "UPDATE auth_mfa_challenges SET attempts = attempts WHERE token_hash = $1";
 
-/// No data-modifying CTEs in SQLite: a rotation's writes are three statements (on the writer's
-/// connection, in process: no network round trips).
-const ROTATE_IN_ONE_STATEMENT: Option<&str> = None;
+/// No stored functions in SQLite: a rotation is a transaction on the writer's connection that
+/// calls `rotation::decide` (in process: no network round trips to save).
+const ROTATE_IN_ONE_CALL: Option<&str> = None;
 
 /// Purged with the expired sessions: change-log entries older than the retention.
 const PURGE_CHANGE_LOG: Option<(&str, i64)> =
