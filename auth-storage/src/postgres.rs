@@ -279,8 +279,7 @@ const LOCK_MFA_CHALLENGE: &str = "SELECT 1 FROM auth_mfa_challenges WHERE token_
 /// the conformance suite holds every backend to the same cases), carries the step out and
 /// answers it with the session as read. Arguments: presented hash, successor hash (NULL: rotation
 /// off), now, reuse grace and idle timeout in milliseconds.
-const ROTATE_IN_ONE_CALL: Option<&str> =
-    Some("SELECT * FROM auth_rotate_refresh_token($1, $2, $3, $4, $5)");
+const ROTATE_IN_ONE_CALL: Option<&str> = Some("SELECT * FROM auth_rotate_refresh_token($1, $2, $3, $4, $5)");
 
 /// No change log: announcements go out by `NOTIFY`.
 const PURGE_CHANGE_LOG: Option<(&str, i64)> = None;
