@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::ops::Deref;
+use std::sync::Arc;
 
 use auth_core::{Auth, AuthError, RequestContext, User};
 use auth_http::{is_json, json_body, optional_json_body, request_context};
@@ -17,12 +18,13 @@ use crate::error::ApiError;
 /// The verified [`auth_core::Claims`] of the request's access token (named apart from them so both
 /// can be in scope; it derefs to them), put in the request extensions by
 /// [`RequireAuth`](crate::RequireAuth) (or by [`OptionalAuth`](crate::OptionalAuth) when a token
-/// was sent). Costs nothing beyond the layer's check.
+/// was sent). Costs nothing beyond the layer's check: the claims are shared (an [`Arc`]) with
+/// the service's verified-token cache, so extracting them copies and allocates nothing.
 ///
 /// Rejects with 500 `internal` (and logs why) on a route without either layer: a route that
 /// asks for claims must never run unauthenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthClaims(pub auth_core::Claims);
+pub struct AuthClaims(pub Arc<auth_core::Claims>);
 
 impl Deref for AuthClaims {
     type Target = auth_core::Claims;

@@ -372,7 +372,7 @@ where
             };
             match jwks.verify(&token).await {
                 Ok(claims) => {
-                    req.extensions_mut().insert(AuthClaims(claims));
+                    req.extensions_mut().insert(AuthClaims(std::sync::Arc::new(claims)));
                     inner.call(req).await
                 }
                 Err(rejection) => Ok(rejection.into_response()),

@@ -153,7 +153,7 @@ async fn authorize(
         (None, Mode::Optional) => return Ok(None),
         (None, Mode::Required(_)) => return Err(AuthError::Unauthorized),
     };
-    let claims = auth.authenticate(token).await?;
+    let claims = auth.authenticate_shared(token).await?;
     if let Mode::Required(Some(role)) = mode {
         if &claims.role != role {
             return Err(AuthError::Forbidden);

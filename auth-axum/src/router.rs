@@ -279,5 +279,5 @@ async fn serve(state: RouterState, operation: Operation, request: Request) -> Re
         Err(err) => return err.into_response(),
     };
     let request = RequestParts { headers: &headers, query: query.as_deref(), body: &body, path_params: &path_params };
-    to_axum(handle(&state.auth, &*state.dialect, operation, &request, &ctx, claims.as_ref()).await)
+    to_axum(handle(&state.auth, &*state.dialect, operation, &request, &ctx, claims.as_deref()).await)
 }

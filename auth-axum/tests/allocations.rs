@@ -3,11 +3,11 @@
 //! of allocations more than the same request to an unprotected route, whatever the number of
 //! requests before it (nothing grows per request).
 //!
-//! Measured when written: bare route 15, `AuthClaims` 35, `CurrentUser` 39. The cache lookups
-//! allocate nothing (their keys are a SHA-256 digest and UUIDs); the difference is the middleware's
-//! boxed future, the request extensions (map, claims, service), the `Claims` cloned out of the
-//! cache and again by the extractor (`role`, `iss`, `aud`, `amr`), the store call's boxed future,
-//! and (`CurrentUser`) the `User` cloned out of the store.
+//! Measured: bare route 15, `AuthClaims` 25, `CurrentUser` 29 (35 and 39 while the claims were
+//! copied out of the cache and again by the extractor). The cache lookup allocates nothing (its
+//! key is a SHA-256 digest; the claims are shared, an `Arc`); what remains is the middleware's
+//! boxed future, the request extensions (their map, the claims, the service), the store call's
+//! boxed future, the handler's own `String`, and (`CurrentUser`) the `User` the store answers.
 
 use std::sync::Arc;
 
@@ -83,6 +83,6 @@ fn a_cached_protected_request_allocates_a_fixed_few_more_than_a_bare_one() {
     let claims_later = allocations(&rt, &app, "/claims", &token, 1000);
     eprintln!("allocations per request: bare {bare}, AuthClaims {claims}, CurrentUser {user}");
     assert_eq!(claims, claims_later, "the count does not grow with requests");
-    assert!(claims - bare <= 22, "AuthClaims: {claims} vs bare {bare}");
+    assert!(claims - bare <= 12, "AuthClaims: {claims} vs bare {bare}");
     assert!(user - claims <= 6, "CurrentUser: {user} vs AuthClaims {claims}");
 }

@@ -2,6 +2,7 @@
 //! `kid`, signed with the service's [`KeySet`] (HS256 by default).
 
 use std::hash::{BuildHasher as _, RandomState};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -112,7 +113,7 @@ impl JwtCodec {
 /// is a miss, never another token's claims. An entry keeps the 32-byte digest, not the token.
 pub(crate) struct VerifiedTokens {
     /// `None` when the capacity is 0 (the cache is off).
-    map: Option<quick_cache::sync::Cache<u64, ([u8; 32], Claims)>>,
+    map: Option<quick_cache::sync::Cache<u64, ([u8; 32], Arc<Claims>)>>,
     keys: RandomState,
     leeway: i64,
 }
@@ -133,7 +134,8 @@ impl VerifiedTokens {
 
     /// The claims of a token verified before: `None` if unknown; `TokenExpired` /
     /// `Unauthorized` if it is past `exp` / before `nbf` now (with the leeway).
-    pub(crate) fn get(&self, token: &str, now: i64) -> Option<Result<Claims, AuthError>> {
+    /// A hit allocates nothing: the claims are shared, not copied.
+    pub(crate) fn get(&self, token: &str, now: i64) -> Option<Result<Arc<Claims>, AuthError>> {
         let map = self.map.as_ref()?;
         let (stored, claims) = map.get(&self.slot(token))?;
         if !crate::secret::bytes_eq(&stored, &digest(token)) {
@@ -143,9 +145,9 @@ impl VerifiedTokens {
     }
 
     /// Remembers a token that just passed verification.
-    pub(crate) fn insert(&self, token: &str, claims: &Claims) {
+    pub(crate) fn insert(&self, token: &str, claims: &Arc<Claims>) {
         if let Some(map) = &self.map {
-            map.insert(self.slot(token), (digest(token), claims.clone()));
+            map.insert(self.slot(token), (digest(token), Arc::clone(claims)));
         }
     }
 }
@@ -234,8 +236,8 @@ mod tests {
         let now = Utc::now();
         let (token, claims) = codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], now, 60).unwrap();
         assert!(cache.get(&token, now.timestamp()).is_none());
-        cache.insert(&token, &claims);
-        assert_eq!(cache.get(&token, now.timestamp()).unwrap().unwrap(), claims);
+        cache.insert(&token, &Arc::new(claims.clone()));
+        assert_eq!(*cache.get(&token, now.timestamp()).unwrap().unwrap(), claims);
         assert!(matches!(cache.get(&token, now.timestamp() + 61), Some(Err(AuthError::TokenExpired))));
         assert!(matches!(cache.get(&token, now.timestamp() - 5), Some(Err(AuthError::Unauthorized))));
         // A one-character change is another token.
@@ -255,12 +257,12 @@ mod tests {
         let issue = || codec().issue(Uuid::new_v4(), Uuid::new_v4(), &Role::user(), &["pwd"], now, 60).unwrap();
         let tokens: Vec<_> = (0..1000).map(|_| issue()).collect();
         for (token, claims) in &tokens {
-            cache.insert(token, claims);
+            cache.insert(token, &Arc::new(claims.clone()));
         }
         let held = cache.map.as_ref().unwrap().len();
         assert!((32..=64).contains(&held), "bounded by its capacity, not emptied: {held}");
         let (newest, claims) = issue();
-        cache.insert(&newest, &claims);
+        cache.insert(&newest, &Arc::new(claims));
         assert!(cache.get(&newest, now.timestamp()).is_some(), "the newest is in");
     }
 

@@ -1,6 +1,8 @@
 //! Sessions: login, refresh-token rotation, logout, the session list, and the check behind
 //! every authenticated request.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -410,16 +412,27 @@ impl Auth {
     /// ([`TokenVerifier`](crate::keys::TokenVerifier)), then that its session is still live in the session store.
     /// A token seen before skips the signature work (see
     /// [`AuthConfig::verified_token_cache`](crate::AuthConfig::verified_token_cache)); the
-    /// session check runs every time.
+    /// session check runs every time. [`authenticate_shared`](Self::authenticate_shared) is the
+    /// same check without copying the claims.
     ///
     /// # Errors
     /// `unauthorized`, `token_expired`, `session_revoked`, `store_unavailable`.
     pub async fn authenticate(&self, access_token: &str) -> Result<Claims, AuthError> {
+        self.authenticate_shared(access_token).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`authenticate`](Self::authenticate), answering the claims the verified-token cache holds
+    /// (shared, not copied): on a cache hit nothing is allocated. What the framework adapters'
+    /// middlewares put in the request.
+    ///
+    /// # Errors
+    /// As [`authenticate`](Self::authenticate).
+    pub async fn authenticate_shared(&self, access_token: &str) -> Result<Arc<Claims>, AuthError> {
         let now = self.inner.clock.now();
         let claims = match self.inner.verified.get(access_token, now.timestamp()) {
             Some(cached) => cached?,
             None => {
-                let claims = self.inner.jwt.verify(access_token, now.timestamp())?;
+                let claims = Arc::new(self.inner.jwt.verify(access_token, now.timestamp())?);
                 self.inner.verified.insert(access_token, &claims);
                 claims
             }
