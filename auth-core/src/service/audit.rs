@@ -45,8 +45,10 @@ struct Tickets {
 }
 
 impl PendingWrites {
-    /// A ticket for a write about to start, or `None` when too many are in flight.
-    fn start(&self) -> Option<u64> {
+    /// A ticket for a write about to start, or `None` when too many are in flight. The write is
+    /// finished when the ticket is dropped: also when its task is dropped unfinished (its runtime
+    /// shut down), so [`flush`](Self::flush) never waits for a write that can no longer end.
+    fn start(self: &Arc<Self>) -> Option<Ticket> {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if state.in_flight.len() >= MAX_PENDING_WRITES {
             return None;
@@ -54,7 +56,7 @@ impl PendingWrites {
         let ticket = state.next;
         state.next += 1;
         state.in_flight.insert(ticket);
-        Some(ticket)
+        Some(Ticket { pending: Arc::clone(self), number: ticket })
     }
 
     fn finish(&self, ticket: u64) {
@@ -80,6 +82,18 @@ impl PendingWrites {
             }
             done.await;
         }
+    }
+}
+
+/// A write in flight ([`PendingWrites::start`]); dropping it finishes the write.
+struct Ticket {
+    pending: Arc<PendingWrites>,
+    number: u64,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.pending.finish(self.number);
     }
 }
 
@@ -122,15 +136,14 @@ impl Entry<'_> {
         if auth.inner.config.audit_required {
             return write(&*store, event).await.map_err(AuthError::from);
         }
-        let pending = auth.inner.audit_pending.clone();
-        let Some(ticket) = pending.start() else {
+        let Some(ticket) = auth.inner.audit_pending.start() else {
             // Too many writes in flight: this request waits for its own.
             let _ = write(&*store, event).await;
             return Ok(());
         };
-        tokio::spawn(async move {
+        auth.spawn_background(async move {
             let _ = write(&*store, event).await;
-            pending.finish(ticket);
+            drop(ticket);
         });
         Ok(())
     }

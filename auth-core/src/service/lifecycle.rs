@@ -73,7 +73,7 @@ impl Auth {
         // A taken address gets no code (its owner did not ask), decided after the answer.
         let auth = self.clone();
         let taken_check = new_email.clone();
-        tokio::spawn(async move {
+        self.spawn_background(async move {
             match auth.inner.users.user_by_email(&taken_check).await {
                 // Failures are logged where they happen.
                 Ok(None) => drop(auth.deliver_secret(mail, secret).await),

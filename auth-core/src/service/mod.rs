@@ -72,6 +72,9 @@ struct Inner {
     /// Keys the hashes of mailed codes, so a leaked store does not give them away to brute force.
     codes_key: HmacKey,
     hasher: PasswordHasher,
+    /// Where background work runs (audit writes, mail): the runtime `build` ran on, or
+    /// [`AuthBuilder::runtime`]; `None`: the caller's.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -109,6 +112,7 @@ pub struct AuthBuilder {
     templates: Arc<dyn MailTemplates>,
     events: Arc<dyn AuthEvents>,
     clock: Arc<dyn Clock>,
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl AuthBuilder {
@@ -192,6 +196,18 @@ impl AuthBuilder {
         self
     }
 
+    /// The tokio runtime that runs the service's background work: audit writes and mail sent
+    /// after the answer (codes to an account, reset links, notices). Default: the runtime
+    /// [`build`](Self::build) is called on, else the caller's at each spawn.
+    ///
+    /// Name one that outlives the request handlers' runtimes when those can end first: actix-web,
+    /// for one, serves each worker on a runtime of its own and drops it when the server stops,
+    /// and work left there would be dropped with it.
+    pub fn runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
     /// Builds the service.
     ///
     /// # Errors
@@ -264,6 +280,7 @@ impl AuthBuilder {
                 successor_key,
                 codes_key,
                 hasher,
+                runtime: self.runtime.or_else(|| tokio::runtime::Handle::try_current().ok()),
             }),
         })
     }
@@ -289,6 +306,19 @@ impl Auth {
             templates: Arc::new(DefaultTemplates::default()),
             events: Arc::new(NoEvents),
             clock: Arc::new(SystemClock),
+            runtime: None,
+        }
+    }
+
+    /// Runs `work` in the background on the service's runtime ([`AuthBuilder::runtime`]).
+    pub(crate) fn spawn_background<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.inner.runtime {
+            Some(runtime) => runtime.spawn(work),
+            None => tokio::spawn(work),
         }
     }
 

@@ -72,7 +72,7 @@ impl Auth {
         if req.purpose != EmailCodePurpose::Register {
             let auth = self.clone();
             let ctx = ctx.clone();
-            tokio::spawn(async move { auth.mail_code_to_account(req.purpose, email, &ctx).await });
+            self.spawn_background(async move { auth.mail_code_to_account(req.purpose, email, &ctx).await });
             return Ok(());
         }
         let (mail, secret) = self.code_mail(req.purpose, &email, &email);
@@ -185,7 +185,7 @@ impl Auth {
         }
         let auth = self.clone();
         // Failures are logged where they happen; the answer is the same either way.
-        tokio::spawn(async move {
+        self.spawn_background(async move {
             let _ = auth.mail_reset_link(email).await;
         });
         Ok(())
@@ -394,7 +394,7 @@ impl Auth {
     pub(super) fn send_notice(&self, to: &str, mail: &MailKind<'_>) {
         let Some(mailer) = self.inner.mailer.clone() else { return };
         let message = self.render(to, mail);
-        tokio::spawn(async move {
+        self.spawn_background(async move {
             if let Err(err) = mailer.send(&message).await {
                 tracing::warn!(subject = %message.subject, error = %err, "notice mail not delivered");
             }
