@@ -6,7 +6,6 @@ use std::sync::Arc;
 use auth_core::AuthError;
 use auth_http::{error_response, Canonical, Dialect, ErrorBody, HttpResponse};
 use axum::body::Body;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 /// An error answer of the HTTP API. Handlers return `Result<_, ApiError>`; `?` converts an
@@ -73,31 +72,9 @@ pub(crate) fn to_axum(response: HttpResponse) -> Response {
 }
 
 /// `response` re-rendered by `dialect` if it is an error of this library (it carries an
-/// [`ErrorBody`]); other responses pass unchanged.
+/// [`ErrorBody`]); other responses pass unchanged (`auth_http::rerender_error`).
 pub(crate) fn rerender(dialect: &dyn Dialect, response: Response) -> Response {
-    match response.extensions().get::<ErrorBody>() {
-        Some(body) => {
-            let rendered = to_axum(error_response(dialect, body.clone()));
-            keep_headers(&response, rendered)
-        }
-        None => response,
-    }
-}
-
-/// `rendered` with every header of `original` that it does not set itself (`Cache-Control`,
-/// `Pragma`, `Allow`, a host's own): re-rendering changes the envelope, not what layers added.
-fn keep_headers(original: &Response, mut rendered: Response) -> Response {
-    let missing: Vec<_> =
-        original.headers().keys().filter(|name| !rendered.headers().contains_key(*name)).cloned().collect();
-    for name in missing {
-        if name == header::CONTENT_LENGTH {
-            continue;
-        }
-        for value in original.headers().get_all(&name) {
-            rendered.headers_mut().append(name.clone(), value.clone());
-        }
-    }
-    rendered
+    auth_http::rerender_error(dialect, response).map_or_else(|unchanged| unchanged, to_axum)
 }
 
 /// A layer that renders every error response of this library (the router, [`RequireAuth`],
@@ -158,7 +135,8 @@ pub fn render_errors_with(
     tower::util::MapResponseLayer::new(move |response: Response| match response.extensions().get::<ErrorBody>() {
         Some(body) => {
             let body = body.clone();
-            let mut rendered = keep_headers(&response, renderer(&body));
+            let mut rendered = renderer(&body);
+            auth_http::keep_missing_headers(response.headers(), rendered.headers_mut());
             rendered.extensions_mut().insert(body);
             rendered
         }
@@ -169,6 +147,7 @@ pub fn render_errors_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
     use axum::http::StatusCode;
 
     #[tokio::test]

@@ -291,6 +291,39 @@ pub fn error_response(dialect: &dyn Dialect, error: ErrorBody) -> HttpResponse {
     response
 }
 
+/// `response` re-rendered by `dialect` if it is an error answer of this library (it carries an
+/// [`ErrorBody`] in its extensions, as [`error_response`] leaves it), keeping every header of the
+/// original that the new answer does not set itself ([`keep_missing_headers`]); other responses
+/// unchanged. What the adapters' routers and "errors in a dialect" layers do.
+pub fn rerender_error<B>(
+    dialect: &dyn Dialect,
+    response: http::Response<B>,
+) -> Result<HttpResponse, http::Response<B>> {
+    match response.extensions().get::<ErrorBody>() {
+        Some(error) => {
+            let mut rendered = error_response(dialect, error.clone());
+            keep_missing_headers(response.headers(), rendered.headers_mut());
+            Ok(rendered)
+        }
+        None => Err(response),
+    }
+}
+
+/// Adds to `rendered` every header of `original` that it does not set itself (`Cache-Control`,
+/// `Pragma`, `Allow`, `Set-Cookie`, a host's own) but `Content-Length`: re-rendering an error
+/// changes its envelope, not what the layers around it added.
+pub fn keep_missing_headers(original: &http::HeaderMap, rendered: &mut http::HeaderMap) {
+    let missing: Vec<_> = original.keys().filter(|name| !rendered.contains_key(*name)).cloned().collect();
+    for name in missing {
+        if name == http::header::CONTENT_LENGTH {
+            continue;
+        }
+        for value in original.get_all(&name) {
+            rendered.append(name.clone(), value.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

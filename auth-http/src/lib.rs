@@ -65,5 +65,5 @@ pub use dialect::{
     empty_response, json_response, Canonical, Dialect, HttpResponse, Input, Operation, Reply, RequestParts, Route,
     CANONICAL_ROUTES,
 };
-pub use dispatch::{error_response, execute, handle};
+pub use dispatch::{error_response, execute, handle, keep_missing_headers, rerender_error};
 pub use error::{status_of, ErrorBody};
