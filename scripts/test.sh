@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit tests, the store conformance suite (memory, SQLite,
 # PostgreSQL, Redis), end-to-end tests over real HTTP (with a real SMTP server and a local
-# siteverify server started by the tests), the example binaries' tests (the login page in
+# siteverify server started by the tests; run once against the axum example server and once
+# against the actix-web one), the example binaries' tests (the login page in
 # headless Chromium included, and the access tokens of every AUTH_JWT_ALGORITHM checked against
 # PyJWT in both directions) and the doc tests; then scripts/api-check.sh validates the OpenAPI
 # document and fuzzes the example server against it (openapi-spec-validator, schemathesis).
@@ -95,6 +96,10 @@ locked=()
 [ -f Cargo.lock ] && locked=(--locked)
 
 cargo test --workspace --all-features "${locked[@]}" "$@"
+
+# The end-to-end suite again, against the actix-web example server (tests/src/lib.rs reads
+# AUTH_E2E_ADAPTER): the same requests, the same expected answers, on the other adapter.
+AUTH_E2E_ADAPTER=actix cargo test -p auth-e2e-tests --all-features "${locked[@]}" "$@"
 
 # The OpenAPI document validated and the running example server fuzzed against it.
 "$root/scripts/api-check.sh" "${CARGO_TARGET_DIR:-$root/target}/debug/auth-example-server"

@@ -24,9 +24,11 @@ pub(crate) fn http_method(method: &actix_web::http::Method) -> http::Method {
     http::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(http::Method::GET)
 }
 
-/// An `auth-http` response as an actix-web one: status, every header, the body, and the
-/// [`ErrorBody`] of an error response (in the response extensions, for re-rendering).
-pub(crate) fn to_actix(response: HttpResponse) -> actix_web::HttpResponse {
+/// An `auth-http` response (`http` 1 types) as an actix-web one: status, every header, the body,
+/// and the [`ErrorBody`] of an error response (in the response extensions, for re-rendering by
+/// [`dialect_errors`](crate::dialect_errors)). For host routes that answer with what `auth-http`
+/// renders (`auth_http::json_response`, `auth_http::keys::jwks_response`, a dialect's answers).
+pub fn to_actix(response: HttpResponse) -> actix_web::HttpResponse {
     let (parts, body) = response.into_parts();
     let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);

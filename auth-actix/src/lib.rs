@@ -112,6 +112,7 @@ mod middleware;
 mod scope;
 
 pub use auth_http::{client_ip, status_of, Canonical, Dialect, ErrorBody};
+pub use convert::to_actix;
 pub use cors::{cors, Cors, CorsMiddleware};
 pub use error::{dialect_errors, render_errors_with, ApiError, ErrorRenderer, RenderErrors, RenderErrorsMiddleware};
 pub use extract::{AuthClaims, ClientContext, CurrentUser, OptionalUser};

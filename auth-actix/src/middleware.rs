@@ -9,8 +9,8 @@ use std::rc::Rc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{HttpMessage as _, ResponseError as _};
-use auth_core::{Auth, AuthError, Role};
-use auth_http::browser::request_access_token;
+use auth_core::{Auth, Role};
+use auth_http::browser::{authorize, Access};
 use futures_util::future::LocalBoxFuture;
 
 use crate::convert::{http_headers, http_method};
@@ -130,36 +130,6 @@ impl OptionalAuth {
     }
 }
 
-/// Whether a token is required, and which role.
-#[derive(Debug, Clone)]
-pub(crate) enum Mode {
-    Required(Option<Role>),
-    Optional,
-}
-
-/// The claims of the request's access token per `mode`: `Ok(None)` for an anonymous request
-/// that [`Mode::Optional`] lets through. The rule of `auth_axum`'s layers.
-pub(crate) async fn authorize(
-    auth: &Auth,
-    mode: &Mode,
-    schemes: &[&str],
-    method: &http::Method,
-    headers: &http::HeaderMap,
-) -> Result<Option<AuthClaims>, AuthError> {
-    let token = match (request_access_token(auth.config(), method, headers, schemes)?, mode) {
-        (Some(token), _) => token,
-        (None, Mode::Optional) => return Ok(None),
-        (None, Mode::Required(_)) => return Err(AuthError::Unauthorized),
-    };
-    let claims = auth.authenticate_shared(token).await?;
-    if let Mode::Required(Some(role)) = mode {
-        if &claims.role != role {
-            return Err(AuthError::Forbidden);
-        }
-    }
-    Ok(Some(AuthClaims(claims)))
-}
-
 impl<S, B> Transform<S, ServiceRequest> for RequireAuth
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
@@ -175,7 +145,7 @@ where
         ready(Ok(AuthMiddleware {
             service: Rc::new(service),
             auth: self.auth.clone(),
-            mode: Mode::Required(self.role.clone()),
+            mode: Access::Required(self.role.clone()),
             schemes: self.schemes,
         }))
     }
@@ -196,7 +166,7 @@ where
         ready(Ok(AuthMiddleware {
             service: Rc::new(service),
             auth: self.auth.clone(),
-            mode: Mode::Optional,
+            mode: Access::Optional,
             schemes: self.schemes,
         }))
     }
@@ -206,7 +176,7 @@ where
 pub struct AuthMiddleware<S> {
     service: Rc<S>,
     auth: Auth,
-    mode: Mode,
+    mode: Access,
     schemes: &'static [&'static str],
 }
 
@@ -236,7 +206,7 @@ where
         Box::pin(async move {
             let method = http_method(req.method());
             let headers = http_headers(req.headers());
-            match authorize(&auth, &mode, schemes, &method, &headers).await {
+            match authorize(&auth, &mode, schemes, &method, &headers).await.map(|c| c.map(AuthClaims)) {
                 Ok(claims) => {
                     {
                         let mut extensions = req.extensions_mut();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use auth_core::{Auth, AuthError};
+use auth_http::browser::{authorize, Access};
 use auth_http::keys::{introspection_response, jwks_response, INTROSPECTION_PATH, JWKS_PATH};
 use auth_http::{error_response, handle, request_context, Canonical, Dialect, ErrorBody, Operation, RequestParts};
 use futures_util::StreamExt as _;
@@ -15,7 +16,6 @@ use http::Method;
 use crate::convert::{http_headers, http_method, percent_decode, to_actix};
 use crate::cors::{CorsApplied, CorsPolicy};
 use crate::error::rerender;
-use crate::middleware::{authorize, Mode};
 
 /// Default largest request body: 64 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -294,7 +294,7 @@ struct RouteSpec {
     method: Method,
     operation: Operation,
     /// The access-token check, if any.
-    mode: Option<Mode>,
+    mode: Option<Access>,
     /// Whether the per-IP "every other route" rate rule applies.
     limit_other: bool,
     schemes: &'static [&'static str],
@@ -309,9 +309,9 @@ fn route_table(auth: &Auth, dialect: &dyn Dialect) -> Vec<(&'static str, PathRou
         // With cookies, logout also works with the refresh-token cookie alone.
         let cookie_logout = cookies && operation == Operation::Logout;
         let mode = if operation.requires_auth() && !cookie_logout {
-            Some(Mode::Required(operation.required_role().map(auth_core::Role::new)))
+            Some(Access::Required(operation.required_role().map(auth_core::Role::new)))
         } else if operation.accepts_auth() || cookie_logout {
-            Some(Mode::Optional)
+            Some(Access::Optional)
         } else {
             None
         };
@@ -448,7 +448,7 @@ async fn serve(
         }
     };
     let claims = match checks.await {
-        Ok(claims) => claims.map(|c| c.0),
+        Ok(claims) => claims,
         Err(err) => return auth_error(&err),
     };
     let body = match read_body(payload, headers, state.body_limit).await {

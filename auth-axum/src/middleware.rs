@@ -6,10 +6,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use auth_core::{Auth, AuthError, Role};
-use auth_http::browser::request_access_token;
+use auth_core::{Auth, Role};
+use auth_http::browser::{authorize, Access};
 use axum::extract::Request;
-use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
@@ -107,19 +106,13 @@ impl OptionalAuth {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Mode {
-    Required(Option<Role>),
-    Optional,
-}
-
 impl<S> Layer<S> for RequireAuth {
     type Service = AuthMiddleware<S>;
     fn layer(&self, inner: S) -> Self::Service {
         AuthMiddleware {
             inner,
             auth: self.auth.clone(),
-            mode: Mode::Required(self.role.clone()),
+            mode: Access::Required(self.role.clone()),
             schemes: self.schemes,
         }
     }
@@ -128,7 +121,7 @@ impl<S> Layer<S> for RequireAuth {
 impl<S> Layer<S> for OptionalAuth {
     type Service = AuthMiddleware<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AuthMiddleware { inner, auth: self.auth.clone(), mode: Mode::Optional, schemes: self.schemes }
+        AuthMiddleware { inner, auth: self.auth.clone(), mode: Access::Optional, schemes: self.schemes }
     }
 }
 
@@ -137,29 +130,8 @@ impl<S> Layer<S> for OptionalAuth {
 pub struct AuthMiddleware<S> {
     inner: S,
     auth: Auth,
-    mode: Mode,
+    mode: Access,
     schemes: &'static [&'static str],
-}
-
-async fn authorize(
-    auth: &Auth,
-    mode: &Mode,
-    schemes: &[&str],
-    method: &Method,
-    headers: &HeaderMap,
-) -> Result<Option<AuthClaims>, AuthError> {
-    let token = match (request_access_token(auth.config(), method, headers, schemes)?, mode) {
-        (Some(token), _) => token,
-        (None, Mode::Optional) => return Ok(None),
-        (None, Mode::Required(_)) => return Err(AuthError::Unauthorized),
-    };
-    let claims = auth.authenticate_shared(token).await?;
-    if let Mode::Required(Some(role)) = mode {
-        if &claims.role != role {
-            return Err(AuthError::Forbidden);
-        }
-    }
-    Ok(Some(AuthClaims(claims)))
 }
 
 impl<S> Service<Request> for AuthMiddleware<S>
@@ -183,7 +155,7 @@ where
         let mode = self.mode.clone();
         let schemes = self.schemes;
         Box::pin(async move {
-            match authorize(&auth, &mode, schemes, req.method(), req.headers()).await {
+            match authorize(&auth, &mode, schemes, req.method(), req.headers()).await.map(|c| c.map(AuthClaims)) {
                 Ok(claims) => {
                     if let Some(claims) = claims {
                         req.extensions_mut().insert(claims);

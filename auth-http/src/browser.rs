@@ -15,7 +15,11 @@
 //!   `Sec-Fetch-Site` or `Origin` on the state-changing requests that reach this check, and a
 //!   request without either is refused.
 
-use auth_core::{AllowedOrigins, AuthConfig, AuthError, BrowserConfig, CookieSameSite, TokenTransport};
+use std::sync::Arc;
+
+use auth_core::{
+    AllowedOrigins, Auth, AuthConfig, AuthError, BrowserConfig, Claims, CookieSameSite, Role, TokenTransport,
+};
 use cookie::time::Duration as CookieDuration;
 use cookie::{Cookie, SameSite};
 use http::{header, HeaderMap, HeaderValue, Method};
@@ -145,6 +149,46 @@ pub fn request_access_token<'h>(
         check_origin(headers, &browser.allowed_origins)?;
     }
     Ok(Some(token))
+}
+
+/// Whether a route needs an access token, and which role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// A valid token is required; with `Some(role)`, one that carries exactly that role.
+    Required(Option<Role>),
+    /// A token is checked if one is sent; without one the request goes on anonymously.
+    Optional,
+}
+
+/// The access-token check of a request, as every adapter's middleware and router apply it: the
+/// token of [`request_access_token`], verified with its session by
+/// [`Auth::authenticate_shared`](auth_core::Auth::authenticate_shared) (the claims shared with
+/// the verified-token cache, not copied), then the role. `Ok(None)` for an anonymous request that
+/// [`Access::Optional`] lets through.
+///
+/// # Errors
+/// `unauthorized` (no token where one is required, a malformed header or a bad token),
+/// `token_expired`, `session_revoked`, `csrf_rejected`, `forbidden` (another role),
+/// `store_unavailable`.
+pub async fn authorize(
+    auth: &Auth,
+    access: &Access,
+    schemes: &[&str],
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<Claims>>, AuthError> {
+    let token = match (request_access_token(auth.config(), method, headers, schemes)?, access) {
+        (Some(token), _) => token,
+        (None, Access::Optional) => return Ok(None),
+        (None, Access::Required(_)) => return Err(AuthError::Unauthorized),
+    };
+    let claims = auth.authenticate_shared(token).await?;
+    if let Access::Required(Some(role)) = access {
+        if &claims.role != role {
+            return Err(AuthError::Forbidden);
+        }
+    }
+    Ok(Some(claims))
 }
 
 fn same_site(value: CookieSameSite) -> SameSite {

@@ -1,5 +1,10 @@
 //! Test harness: starts the example server in-process on `127.0.0.1:0` over a SQLite file in a
 //! temporary directory, and a small JSON client for it.
+//!
+//! The server under test is the axum example (`auth-example-server`) or, with
+//! `AUTH_E2E_ADAPTER=actix`, the actix-web one (`auth-actix-server`): the same configuration and
+//! routes on the other adapter. `scripts/test.sh` runs this suite once for each, so a difference
+//! between the adapters is a failing test.
 
 use std::net::SocketAddr;
 
@@ -8,7 +13,8 @@ pub use auth_test_support::{recording, siteverify, smtp};
 use std::sync::Arc;
 
 use auth_core::{Auth, ManualClock};
-use auth_example_server::{app_with_dialect, build_auth_with_clock, serve, ServerConfig};
+use auth_example_server::{build_auth_with_clock, ServerConfig};
+use auth_http::Dialect;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -22,6 +28,53 @@ pub const JWT_SECRET: &str = "e2e-test-secret-0123456789-abcdefghijklmnopqrstuvw
 #[must_use]
 pub fn hs256_kid() -> String {
     auth_core::keys::JwtKey::hs256(JWT_SECRET.as_bytes()).expect("a long enough secret").kid().to_owned()
+}
+
+/// The framework adapter a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapter {
+    /// `auth-axum`, in `auth-example-server`.
+    Axum,
+    /// `auth-actix`, in `auth-actix-server`.
+    Actix,
+}
+
+impl Adapter {
+    /// The adapter of this run: `AUTH_E2E_ADAPTER` (`axum`, the default, or `actix`).
+    ///
+    /// # Panics
+    /// On another value: a typo must not quietly test the default again.
+    #[must_use]
+    pub fn under_test() -> Self {
+        match std::env::var("AUTH_E2E_ADAPTER").as_deref() {
+            Err(_) | Ok("" | "axum") => Self::Axum,
+            Ok("actix") => Self::Actix,
+            Ok(other) => panic!("AUTH_E2E_ADAPTER={other}: expected axum or actix"),
+        }
+    }
+}
+
+/// Serves the example app of [`Adapter::under_test`] for `auth` in `dialect` on `listener` until
+/// `shutdown` completes: `auth_example_server::serve` or `auth_actix_server::serve`.
+pub fn spawn_app(
+    listener: tokio::net::TcpListener,
+    auth: Auth,
+    dialect: Arc<dyn Dialect>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> JoinHandle<std::io::Result<()>> {
+    match Adapter::under_test() {
+        Adapter::Axum => tokio::spawn(auth_example_server::serve(
+            listener,
+            auth_example_server::app_with_dialect(auth, dialect),
+            shutdown,
+        )),
+        Adapter::Actix => tokio::spawn(auth_actix_server::serve(listener, auth, dialect, shutdown)),
+    }
+}
+
+/// [`spawn_app`] in the canonical dialect, until the test ends.
+pub fn spawn_canonical_app(listener: tokio::net::TcpListener, auth: Auth) -> JoinHandle<std::io::Result<()>> {
+    spawn_app(listener, auth, Arc::new(auth_http::Canonical), std::future::pending())
 }
 
 /// A password that passes the default policy.
@@ -75,9 +128,9 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind(config.bind).await.expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, app_with_dialect(auth.clone(), config.api_dialect.clone()), async {
+        let task = spawn_app(listener, auth.clone(), config.api_dialect.clone(), async {
             let _ = stopped.await;
-        }));
+        });
         Self {
             base: format!("http://{addr}"),
             auth,

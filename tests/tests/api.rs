@@ -487,7 +487,7 @@ async fn a_failing_database_gives_503_store_unavailable_and_never_skips_the_sess
     let auth = auth_core::Auth::builder(config).stores(store.clone()).build().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(auth_example_server::serve(listener, auth_example_server::app(auth), std::future::pending()));
+    auth_e2e_tests::spawn_canonical_app(listener, auth);
     let client = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         auth_e2e_tests::Resp::from_future(client.post(format!("{base}/api/auth{path}")).json(&body).send())

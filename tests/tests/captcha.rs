@@ -166,7 +166,7 @@ async fn image_server(ttl: Duration) -> ImageServer {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(auth_example_server::serve(listener, auth_example_server::app(auth), std::future::pending()));
+    auth_e2e_tests::spawn_canonical_app(listener, auth);
     ImageServer { base, tokens, captcha, clock, _dir: dir }
 }
 

@@ -276,7 +276,7 @@ async fn a_failing_database_keeps_the_cookie_for_the_retry() {
     let auth = auth_core::Auth::builder(config).stores(store.clone()).build().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(auth_example_server::serve(listener, auth_example_server::app(auth), std::future::pending()));
+    auth_e2e_tests::spawn_canonical_app(listener, auth);
     let client = reqwest::Client::new();
     let post = |path: &str, cookie: Option<&str>| {
         let mut req = client.post(format!("{base}/api/auth{path}")).header("Sec-Fetch-Site", "same-origin");

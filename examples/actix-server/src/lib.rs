@@ -8,14 +8,14 @@
 //! library part lets tests start the app in-process ([`serve`]), like `auth_example_server::serve`.
 
 use std::future::Future;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{from_fn, Condition, Next};
 use actix_web::{guard, web, App, HttpRequest, HttpResponse, HttpServer};
-use auth_actix::{cors, dialect_errors, jwks_resource, AuthClaims, AuthScope, CurrentUser, RequireAuth};
+use auth_actix::{cors, dialect_errors, jwks_resource, to_actix, AuthClaims, AuthScope, CurrentUser, RequireAuth};
 use auth_core::Auth;
 use auth_http::{Canonical, Dialect};
 use serde_json::json;
@@ -162,45 +162,9 @@ async fn log_request(
     Ok(response)
 }
 
-/// The login page of the axum example (`examples/server/static/index.html`, the same file):
-/// plain HTML and one inline script. It needs cookie transport; without it `/` says so.
-const LOGIN_PAGE: &str = include_str!("../../server/static/index.html");
-
-/// `Content-Security-Policy` of the login page, as the axum example computes it: its own inline
-/// script and style by SHA-256 (CSP Level 2), `data:` images, calls to its own origin only.
-fn login_page_csp() -> &'static str {
-    static CSP: LazyLock<String> = LazyLock::new(|| {
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        let inline = |open: &str, close: &str| {
-            let start = LOGIN_PAGE.find(open).and_then(|i| LOGIN_PAGE[i..].find('>').map(|j| i + j + 1));
-            let body = start.and_then(|s| LOGIN_PAGE[s..].find(close).map(|e| &LOGIN_PAGE[s..s + e])).unwrap_or("");
-            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body.as_bytes()))
-        };
-        format!(
-            "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; img-src 'self' data:; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            inline("<script", "</script>"),
-            inline("<style", "</style>")
-        )
-    });
-    &CSP
-}
-
+/// `GET /`: the axum example's login page, the same answer (`auth_example_server::login_page_response`).
 async fn login_page(cookies: bool) -> HttpResponse {
-    if !cookies {
-        return HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
-            .body("The login page needs cookie transport: start the server with AUTH_TOKEN_TRANSPORT=cookie.\n");
-    }
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, login_page_csp()))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        // Not `no-referrer`: that makes same-origin POSTs send `Origin: null`.
-        .insert_header((header::REFERRER_POLICY, "same-origin"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(LOGIN_PAGE)
+    to_actix(auth_example_server::login_page_response(cookies))
 }
 
 async fn protected(CurrentUser(user): CurrentUser) -> HttpResponse {
@@ -215,12 +179,6 @@ async fn health() -> HttpResponse {
 async fn admin_ping(claims: AuthClaims) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "pong": true, "user_id": claims.sub }))
 }
-
-/// `Content-Security-Policy` of the docs UI (Swagger UI, its assets vendored: nothing is loaded
-/// from elsewhere; React sets inline style attributes).
-const DOCS_CSP: &str =
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-                        connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The API docs UI at `/docs` for the document at `openapi_url`, answering as
 /// `utoipa-swagger-ui`'s axum router does (`/docs` redirects to `/docs/`), with the CSP and
@@ -267,7 +225,7 @@ fn get_or_head() -> impl guard::Guard {
 
 fn docs_headers(mut response: HttpResponse) -> HttpResponse {
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(auth_example_server::DOCS_CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }

@@ -5,6 +5,7 @@
 //! README). The binary is `auth-example-server`; this library part lets tests start the same
 //! app in-process, and [`users`] holds its `users` subcommands.
 
+pub mod cli;
 pub mod users;
 
 pub use users::{users_command, USERS_USAGE};
@@ -956,12 +957,11 @@ pub fn app_with_dialect(auth: Auth, dialect: Arc<dyn Dialect>) -> Router {
         // the crate: nothing is loaded from elsewhere).
         let openapi_url = format!("{}/openapi.json", dialect.mount());
         let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new([openapi_url]));
-        // Its scripts and styles are its own files (React sets inline style attributes); it
-        // shares the origin of the login page, so it gets a policy too.
-        let csp = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
         let docs = Router::from(docs)
-            .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(DOCS_CSP),
+            ))
             .layer(SetResponseHeaderLayer::overriding(
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
@@ -1024,27 +1024,41 @@ fn login_page_csp() -> &'static str {
     &CSP
 }
 
-async fn login_page(cookies: bool) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
+/// `GET /`, the login page, for both example apps: with `cookies` (cookie transport) the page
+/// with its CSP, `nosniff`, `Referrer-Policy: same-origin` and `Cache-Control: no-cache`; without,
+/// a plain-text line saying it needs cookie transport.
+#[must_use]
+pub fn login_page_response(cookies: bool) -> auth_http::HttpResponse {
+    let text = |content_type: &'static str, body: &str| {
+        let mut response = auth_http::HttpResponse::new(body.as_bytes().to_vec());
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    };
     if !cookies {
-        return (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        return text(
+            "text/plain; charset=utf-8",
             "The login page needs cookie transport: start the server with AUTH_TOKEN_TRANSPORT=cookie.\n",
-        )
-            .into_response();
+        );
     }
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, login_page_csp()),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            // Not `no-referrer`: that makes same-origin POSTs send `Origin: null`.
-            (header::REFERRER_POLICY, "same-origin"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        LOGIN_PAGE,
-    )
-        .into_response()
+    let mut response = text("text/html; charset=utf-8", LOGIN_PAGE);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(login_page_csp()));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Not `no-referrer`: that makes same-origin POSTs send `Origin: null`.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `Content-Security-Policy` of the API docs UI at `/docs` (Swagger UI, its assets vendored in
+/// the crate: nothing is loaded from elsewhere; React sets inline style attributes). It shares the
+/// origin of the login page, so it gets a policy too.
+pub const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                            img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+                            frame-ancestors 'none'; base-uri 'none'";
+
+async fn login_page(cookies: bool) -> axum::response::Response {
+    login_page_response(cookies).map(axum::body::Body::from)
 }
 
 async fn protected(CurrentUser(user): CurrentUser) -> Json<Value> {
