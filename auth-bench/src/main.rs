@@ -16,6 +16,11 @@
 //! too; with `AUTH_BENCH_POSTGRES_URL`, a route whose sessions are in PostgreSQL, checked through a
 //! `CachedSessionStore` and without one.
 //!
+//! The same service is also served by actix-web (`auth-actix`) on a second port of the server
+//! process: `actix_bare_rps` (a bare actix-web route) and `actix_protected_rps` (the same route
+//! behind `auth_actix::RequireAuth`), measured in the same rounds; `actix_protected_ratio` is
+//! their ratio and `actix_vs_axum_protected` actix's protected route against axum's.
+//!
 //! Access tokens: `protected_rps` uses HS256; `protected_eddsa_rps` and `protected_es256_rps`
 //! the same route with EdDSA and ES256 tokens, and `protected_eddsa_uncached_rps` EdDSA with the
 //! verified-token cache off (what the cache saves a client that repeats its token). After the
@@ -222,7 +227,7 @@ async fn serve() -> anyhow::Result<()> {
     let mut app = Router::new()
         .route("/bare", get(ok))
         .merge(Router::new().route("/protected", get(ok)).route_layer(RequireAuth::new(memory.clone())))
-        .nest("/api/auth", auth_router(memory));
+        .nest("/api/auth", auth_router(memory.clone()));
     // Asymmetric access tokens on the same memory store: EdDSA and ES256 with the verified-token
     // cache (the default), and EdDSA without it (every request verifies the signature).
     for (name, algorithm, cache) in [
@@ -267,6 +272,22 @@ async fn serve() -> anyhow::Result<()> {
         .route("/axum-login/login", post(peer_login))
         .layer(AuthManagerLayerBuilder::new(backend, sessions).build());
     let app = app.merge(peer);
+
+    // The same service on actix-web (two workers, as the tokio runtime has two threads here):
+    // a bare route and one behind `auth_actix::RequireAuth`.
+    let actix_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let actix_addr = actix_listener.local_addr()?;
+    let actix_auth = memory.clone();
+    let actix = actix_web::HttpServer::new(move || {
+        actix_web::App::new().route("/bare", actix_web::web::get().to(ok)).service(
+            actix_web::web::resource("/protected").wrap(auth_actix::RequireAuth::new(actix_auth.clone())).get(ok),
+        )
+    })
+    .workers(2)
+    .listen(actix_listener)?
+    .run();
+    tokio::spawn(actix);
+    println!("LISTENING_ACTIX {actix_addr}");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);
@@ -599,8 +620,12 @@ async fn bench(quick: bool, scale: bool, json_path: Option<String>, svg_path: Op
         .kill_on_drop(true)
         .spawn()?;
     let mut lines = BufReader::new(server.stdout.take().context("stdout")?).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await??.context("server exited")?;
-    let addr: SocketAddr = line.strip_prefix("LISTENING ").context("listening line")?.parse()?;
+    let mut listening = Vec::new();
+    for prefix in ["LISTENING_ACTIX ", "LISTENING "] {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await??.context("server exited")?;
+        listening.push(line.strip_prefix(prefix).context("listening line")?.parse::<SocketAddr>()?);
+    }
+    let (actix_addr, addr) = (listening[0], listening[1]);
     let redis = std::env::var("AUTH_BENCH_REDIS_URL").is_ok();
     let login_body = json!({"username": USER, "password": PASSWORD});
 
@@ -614,6 +639,8 @@ async fn bench(quick: bool, scale: bool, json_path: Option<String>, svg_path: Op
         // in what the server does with it.
         ("bare_rps", Load::Get { path: "/bare", header: Some(bearer(&memory_tokens)) }),
         ("protected_rps", Load::Get { path: "/protected", header: Some(bearer(&memory_tokens)) }),
+        ("actix_bare_rps", Load::Get { path: "/bare", header: Some(bearer(&memory_tokens)) }),
+        ("actix_protected_rps", Load::Get { path: "/protected", header: Some(bearer(&memory_tokens)) }),
         ("axum_login_rps", Load::Get { path: "/axum-login/protected", header: Some(("cookie", cookie)) }),
         ("login_rps", Load::Login { path: "/api/auth/login", body: login_body.clone() }),
         ("refresh_rps", Load::Refresh { path: "/api/auth/refresh" }),
@@ -640,7 +667,7 @@ async fn bench(quick: bool, scale: bool, json_path: Option<String>, svg_path: Op
     .enumerate()
     {
         let (tokens, _) = post_json(addr, login, &login_body).await?;
-        variants.insert(2 + index, (name, Load::Get { path, header: Some(bearer(&tokens)) }));
+        variants.insert(4 + index, (name, Load::Get { path, header: Some(bearer(&tokens)) }));
     }
     if redis {
         let (redis_tokens, _) = post_json(addr, "/api/auth-redis/login", &login_body).await?;
@@ -680,7 +707,8 @@ async fn bench(quick: bool, scale: bool, json_path: Option<String>, svg_path: Op
         let order: Vec<_> = if round % 2 == 0 { variants.iter().rev().collect() } else { variants.iter().collect() };
         for (name, load) in order {
             let chain = chains.entry(name).or_default();
-            let rps = throughput(addr, load, conns, duration, chain).await?;
+            let target = if name.starts_with("actix_") { actix_addr } else { addr };
+            let rps = throughput(target, load, conns, duration, chain).await?;
             eprintln!("round {round}/{rounds} {name}: {rps:.0}/s");
             samples.entry(name).or_default().push(rps);
         }
@@ -733,6 +761,8 @@ async fn bench(quick: bool, scale: bool, json_path: Option<String>, svg_path: Op
         median_ratio(a, b)
     };
     let protected_ratio = ratio("protected_rps", "bare_rps");
+    let actix_protected_ratio = ratio("actix_protected_rps", "actix_bare_rps");
+    let actix_vs_axum_protected = ratio("actix_protected_rps", "protected_rps");
     let ratio_vs_axum_login = ratio("protected_rps", "axum_login_rps");
     let login_ratio = ratio("login_rps", "argon2_capacity_per_s");
     let protected_redis_ratio = ratio("protected_redis_rps", "bare_rps");
@@ -744,6 +774,8 @@ async fn bench(quick: bool, scale: bool, json_path: Option<String>, svg_path: Op
     let mut m = |name: &str| samples.get_mut(name).map(|v| median(v));
     let bare = m("bare_rps").unwrap_or(f64::NAN);
     let protected = m("protected_rps").unwrap_or(f64::NAN);
+    let actix_bare = m("actix_bare_rps").unwrap_or(f64::NAN);
+    let actix_protected = m("actix_protected_rps").unwrap_or(f64::NAN);
     let peer = m("axum_login_rps").unwrap_or(f64::NAN);
     let login = m("login_rps").unwrap_or(f64::NAN);
     let capacity = m("argon2_capacity_per_s").unwrap_or(f64::NAN);
@@ -761,6 +793,10 @@ async fn bench(quick: bool, scale: bool, json_path: Option<String>, svg_path: Op
         "bare_rps": bare.round(),
         "protected_rps": protected.round(),
         "protected_ratio": round3(protected_ratio),
+        "actix_bare_rps": actix_bare.round(),
+        "actix_protected_rps": actix_protected.round(),
+        "actix_protected_ratio": round3(actix_protected_ratio),
+        "actix_vs_axum_protected": round3(actix_vs_axum_protected),
         "protected_eddsa_rps": protected_eddsa.round(),
         "protected_eddsa_ratio": round3(protected_eddsa_ratio),
         "protected_es256_rps": protected_es256.round(),
@@ -864,10 +900,14 @@ fn round3(x: f64) -> f64 {
 
 /// Prints each figure with its target (ratios from this run).
 fn print_table(r: &Value) {
-    let rows: [(&str, &str); 55] = [
+    let rows: [(&str, &str); 59] = [
         ("bare_rps", ""),
         ("protected_rps", ""),
         ("protected_ratio", ">= 0.90"),
+        ("actix_bare_rps", ""),
+        ("actix_protected_rps", ""),
+        ("actix_protected_ratio", ">= 0.90"),
+        ("actix_vs_axum_protected", "actix / axum, protected route"),
         ("protected_eddsa_rps", ""),
         ("protected_eddsa_ratio", ">= 0.90"),
         ("protected_es256_rps", ""),
