@@ -1,11 +1,11 @@
 //! The README's "On actix-web": the auth API, protected routes and an admin-only route on
 //! actix-web, over SQLite. `AUTH_JWT_SECRET=… cargo run -p auth-actix --example embed`.
 
-use std::sync::Arc;
 use actix_web::{web, App, HttpServer};
 use auth_actix::{AuthClaims, AuthScope, CurrentUser, RequireAuth};
 use auth_core::{Auth, AuthConfig};
-use auth_storage::SqliteStore; // features = ["sqlite"]
+use auth_storage::SqliteStore;
+use std::sync::Arc; // features = ["sqlite"]
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

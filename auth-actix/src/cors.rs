@@ -9,7 +9,9 @@ use std::sync::Arc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header as ax_header;
-use auth_http::{AllowedOrigins, CORS_EXPOSED_HEADERS, CORS_MAX_AGE_SECONDS, CORS_REQUEST_HEADERS};
+use auth_http::{
+    AllowedOrigins, CORS_ALLOWED_METHODS, CORS_EXPOSED_HEADERS, CORS_MAX_AGE_SECONDS, CORS_REQUEST_HEADERS,
+};
 use futures_util::future::LocalBoxFuture;
 
 use crate::convert::{http_headers, to_actix};
@@ -17,8 +19,6 @@ use crate::convert::{http_headers, to_actix};
 /// The `Vary` value of every answer (tower-http's default: the three request headers a CORS
 /// answer depends on).
 const VARY: &str = "origin, access-control-request-method, access-control-request-headers";
-/// The methods of the API, as tower-http writes a list (no spaces).
-const ALLOW_METHODS: &str = "GET,POST,PUT,PATCH,DELETE";
 
 /// The CORS policy of the API for some origins: what [`Cors`] and
 /// [`AuthScope`](crate::AuthScope) apply.
@@ -56,7 +56,11 @@ impl CorsPolicy {
         let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
         headers.insert(header::VARY, HeaderValue::from_static(VARY));
-        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOW_METHODS));
+        // As tower-http writes a list: no spaces.
+        let methods: Vec<&str> = CORS_ALLOWED_METHODS.iter().map(http::Method::as_str).collect();
+        if let Ok(value) = HeaderValue::from_str(&methods.join(",")) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, value);
+        }
         if let Ok(value) = HeaderValue::from_str(&CORS_REQUEST_HEADERS.join(",")) {
             headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, value);
         }

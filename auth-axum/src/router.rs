@@ -8,11 +8,11 @@ use std::time::Duration;
 use auth_core::Auth;
 use auth_http::keys::{introspection_response, jwks_response, INTROSPECTION_PATH, JWKS_PATH};
 use auth_http::{
-    handle, request_context, AllowedOrigins, Canonical, Dialect, Operation, RequestParts, CORS_EXPOSED_HEADERS,
-    CORS_MAX_AGE_SECONDS, CORS_REQUEST_HEADERS,
+    handle, request_context, AllowedOrigins, Canonical, Dialect, Operation, RequestParts, CORS_ALLOWED_METHODS,
+    CORS_EXPOSED_HEADERS, CORS_MAX_AGE_SECONDS, CORS_REQUEST_HEADERS,
 };
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequestParts, RawPathParams, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -95,7 +95,7 @@ pub fn cors_layer(origins: &AllowedOrigins) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(list))
         .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_methods(CORS_ALLOWED_METHODS.to_vec())
         .allow_headers(names(CORS_REQUEST_HEADERS))
         .expose_headers(names(CORS_EXPOSED_HEADERS))
         .max_age(Duration::from_secs(CORS_MAX_AGE_SECONDS))

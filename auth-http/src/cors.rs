@@ -15,3 +15,8 @@ pub const CORS_EXPOSED_HEADERS: &[&str] = &["retry-after", "www-authenticate", "
 /// How long, in seconds, a browser may cache a preflight answer (`Access-Control-Max-Age`):
 /// 600, Chromium's cap being 7200.
 pub const CORS_MAX_AGE_SECONDS: u64 = 600;
+
+/// The methods of the API, which a cross-origin request may use
+/// (`Access-Control-Allow-Methods`).
+pub const CORS_ALLOWED_METHODS: &[http::Method] =
+    &[http::Method::GET, http::Method::POST, http::Method::PUT, http::Method::PATCH, http::Method::DELETE];

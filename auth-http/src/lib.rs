@@ -60,7 +60,9 @@ pub mod wire;
 
 pub use body::{is_json, json_body, optional_json_body, parse_json};
 pub use client::{access_token, bearer_token, client_ip, request_context, MFA_CODE_HEADER};
-pub use cors::{AllowedOrigins, CORS_EXPOSED_HEADERS, CORS_MAX_AGE_SECONDS, CORS_REQUEST_HEADERS};
+pub use cors::{
+    AllowedOrigins, CORS_ALLOWED_METHODS, CORS_EXPOSED_HEADERS, CORS_MAX_AGE_SECONDS, CORS_REQUEST_HEADERS,
+};
 pub use dialect::{
     empty_response, json_response, Canonical, Dialect, HttpResponse, Input, Operation, Reply, RequestParts, Route,
     CANONICAL_ROUTES,
