@@ -5,7 +5,7 @@
 # against the actix-web one), the example binaries' tests (the login page in
 # headless Chromium included, and the access tokens of every AUTH_JWT_ALGORITHM checked against
 # PyJWT in both directions) and the doc tests; then scripts/api-check.sh validates the OpenAPI
-# document and fuzzes the example server against it (openapi-spec-validator, schemathesis).
+# document and fuzzes both example servers against it (openapi-spec-validator, schemathesis).
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 #
@@ -103,3 +103,5 @@ AUTH_E2E_ADAPTER=actix cargo test -p auth-e2e-tests --all-features "${locked[@]}
 
 # The OpenAPI document validated and the running example server fuzzed against it.
 "$root/scripts/api-check.sh" "${CARGO_TARGET_DIR:-$root/target}/debug/auth-example-server"
+# …and the actix-web example server against the same document.
+"$root/scripts/api-check.sh" "${CARGO_TARGET_DIR:-$root/target}/debug/auth-actix-server"
