@@ -202,7 +202,10 @@ impl AuthBuilder {
     ///
     /// Name one that outlives the request handlers' runtimes when those can end first: actix-web,
     /// for one, serves each worker on a runtime of its own and drops it when the server stops,
-    /// and work left there would be dropped with it.
+    /// and work left there would be dropped with it. Build the service on the runtime that lives
+    /// longest (`#[tokio::main]`'s): once that one has shut down, background work is dropped as
+    /// it is started (the answers are unaffected, and [`Auth::flush_audit`] does not wait for
+    /// it).
     pub fn runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
         self.runtime = Some(runtime);
         self
