@@ -19,6 +19,20 @@ pub(crate) fn http_headers(headers: &ax_header::HeaderMap) -> http::HeaderMap {
     out
 }
 
+/// Of the request headers, those named in `names`, as an `http` 1 map (every value, in order):
+/// for a check that reads a few of them, without copying the rest.
+pub(crate) fn http_headers_named(headers: &ax_header::HeaderMap, names: &[&'static str]) -> http::HeaderMap {
+    let mut out = http::HeaderMap::new();
+    for name in names {
+        for value in headers.get_all(*name) {
+            if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                out.append(http::HeaderName::from_static(name), value);
+            }
+        }
+    }
+    out
+}
+
 /// The request method as an `http` 1 method.
 pub(crate) fn http_method(method: &actix_web::http::Method) -> http::Method {
     http::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(http::Method::GET)

@@ -10,10 +10,10 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{HttpMessage as _, ResponseError as _};
 use auth_core::{Auth, Role};
-use auth_http::browser::{authorize, Access};
+use auth_http::browser::{authorize, Access, AUTHORIZE_HEADERS};
 use futures_util::future::LocalBoxFuture;
 
-use crate::convert::{http_headers, http_method};
+use crate::convert::{http_headers_named, http_method};
 use crate::error::ApiError;
 use crate::extract::AuthClaims;
 
@@ -205,7 +205,8 @@ where
         let (auth, mode, schemes) = (self.auth.clone(), self.mode.clone(), self.schemes);
         Box::pin(async move {
             let method = http_method(req.method());
-            let headers = http_headers(req.headers());
+            // Only what the check reads: actix-web's `http` 0.2 headers are copied, not shared.
+            let headers = http_headers_named(req.headers(), AUTHORIZE_HEADERS);
             match authorize(&auth, &mode, schemes, &method, &headers).await.map(|c| c.map(AuthClaims)) {
                 Ok(claims) => {
                     {

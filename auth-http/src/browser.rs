@@ -151,6 +151,12 @@ pub fn request_access_token<'h>(
     Ok(Some(token))
 }
 
+/// Every request header [`authorize`] reads: `Authorization`, `Cookie` (the access-token
+/// cookie) and, for a cookie-borne token on an unsafe request, what [`request_site`] reads
+/// (`Sec-Fetch-Site`, `Origin`, `Referer`, `Host`). An adapter whose framework has other header
+/// types converts only these.
+pub const AUTHORIZE_HEADERS: &[&str] = &["authorization", "cookie", "sec-fetch-site", "origin", "referer", "host"];
+
 /// Whether a route needs an access token, and which role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
@@ -262,6 +268,13 @@ pub fn may_set_cookies(transport: TokenTransport, site: RequestSite) -> Result<b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_headers_authorize_reads_are_valid_lowercase_names() {
+        for name in AUTHORIZE_HEADERS {
+            assert_eq!(http::HeaderName::from_static(name).as_str(), *name);
+        }
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
