@@ -18,10 +18,22 @@ fn code(s: &TestServer, uri: &str, steps: i64) -> String {
     totp.generate(u64::try_from(s.clock.now().timestamp() + steps * 30).unwrap())
 }
 
+/// `s` with its clock moved to 1 s into the next 30 s TOTP step. The test clock flows with real
+/// time, so a code computed now and one computed a moment later can belong to two steps when a
+/// boundary falls between them; from here a test has 29 s of real time before the step changes
+/// (its `advance`s move whole steps, or a second past them).
+fn at_a_step_start(s: TestServer) -> TestServer {
+    let now = s.clock.now();
+    let into_step = f64::from(u32::try_from(now.timestamp().rem_euclid(30)).unwrap())
+        + f64::from(now.timestamp_subsec_nanos()) / 1e9;
+    s.clock.advance(Duration::from_secs_f64(31.0 - into_step));
+    s
+}
+
 async fn server(sink: &SmtpSink, extra: &[(&str, &str)]) -> TestServer {
     let mut vars = vec![("AUTH_SMTP_URL", sink.url.as_str()), ("AUTH_PUBLIC_URL", "https://app.acme.test")];
     vars.extend_from_slice(extra);
-    TestServer::start_with(&vars).await
+    at_a_step_start(TestServer::start_with(&vars).await)
 }
 
 async fn register(s: &TestServer, username: &str) -> Value {
@@ -457,7 +469,7 @@ async fn an_issuer_with_a_colon_refuses_to_start() {
 
 #[tokio::test]
 async fn a_pending_enrollment_expires_after_ten_minutes_and_a_new_one_replaces_it() {
-    let s = TestServer::start().await;
+    let s = at_a_step_start(TestServer::start().await);
     let t = register(&s, "pend").await;
     let token = access(&t).to_owned();
     let enroll = || auth(&s, Method::POST, "/mfa/totp/enroll", &token, Some(json!({"password": PASSWORD})));
