@@ -98,8 +98,29 @@ locked=()
 cargo test --workspace --all-features "${locked[@]}" "$@"
 
 # The end-to-end suite again, against the actix-web example server (tests/src/lib.rs reads
-# AUTH_E2E_ADAPTER): the same requests, the same expected answers, on the other adapter.
-AUTH_E2E_ADAPTER=actix cargo test -p auth-e2e-tests --all-features "${locked[@]}" "$@"
+# AUTH_E2E_ADAPTER): the same requests, the same expected answers, on the other adapter. The
+# test binaries built above are run again as they are: `cargo test -p auth-e2e-tests` would
+# resolve other features than the workspace build and compile everything a second time.
+mapfile -t e2e_tests < <(
+    cargo test --workspace --all-features "${locked[@]}" --no-run --message-format=json 2>/dev/null |
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    target = message.get("target") or {}
+    if (message.get("reason") == "compiler-artifact" and message.get("executable")
+            and "#auth-e2e-tests@" in message.get("package_id", "") and target.get("kind") == ["test"]):
+        print(message["executable"])
+'
+)
+if [ "${#e2e_tests[@]}" -eq 0 ]; then
+    echo "scripts/test.sh: found no end-to-end test binary to run against actix-web" >&2
+    exit 1
+fi
+echo "scripts/test.sh: the end-to-end suite against the actix-web example server (${#e2e_tests[@]} binaries)"
+for test_binary in "${e2e_tests[@]}"; do
+    (cd "$root/tests" && AUTH_E2E_ADAPTER=actix "$test_binary")
+done
 
 # The OpenAPI document validated and the running example server fuzzed against it.
 "$root/scripts/api-check.sh" "${CARGO_TARGET_DIR:-$root/target}/debug/auth-example-server"
